@@ -5,7 +5,21 @@
 
 pub mod auth;
 pub mod crypto;
+pub mod cursor;
+pub mod custom_fields;
+pub mod dashboard;
+pub mod delivery;
+pub mod idempotency;
 pub mod ids;
+pub mod lead_forms;
+pub mod lead_query;
+pub mod leads;
+pub mod pipeline;
+pub mod platforms;
+pub mod ranking;
+pub mod rescoring;
 pub mod scoring;
 pub mod signature;
+pub mod sync;
+pub mod tracking;
 pub mod types;

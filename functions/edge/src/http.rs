@@ -1,14 +1,237 @@
-//! JSON responses shared by the workers.
+//! HTTP conventions every worker shares: RFC 9457 problem+json errors, bounded JSON bodies, CORS.
 
+use leadheat_domain::types::FieldError;
+use serde::de::DeserializeOwned;
 use serde::Serialize;
-use worker::{Response, Result};
+use serde_json::{json, Value};
+use worker::{Headers, Request, Response, Result};
+
+/// The base of every problem `type` URI; the slug after it is stable and documented in the README.
+pub const PROBLEM_BASE: &str = "https://leadheat.dev/problems/";
+
+/// Default cap on request bodies; routes that need more or less pass their own.
+pub const DEFAULT_MAX_BODY_BYTES: usize = 64 * 1024;
+
+/// An RFC 9457 problem: the one error shape of every Leadheat response.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Problem {
+    pub status: u16,
+    /// Stable slug, e.g. `validation`, appended to [`PROBLEM_BASE`].
+    pub slug: &'static str,
+    pub title: &'static str,
+    pub detail: String,
+    /// The offending fields of a validation problem.
+    pub errors: Vec<FieldError>,
+}
+
+impl Problem {
+    pub fn new(
+        status: u16,
+        slug: &'static str,
+        title: &'static str,
+        detail: impl Into<String>,
+    ) -> Problem {
+        Problem {
+            status,
+            slug,
+            title,
+            detail: detail.into(),
+            errors: Vec::new(),
+        }
+    }
+
+    pub fn bad_request(detail: impl Into<String>) -> Problem {
+        Problem::new(400, "bad-request", "Bad request", detail)
+    }
+
+    pub fn malformed_json(detail: impl Into<String>) -> Problem {
+        Problem::new(400, "malformed-json", "Malformed JSON body", detail)
+    }
+
+    pub fn unauthorized(detail: impl Into<String>) -> Problem {
+        Problem::new(401, "unauthorized", "Authentication required", detail)
+    }
+
+    pub fn forbidden(detail: impl Into<String>) -> Problem {
+        Problem::new(403, "forbidden", "Not allowed", detail)
+    }
+
+    pub fn not_found(detail: impl Into<String>) -> Problem {
+        Problem::new(404, "not-found", "Not found", detail)
+    }
+
+    pub fn method_not_allowed(detail: impl Into<String>) -> Problem {
+        Problem::new(405, "method-not-allowed", "Method not allowed", detail)
+    }
+
+    pub fn conflict(detail: impl Into<String>) -> Problem {
+        Problem::new(409, "conflict", "Conflict", detail)
+    }
+
+    pub fn precondition_failed(detail: impl Into<String>) -> Problem {
+        Problem::new(412, "precondition-failed", "Precondition failed", detail)
+    }
+
+    pub fn payload_too_large(limit: usize) -> Problem {
+        Problem::new(
+            413,
+            "payload-too-large",
+            "Payload too large",
+            format!("the body exceeds {limit} bytes"),
+        )
+    }
+
+    pub fn unsupported_media_type(detail: impl Into<String>) -> Problem {
+        Problem::new(
+            415,
+            "unsupported-media-type",
+            "Unsupported media type",
+            detail,
+        )
+    }
+
+    pub fn too_many_requests(detail: impl Into<String>) -> Problem {
+        Problem::new(429, "rate-limited", "Too many requests", detail)
+    }
+
+    /// 422 naming every offending field.
+    pub fn validation(errors: Vec<FieldError>) -> Problem {
+        let fields: Vec<&str> = errors.iter().map(|e| e.field.as_str()).collect();
+        let detail = format!("invalid fields: {}", fields.join(", "));
+        Problem {
+            errors,
+            ..Problem::new(422, "validation", "Validation failed", detail)
+        }
+    }
+
+    pub fn field(field: &str, message: impl Into<String>) -> Problem {
+        Problem::validation(vec![FieldError {
+            field: field.to_string(),
+            message: message.into(),
+        }])
+    }
+
+    /// A failure of ours. The detail is generic on purpose: SQL and stack traces stay in the log.
+    pub fn internal(context: &str, error: impl std::fmt::Display) -> Problem {
+        worker::console_error!(
+            "{{\"level\":\"error\",\"context\":{:?},\"error\":{:?}}}",
+            context,
+            error.to_string()
+        );
+        Problem::new(
+            500,
+            "internal",
+            "Internal error",
+            "an internal error occurred; it has been logged",
+        )
+    }
+
+    pub fn body(&self) -> Value {
+        let mut body = json!({
+            "type": format!("{PROBLEM_BASE}{}", self.slug),
+            "title": self.title,
+            "status": self.status,
+            "detail": self.detail,
+        });
+        if !self.errors.is_empty() {
+            body["errors"] = json!(self
+                .errors
+                .iter()
+                .map(|e| json!({"field": e.field, "message": e.message}))
+                .collect::<Vec<_>>());
+        }
+        body
+    }
+
+    pub fn into_response(self) -> Result<Response> {
+        let mut response = Response::from_json(&self.body())?.with_status(self.status);
+        response
+            .headers_mut()
+            .set("Content-Type", "application/problem+json")?;
+        Ok(response)
+    }
+}
+
+impl From<worker::Error> for Problem {
+    fn from(error: worker::Error) -> Problem {
+        Problem::internal("runtime", error)
+    }
+}
+
+/// Turns a handler's outcome into the response: problems become problem+json.
+pub fn respond(outcome: std::result::Result<Response, Problem>) -> Result<Response> {
+    match outcome {
+        Ok(response) => Ok(response),
+        Err(problem) => problem.into_response(),
+    }
+}
 
 /// A JSON response with the given status.
-pub fn json<T: Serialize>(status: u16, body: &T) -> Result<Response> {
+pub fn json<T: Serialize>(status: u16, body: &T) -> std::result::Result<Response, Problem> {
     Ok(Response::from_json(body)?.with_status(status))
+}
+
+/// A score as JSON: whole numbers as integers (`16`, not `16.0`), like the lead JSON.
+pub fn compact_number(value: f64) -> Value {
+    if value.fract() == 0.0 && value.abs() < 9_007_199_254_740_992.0 {
+        json!(value as i64)
+    } else {
+        json!(value)
+    }
+}
+
+/// 204 No Content.
+pub fn no_content() -> std::result::Result<Response, Problem> {
+    Ok(Response::empty()?.with_status(204))
 }
 
 /// The body every health route answers with.
 pub fn health() -> Result<Response> {
-    json(200, &serde_json::json!({"status": "ok"}))
+    Response::from_json(&json!({"status": "ok"}))
+}
+
+/// Reads the raw body, refusing more than `limit` bytes with 413. The declared length is checked
+/// first so an oversized upload is refused before it is read.
+pub async fn read_body(req: &mut Request, limit: usize) -> std::result::Result<Vec<u8>, Problem> {
+    if let Some(length) = req
+        .headers()
+        .get("Content-Length")?
+        .and_then(|v| v.parse::<usize>().ok())
+    {
+        if length > limit {
+            return Err(Problem::payload_too_large(limit));
+        }
+    }
+    let bytes = req.bytes().await?;
+    if bytes.len() > limit {
+        return Err(Problem::payload_too_large(limit));
+    }
+    Ok(bytes)
+}
+
+/// Parses JSON bytes into `T`, mapping serde's errors to a 400 (syntax) or 422 (shape) problem.
+pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> std::result::Result<T, Problem> {
+    let value: Value = serde_json::from_slice(bytes)
+        .map_err(|e| Problem::malformed_json(format!("the body is not valid JSON: {e}")))?;
+    serde_json::from_value(value).map_err(|e| Problem::field("body", e.to_string()))
+}
+
+/// CORS headers for browser callers. The API is bearer-token authenticated (no cookies), so any
+/// origin may call it; credentials are never allowed.
+pub fn add_cors(headers: &Headers) -> Result<()> {
+    headers.set("Access-Control-Allow-Origin", "*")?;
+    headers.set(
+        "Access-Control-Allow-Methods",
+        "GET, POST, PUT, PATCH, DELETE, OPTIONS",
+    )?;
+    headers.set(
+        "Access-Control-Allow-Headers",
+        "Authorization, Content-Type, Idempotency-Key, If-Match",
+    )?;
+    headers.set(
+        "Access-Control-Expose-Headers",
+        "ETag, Location, Idempotent-Replayed, Leadheat-Match",
+    )?;
+    headers.set("Access-Control-Max-Age", "86400")?;
+    Ok(())
 }

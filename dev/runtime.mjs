@@ -1,0 +1,258 @@
+#!/usr/bin/env node
+// Leadheat's local edge runtime: every worker of wrangler.toml in one workerd process (Miniflare),
+// sharing one local D1 and one set of queues, behind one HTTP port.
+//
+// wrangler.toml stays the single source of truth: each worker's bindings, vars, queue consumer
+// options, crons and routes are read from its [env.<function>] through wrangler's own config
+// reader, so what runs here is what deploys.
+//
+// Usage: node dev/runtime.mjs [--port 8787] [--persist .wrangler/state] [--no-migrate]
+//
+// Routes (SPEC section 2):
+//   /v1/*, /track/*, /webhooks/*      -> the worker whose wrangler `routes` match the path
+//   POST /__dev/cron/<function>       -> fires that worker's scheduled handler; optional
+//                                        ?cron=<expr> (default: its first cron) and
+//                                        ?time=<RFC 3339> (the scheduled time the handler sees)
+//   /__dev/workers/<function>/<path>  -> any path of any worker (health routes of cron-only workers)
+
+import { spawnSync } from "node:child_process";
+import { copyFileSync, existsSync } from "node:fs";
+import http from "node:http";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { Log, LogLevel, Miniflare } from "miniflare";
+import { unstable_getMiniflareWorkerOptions, unstable_readConfig } from "wrangler";
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
+const CONFIG = path.join(ROOT, "wrangler.toml");
+const FUNCTIONS = ["api", "webhooks", "scoring", "sync"];
+const D1_DATABASE_NAME = "leadheat";
+const MAX_BODY_BYTES = 8 * 1024 * 1024;
+
+function parseArgs(argv) {
+  const args = {
+    port: Number(process.env.PORT || 8787),
+    persist: path.join(ROOT, ".wrangler", "state"),
+    migrate: true,
+  };
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i];
+    if (arg === "--port") args.port = Number(argv[++i]);
+    else if (arg === "--persist") args.persist = path.resolve(argv[++i]);
+    else if (arg === "--no-migrate") args.migrate = false;
+    else fail(`unknown argument ${arg}; expected --port N, --persist DIR or --no-migrate`);
+  }
+  if (!Number.isInteger(args.port) || args.port < 0 || args.port > 65535) {
+    fail(`invalid port ${args.port}; set PORT or --port to a number from 0 to 65535`);
+  }
+  return args;
+}
+
+function fail(message) {
+  console.error(`leadheat runtime: ${message}`);
+  process.exit(1);
+}
+
+function say(message) {
+  console.log(`[leadheat] ${message}`);
+}
+
+// Development secrets come from .dev.vars; a fresh checkout gets the committed example.
+function ensureDevVars() {
+  const devVars = path.join(ROOT, ".dev.vars");
+  if (!existsSync(devVars)) {
+    copyFileSync(path.join(ROOT, ".dev.vars.example"), devVars);
+    say("created .dev.vars from .dev.vars.example (development values only)");
+  }
+}
+
+function applyMigrations(persist) {
+  say(`applying D1 migrations to the local database in ${persist}`);
+  const wrangler = path.join(ROOT, "node_modules", ".bin", "wrangler");
+  const result = spawnSync(
+    wrangler,
+    ["d1", "migrations", "apply", D1_DATABASE_NAME, "--local", "--env", "api", "--persist-to", persist, "-c", CONFIG],
+    { cwd: ROOT, env: { ...process.env, CI: "true" }, encoding: "utf8" },
+  );
+  if (result.status !== 0) {
+    process.stderr.write(result.stdout + result.stderr);
+    fail("applying the D1 migrations failed (output above); fix the migration or run `make reset`");
+  }
+}
+
+// A wrangler route pattern such as "leadheat.example.com/v1/*" serves every host locally, so only
+// its path part matters here.
+function routePath(pattern) {
+  const raw = typeof pattern === "string" ? pattern : pattern.pattern;
+  const slash = raw.indexOf("/");
+  return slash === -1 ? "/*" : raw.slice(slash);
+}
+
+function routePathMatcher(pathPattern) {
+  const regex = new RegExp(
+    "^" + pathPattern.split("*").map((part) => part.replace(/[.+?^${}()|[\]\\]/g, "\\$&")).join(".*") + "$",
+  );
+  return (pathname) => regex.test(pathname);
+}
+
+function workerDefinitions() {
+  return FUNCTIONS.map((fn) => {
+    const config = unstable_readConfig({ config: CONFIG, env: fn });
+    const { workerOptions, main } = unstable_getMiniflareWorkerOptions(CONFIG, fn);
+    const scriptPath = path.resolve(ROOT, main);
+    if (!existsSync(scriptPath)) {
+      fail(`${path.relative(ROOT, scriptPath)} is missing; build the workers first with \`make build\``);
+    }
+    // [vars] and secrets can be overridden by an environment variable of the same name.
+    const bindings = { ...(workerOptions.bindings || {}) };
+    for (const name of Object.keys(bindings)) {
+      if (process.env[name] !== undefined) bindings[name] = process.env[name];
+    }
+    return {
+      fn,
+      crons: config.triggers?.crons || [],
+      matchers: (config.routes || []).map(routePath).map(routePathMatcher),
+      options: {
+        ...workerOptions,
+        // Miniflare's own router then dispatches requests to this worker with their original URL.
+        routes: (config.routes || []).map((route) => "*" + routePath(route)),
+        bindings,
+        name: config.name,
+        modules: true,
+        scriptPath,
+        modulesRoot: path.dirname(scriptPath),
+        modulesRules: [{ type: "CompiledWasm", include: ["**/*.wasm"] }, ...(workerOptions.modulesRules || [])],
+      },
+    };
+  });
+}
+
+async function readBody(req) {
+  const chunks = [];
+  let size = 0;
+  for await (const chunk of req) {
+    size += chunk.length;
+    // The workers enforce their own, smaller limits; this only protects the runtime itself.
+    if (size > MAX_BODY_BYTES) return null;
+    chunks.push(chunk);
+  }
+  return Buffer.concat(chunks);
+}
+
+function sendJson(res, status, body) {
+  res.writeHead(status, { "content-type": "application/json" });
+  res.end(JSON.stringify(body));
+}
+
+async function main() {
+  const args = parseArgs(process.argv.slice(2));
+  ensureDevVars();
+  if (args.migrate) applyMigrations(args.persist);
+
+  const workers = workerDefinitions();
+  say(`starting workers: ${workers.map((w) => w.options.name).join(", ")}`);
+  const mf = new Miniflare({
+    host: "127.0.0.1",
+    port: 0,
+    log: new Log(LogLevel.INFO),
+    // The `cf` object would be fetched from the internet, which these machines cannot reach.
+    cf: false,
+    d1Persist: path.join(args.persist, "v3", "d1"),
+    workers: workers.map((w) => w.options),
+  });
+  await mf.ready;
+  const handles = new Map();
+  for (const w of workers) handles.set(w.fn, await mf.getWorker(w.options.name));
+
+  const server = http.createServer(async (req, res) => {
+    try {
+      const url = new URL(req.url, `http://${req.headers.host || "127.0.0.1"}`);
+      const cron = url.pathname.match(/^\/__dev\/cron\/([a-z]+)\/?$/);
+      if (cron) {
+        if (req.method !== "POST") return sendJson(res, 405, { error: "use POST" });
+        const worker = workers.find((w) => w.fn === cron[1]);
+        if (!worker) return sendJson(res, 404, { error: `no function named ${cron[1]}` });
+        const cronExpr = url.searchParams.get("cron") || worker.crons[0] || "* * * * *";
+        const time = url.searchParams.get("time");
+        const scheduledTime = time ? new Date(time) : new Date();
+        if (Number.isNaN(scheduledTime.getTime())) return sendJson(res, 400, { error: "time must be RFC 3339" });
+        const result = await handles.get(worker.fn).scheduled({ cron: cronExpr, scheduledTime });
+        return sendJson(res, 200, { function: worker.fn, cron: cronExpr, scheduled_time: scheduledTime.toISOString(), outcome: result.outcome });
+      }
+
+      let target;
+      let forwardPath = url.pathname;
+      const direct = url.pathname.match(/^\/__dev\/workers\/([a-z]+)(\/.*)?$/);
+      if (direct) {
+        target = workers.find((w) => w.fn === direct[1]);
+        forwardPath = direct[2] || "/";
+      } else {
+        target = workers.find((w) => w.matchers.some((matches) => matches(url.pathname)));
+      }
+      if (!target) {
+        return sendJson(res, 404, { error: `no worker serves ${url.pathname}` });
+      }
+
+      const body = req.method === "GET" || req.method === "HEAD" ? undefined : await readBody(req);
+      if (body === null) return sendJson(res, 413, { error: "body too large for the local runtime" });
+      const headers = new Headers();
+      for (const [name, value] of Object.entries(req.headers)) {
+        // Miniflare's entry worker refuses (403 "Invalid Origin header") a request whose Origin is
+        // not localhost, so a browser page on another origin could never reach the API locally.
+        // The workers answer CORS for any origin and never read Origin, so it is not forwarded.
+        if (name === "origin") continue;
+        if (Array.isArray(value)) value.forEach((v) => headers.append(name, v));
+        else if (value !== undefined) headers.set(name, value);
+      }
+      const init = { method: req.method, headers, body, redirect: "manual" };
+      const forwardUrl = new URL(forwardPath + url.search, url.origin);
+      // Routed paths go through Miniflare's router (the worker sees the URL the client used);
+      // /__dev/workers/ reaches workers without routes through their handle.
+      const response = direct
+        ? await handles.get(target.fn).fetch(forwardUrl, init)
+        : await mf.dispatchFetch(forwardUrl, init);
+      const outHeaders = {};
+      response.headers.forEach((value, name) => {
+        outHeaders[name] = value;
+      });
+      const payload = Buffer.from(await response.arrayBuffer());
+      // The body is re-framed here, so the worker's own framing headers no longer apply.
+      delete outHeaders["transfer-encoding"];
+      outHeaders["content-length"] = String(payload.length);
+      res.writeHead(response.status, outHeaders);
+      res.end(payload);
+    } catch (error) {
+      console.error("[leadheat] runtime error:", error);
+      if (!res.headersSent) sendJson(res, 502, { error: "the local runtime failed to reach the worker" });
+      else res.end();
+    }
+  });
+
+  server.keepAliveTimeout = 30_000;
+  await new Promise((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(args.port, "127.0.0.1", resolve);
+  });
+  const port = server.address().port;
+
+  let stopping = false;
+  const stop = async (signal) => {
+    if (stopping) return;
+    stopping = true;
+    say(`${signal} received, stopping`);
+    server.close();
+    server.closeAllConnections();
+    await mf.dispose();
+    process.exit(0);
+  };
+  process.on("SIGINT", () => stop("SIGINT"));
+  process.on("SIGTERM", () => stop("SIGTERM"));
+
+  // Tests wait for this exact line.
+  console.log(`[leadheat] ready on http://127.0.0.1:${port}`);
+}
+
+main().catch((error) => {
+  console.error(error);
+  fail("failed to start (error above)");
+});

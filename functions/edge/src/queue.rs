@@ -1,0 +1,27 @@
+//! The social events queue: what flows from the webhook worker (and replays) to the sync consumer.
+
+use serde::{Deserialize, Serialize};
+use worker::Env;
+
+use crate::http::Problem;
+
+pub const SOCIAL_EVENTS_BINDING: &str = "SOCIAL_EVENTS";
+
+/// A queue message names an inbox row; the event itself stays in D1, the durable copy.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct SocialEventMessage {
+    pub inbox_id: String,
+}
+
+/// Enqueues an inbox event for the sync consumer.
+pub async fn enqueue(env: &Env, inbox_id: &str) -> Result<(), Problem> {
+    let queue = env
+        .queue(SOCIAL_EVENTS_BINDING)
+        .map_err(|e| Problem::internal("binding SOCIAL_EVENTS", e))?;
+    queue
+        .send(SocialEventMessage {
+            inbox_id: inbox_id.to_string(),
+        })
+        .await
+        .map_err(|e| Problem::internal("enqueue social event", e))
+}

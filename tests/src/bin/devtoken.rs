@@ -1,0 +1,65 @@
+//! Mints a development JWT for trying the API with curl: `make token ORG=acme ROLE=admin`.
+//!
+//! The key is `AUTH_JWT_SECRET` from the environment, else from `.dev.vars` (development values),
+//! so the token is accepted by the runtime that `make dev` starts.
+
+use std::process::ExitCode;
+
+use leadheat_domain::auth::{mint_jwt, Claims};
+use leadheat_domain::types::Role;
+use leadheat_e2e::{unix_now, workspace_root};
+
+const USAGE: &str = "usage: devtoken <org> <admin|member|viewer> [user] [hours]";
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let (Some(org), Some(role)) = (args.first(), args.get(1)) else {
+        eprintln!("{USAGE}");
+        return ExitCode::from(2);
+    };
+    let role: Role = match role.parse() {
+        Ok(role) => role,
+        Err(error) => {
+            eprintln!("{error}\n{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    let user = args
+        .get(2)
+        .cloned()
+        .unwrap_or_else(|| format!("dev-{role}"));
+    let hours: i64 = match args.get(3).map(|h| h.parse()) {
+        None => 12,
+        Some(Ok(hours)) if hours > 0 => hours,
+        Some(_) => {
+            eprintln!("hours must be a positive whole number\n{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    let Some(secret) = jwt_secret() else {
+        eprintln!("AUTH_JWT_SECRET is neither in the environment nor in .dev.vars; run `make dev` once to create .dev.vars");
+        return ExitCode::FAILURE;
+    };
+    let now = unix_now();
+    let claims = Claims {
+        sub: user,
+        org: org.clone(),
+        role,
+        exp: now + hours * 3600,
+        iat: Some(now),
+        nbf: None,
+    };
+    println!("{}", mint_jwt(&claims, secret.as_bytes()));
+    ExitCode::SUCCESS
+}
+
+fn jwt_secret() -> Option<String> {
+    if let Ok(secret) = std::env::var("AUTH_JWT_SECRET") {
+        return Some(secret);
+    }
+    let dev_vars = std::fs::read_to_string(workspace_root().join(".dev.vars")).ok()?;
+    dev_vars.lines().find_map(|line| {
+        let value = line.trim().strip_prefix("AUTH_JWT_SECRET=")?;
+        Some(value.trim_matches('"').to_string())
+    })
+}

@@ -1,0 +1,1742 @@
+//! The D1 schema, checked natively (no runtime, milliseconds): every migration applied to an
+//! in-memory SQLite exactly as wrangler splits and sends it, then the schema's contract — table and
+//! column names, STRICT tables, uniqueness and CHECK rules, cascades, the full-text index triggers —
+//! and the query plans of the queries the API runs (each must read an index, not the table).
+
+use std::collections::BTreeSet;
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use leadheat_domain::ranking;
+use leadheat_domain::types::{CapturedBy, FieldType, HeatLevel, InteractionType, Platform, Source};
+use rusqlite::{Batch, Connection, ErrorCode};
+
+// ---------------------------------------------------------------------------------------------
+// Applying the migrations
+
+fn migrations_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../migrations")
+}
+
+/// Every `migrations/*.sql`, in name order (the order wrangler applies them in).
+fn migration_files() -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = fs::read_dir(migrations_dir())
+        .expect("the migrations folder exists")
+        .map(|entry| entry.expect("a readable directory entry").path())
+        .filter(|path| path.extension().is_some_and(|ext| ext == "sql"))
+        .collect();
+    files.sort();
+    assert!(!files.is_empty(), "no migrations in {:?}", migrations_dir());
+    files
+}
+
+/// Splits a migration into statements the way wrangler does before sending them to D1 (a port of
+/// `splitSqlIntoStatements` in wrangler's src/d1/splitter.ts): quotes and comments are skipped,
+/// `;` ends a statement except inside a compound statement, which starts at a whitespace-delimited
+/// `BEGIN` or `CASE` (any case) and ends at `END` followed by `;` or whitespace (upper case only).
+/// Applying the pieces one by one here catches a file that SQLite accepts whole but that D1 would
+/// receive cut in the wrong places.
+fn split_like_wrangler(sql: &str) -> Vec<String> {
+    fn compound_start(s: &str) -> bool {
+        let Some(last) = s.chars().last().filter(|c| c.is_whitespace()) else {
+            return false;
+        };
+        let body = &s[..s.len() - last.len_utf8()];
+        ["BEGIN", "CASE"].iter().any(|keyword| {
+            body.len() > keyword.len()
+                && body.is_char_boundary(body.len() - keyword.len())
+                && body[body.len() - keyword.len()..].eq_ignore_ascii_case(keyword)
+                && body[..body.len() - keyword.len()]
+                    .chars()
+                    .last()
+                    .is_some_and(char::is_whitespace)
+        })
+    }
+    fn compound_end(s: &str) -> bool {
+        let Some(last) = s.chars().last().filter(|&c| c == ';' || c.is_whitespace()) else {
+            return false;
+        };
+        let body = &s[..s.len() - last.len_utf8()];
+        body.strip_suffix("END")
+            .and_then(|before| before.chars().last())
+            .is_some_and(char::is_whitespace)
+    }
+    fn is_dollar_identifier(c: char) -> bool {
+        c != '$' && (c.is_ascii_digit() || c == '_' || c.to_lowercase().ne(c.to_uppercase()))
+    }
+
+    let chars: Vec<char> = sql.chars().collect();
+    let mut statements = Vec::new();
+    let mut current = String::new();
+    let mut open_compounds = 0usize;
+    let mut i = 0;
+    while i < chars.len() {
+        let c = chars[i];
+        if open_compounds > 0 && compound_end(&format!("{current}{c}")) {
+            open_compounds -= 1;
+        }
+        match c {
+            '\'' | '"' | '`' => {
+                current.push(c);
+                i += 1;
+                while i < chars.len() {
+                    current.push(chars[i]);
+                    if chars[i] == c {
+                        break;
+                    }
+                    i += 1;
+                }
+            }
+            '$' => {
+                let mut tag = String::from("$");
+                i += 1;
+                while i < chars.len() {
+                    tag.push(chars[i]);
+                    if !is_dollar_identifier(chars[i]) {
+                        break;
+                    }
+                    i += 1;
+                }
+                current.push_str(&tag);
+                if tag.len() > 1 && tag.ends_with('$') {
+                    let mut quoted = String::new();
+                    while i + 1 < chars.len() && !quoted.ends_with(&tag) {
+                        i += 1;
+                        quoted.push(chars[i]);
+                    }
+                    current.push_str(&quoted);
+                }
+            }
+            '-' if chars.get(i + 1) == Some(&'-') => {
+                while i < chars.len() && chars[i] != '\n' {
+                    i += 1;
+                }
+                current.push('\n');
+            }
+            '-' => {
+                // wrangler appends a lone `-` and skips its compound-statement check.
+                current.push(c);
+                i += 1;
+                continue;
+            }
+            '/' if chars.get(i + 1) == Some(&'*') => {
+                i += 2;
+                let opened = i;
+                while i < chars.len() && !(i > opened && chars[i - 1] == '*' && chars[i] == '/') {
+                    i += 1;
+                }
+            }
+            ';' if open_compounds == 0 => statements.push(std::mem::take(&mut current)),
+            _ => current.push(c),
+        }
+        if compound_start(&current) {
+            open_compounds += 1;
+        }
+        i += 1;
+    }
+    statements.push(current);
+    statements
+        .into_iter()
+        .map(|statement| statement.trim().to_string())
+        .filter(|statement| !statement.is_empty())
+        .collect()
+}
+
+/// A fresh in-memory database with foreign keys enforced (as D1 does) and every migration
+/// applied statement by statement, each piece required to be exactly one complete statement.
+fn db() -> Connection {
+    let conn = Connection::open_in_memory().expect("an in-memory database opens");
+    conn.execute_batch("PRAGMA foreign_keys = ON")
+        .expect("foreign keys on");
+    for file in migration_files() {
+        let sql = fs::read_to_string(&file).expect("the migration is readable");
+        for piece in split_like_wrangler(&sql) {
+            let mut batch = Batch::new(&conn, &piece);
+            let mut count = 0;
+            while let Some(mut statement) = batch
+                .next()
+                .unwrap_or_else(|e| panic!("{file:?}: {e}\nin the statement:\n{piece}"))
+            {
+                statement
+                    .raw_execute()
+                    .unwrap_or_else(|e| panic!("{file:?}: {e}\nin the statement:\n{piece}"));
+                count += 1;
+            }
+            assert_eq!(
+                count, 1,
+                "{file:?}: wrangler would send this as one statement:\n{piece}"
+            );
+        }
+    }
+    conn
+}
+
+// ---------------------------------------------------------------------------------------------
+// Rows, counts and constraint errors
+
+const T0: &str = "'2026-11-25T10:00:00.000Z'";
+
+/// A valid row of one table, as `(column, SQL literal)` pairs; tests override single columns.
+type Row = &'static [(&'static str, &'static str)];
+
+const ORG_A: Row = &[
+    ("id", "'org_a'"),
+    ("site_key", "'site_a'"),
+    ("created_at", T0),
+    ("updated_at", T0),
+];
+const ORG_B: Row = &[
+    ("id", "'org_b'"),
+    ("site_key", "'site_b'"),
+    ("created_at", T0),
+    ("updated_at", T0),
+];
+const SCORING_CONFIG: Row = &[
+    ("org_id", "'org_a'"),
+    ("weights", r#"'{"social_like":1,"site_visit":10}'"#),
+    ("warm_threshold", "6"),
+    ("hot_threshold", "16"),
+    ("updated_at", T0),
+];
+const STAGE: Row = &[
+    ("id", "'stg_new'"),
+    ("org_id", "'org_a'"),
+    ("name", "'New'"),
+    ("rank_key", "'V'"),
+    ("created_at", T0),
+    ("updated_at", T0),
+];
+const CUSTOM_FIELD: Row = &[
+    ("id", "'cf_budget'"),
+    ("org_id", "'org_a'"),
+    ("key", "'budget'"),
+    ("label", "'Budget'"),
+    ("field_type", "'number'"),
+    ("created_at", T0),
+    ("updated_at", T0),
+];
+const LEAD: Row = &[
+    ("id", "'lead_1'"),
+    ("org_id", "'org_a'"),
+    ("first_name", "'Jane'"),
+    ("last_name", "'Doe'"),
+    ("email", "'Jane.Doe@Example.com'"),
+    ("email_normalized", "'jane.doe@example.com'"),
+    ("company", "'Acme'"),
+    ("source", "'website'"),
+    ("created_at", T0),
+    ("updated_at", T0),
+];
+const LEAD_TAG: Row = &[
+    ("org_id", "'org_a'"),
+    ("lead_id", "'lead_1'"),
+    ("tag", "'vip'"),
+];
+const SOCIAL_PROFILE: Row = &[
+    ("id", "'sp_1'"),
+    ("org_id", "'org_a'"),
+    ("lead_id", "'lead_1'"),
+    ("platform", "'facebook'"),
+    ("platform_user_id", "'10001'"),
+    ("created_at", T0),
+];
+const LEAD_MERGE: Row = &[
+    ("org_id", "'org_a'"),
+    ("merged_lead_id", "'lead_0'"),
+    ("into_lead_id", "'lead_1'"),
+    ("merged_at", T0),
+];
+const INTERACTION: Row = &[
+    ("id", "'ix_1'"),
+    ("org_id", "'org_a'"),
+    ("lead_id", "'lead_1'"),
+    ("type", "'social_like'"),
+    ("platform", "'facebook'"),
+    ("occurred_at", T0),
+    ("captured_by", "'webhook'"),
+    ("points", "1"),
+    ("external_id", "'fb:like:1'"),
+    ("created_at", T0),
+];
+const SNAPSHOT: Row = &[
+    ("lead_id", "'lead_1'"),
+    ("day", "'2026-11-25'"),
+    ("org_id", "'org_a'"),
+    ("score", "1"),
+    ("level", "'COLD'"),
+];
+const LEVEL_CHANGE: Row = &[
+    ("id", "'hlc_1'"),
+    ("org_id", "'org_a'"),
+    ("lead_id", "'lead_1'"),
+    ("old_level", "'COLD'"),
+    ("new_level", "'WARM'"),
+    ("changed_at", T0),
+];
+const INTEGRATION: Row = &[
+    ("org_id", "'org_a'"),
+    ("platform", "'facebook'"),
+    ("status", "'needs_token'"),
+    ("created_at", T0),
+    ("updated_at", T0),
+];
+const INTEGRATION_ACCOUNT: Row = &[
+    ("platform", "'facebook'"),
+    ("account_id", "'page_1'"),
+    ("org_id", "'org_a'"),
+    ("kind", "'page'"),
+    ("created_at", T0),
+];
+const INBOX_EVENT: Row = &[
+    ("id", "'evt_1'"),
+    ("platform", "'facebook'"),
+    ("dedupe_key", "'page_1:feed:reaction:1'"),
+    ("body", "'{}'"),
+    ("received_at", T0),
+    ("status", "'pending'"),
+];
+const THROTTLE: Row = &[
+    ("org_id", "'org_a'"),
+    ("platform", "'facebook'"),
+    ("updated_at", T0),
+];
+const IDEMPOTENCY_KEY: Row = &[
+    ("org_id", "'org_a'"),
+    ("idem_key", "'key-1'"),
+    ("method", "'POST'"),
+    ("path", "'/v1/leads'"),
+    ("request_hash", "'abc'"),
+    ("status_code", "201"),
+    ("response_body", "'{}'"),
+    ("created_at", T0),
+];
+const JOB_LEASE: Row = &[
+    ("name", "'scoring'"),
+    ("holder", "'run_1'"),
+    ("lease_until", T0),
+];
+const RESCORE_RUN: Row = &[
+    ("org_id", "'org_a'"),
+    ("status", "'queued'"),
+    ("config_version", "2"),
+    ("requested_at", T0),
+];
+const JOB_RUN: Row = &[
+    ("id", "'run_1'"),
+    ("job", "'scoring'"),
+    ("cron", "'*/15 * * * *'"),
+    ("started_at", T0),
+    ("finished_at", T0),
+    ("summary", r#"'{"finished":true}'"#),
+];
+const VISITOR: Row = &[
+    ("org_id", "'org_a'"),
+    ("visitor_id", "'v_1'"),
+    ("lead_id", "'lead_1'"),
+    ("first_seen_at", T0),
+    ("last_seen_at", T0),
+];
+const TRACKING_EVENT: Row = &[
+    ("id", "'te_1'"),
+    ("org_id", "'org_a'"),
+    ("visitor_id", "'v_1'"),
+    ("kind", "'page_view'"),
+    ("occurred_at", T0),
+];
+const RATE_LIMIT: Row = &[
+    ("bucket", "'track:site_a'"),
+    ("window_start", T0),
+    ("count", "1"),
+];
+
+/// Inserts `base` with `overrides` replacing (or adding) columns.
+fn insert(
+    conn: &Connection,
+    table: &str,
+    base: Row,
+    overrides: &[(&str, &str)],
+) -> rusqlite::Result<usize> {
+    let mut row: Vec<(&str, &str)> = base.to_vec();
+    for &(column, value) in overrides {
+        match row.iter_mut().find(|(name, _)| *name == column) {
+            Some(slot) => slot.1 = value,
+            None => row.push((column, value)),
+        }
+    }
+    let columns: Vec<&str> = row.iter().map(|(column, _)| *column).collect();
+    let values: Vec<&str> = row.iter().map(|(_, value)| *value).collect();
+    conn.execute(
+        &format!(
+            "INSERT INTO {table} ({}) VALUES ({})",
+            columns.join(", "),
+            values.join(", ")
+        ),
+        [],
+    )
+}
+
+#[track_caller]
+fn insert_ok(conn: &Connection, table: &str, base: Row, overrides: &[(&str, &str)]) {
+    if let Err(e) = insert(conn, table, base, overrides) {
+        panic!("inserting into {table} with {overrides:?} failed: {e}");
+    }
+}
+
+/// Two orgs and one lead (`lead_1` of `org_a`).
+fn seeded() -> Connection {
+    let conn = db();
+    insert_ok(&conn, "orgs", ORG_A, &[]);
+    insert_ok(&conn, "orgs", ORG_B, &[]);
+    insert_ok(&conn, "leads", LEAD, &[]);
+    conn
+}
+
+fn count(conn: &Connection, sql: &str) -> i64 {
+    conn.query_row(sql, [], |row| row.get(0))
+        .unwrap_or_else(|e| panic!("{sql}: {e}"))
+}
+
+fn strings(conn: &Connection, sql: &str) -> Vec<String> {
+    let mut statement = conn.prepare(sql).unwrap_or_else(|e| panic!("{sql}: {e}"));
+    let rows = statement
+        .query_map([], |row| row.get::<_, String>(0))
+        .unwrap_or_else(|e| panic!("{sql}: {e}"));
+    rows.collect::<Result<_, _>>()
+        .unwrap_or_else(|e| panic!("{sql}: {e}"))
+}
+
+/// Asserts that `result` failed on a constraint of `kind` (`UNIQUE`, `CHECK`, `FOREIGN KEY`,
+/// `NOT NULL`), as SQLite (and D1) names it in the message.
+#[track_caller]
+fn assert_violates<T: std::fmt::Debug>(result: rusqlite::Result<T>, kind: &str) {
+    match &result {
+        Err(rusqlite::Error::SqliteFailure(error, Some(message)))
+            if error.code == ErrorCode::ConstraintViolation
+                && message.contains(&format!("{kind} constraint failed")) => {}
+        _ => panic!("expected a {kind} constraint violation, got {result:?}"),
+    }
+}
+
+/// Asserts that inserting `base` with one column replaced by `bad` is refused by a CHECK.
+#[track_caller]
+fn assert_check_rejects(conn: &Connection, table: &str, base: Row, column: &str, bad: &str) {
+    let result = insert(conn, table, base, &[(column, bad)]);
+    match &result {
+        Err(rusqlite::Error::SqliteFailure(error, Some(message)))
+            if error.code == ErrorCode::ConstraintViolation
+                && message.contains("CHECK constraint failed") => {}
+        _ => panic!("{table}.{column} = {bad}: expected a CHECK violation, got {result:?}"),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Tables, columns, enums, keys
+
+/// The contract other code is written against: every table and its columns.
+const TABLES: &[(&str, &str)] = &[
+    ("orgs", "id site_key created_at updated_at"),
+    (
+        "scoring_configs",
+        "org_id weights warm_threshold hot_threshold decay_half_life_days config_version \
+         updated_at",
+    ),
+    (
+        "pipeline_stages",
+        "id org_id name rank_key is_closed is_won created_at updated_at",
+    ),
+    (
+        "leads",
+        "id org_id first_name last_name email email_normalized phone phone_normalized \
+         company title source source_detail stage_id rank_key owner_id tags custom_fields \
+         heat_score heat_level heat_trend heat_stamp scored_at scored_config_version \
+         needs_rescore last_interaction_at created_at updated_at version",
+    ),
+    ("lead_tags", "org_id lead_id tag"),
+    (
+        "social_profiles",
+        "id org_id lead_id platform platform_user_id handle url created_at",
+    ),
+    (
+        "custom_field_defs",
+        "id org_id key label field_type options required created_at updated_at",
+    ),
+    (
+        "interactions",
+        "id org_id lead_id type platform occurred_at captured_by points external_id \
+         metadata created_at",
+    ),
+    ("heat_snapshots", "lead_id day org_id score level"),
+    (
+        "heat_level_changes",
+        "id org_id lead_id old_level new_level changed_at",
+    ),
+    (
+        "lead_merges",
+        "org_id merged_lead_id into_lead_id merged_at",
+    ),
+    (
+        "integrations",
+        "org_id platform token_ciphertext token_key_id status last_event_at last_error \
+         last_error_at metrics created_at updated_at",
+    ),
+    (
+        "integration_accounts",
+        "platform account_id org_id kind created_at",
+    ),
+    (
+        "webhook_inbox",
+        "id platform dedupe_key account_id org_id body received_at status attempts \
+         next_attempt_at lease_until last_error processed_at",
+    ),
+    (
+        "platform_throttles",
+        "org_id platform blocked_until consecutive_failures circuit_open_until last_usage \
+         updated_at",
+    ),
+    (
+        "idempotency_keys",
+        "org_id idem_key method path request_hash status_code response_body created_at",
+    ),
+    ("job_leases", "name holder lease_until"),
+    (
+        "rescore_runs",
+        "org_id status cursor_lead_id leads_done leads_total config_version requested_at \
+         started_at finished_at",
+    ),
+    ("job_runs", "id job cron started_at finished_at summary"),
+    (
+        "tracking_visitors",
+        "org_id visitor_id lead_id last_visit_touch_at first_seen_at last_seen_at",
+    ),
+    (
+        "tracking_events",
+        "id org_id visitor_id kind url occurred_at attributed",
+    ),
+    ("rate_limits", "bucket window_start count"),
+];
+
+/// Ordinary tables of the schema (not SQLite's, not D1's, not FTS shadow tables).
+fn ordinary_tables(conn: &Connection) -> Vec<String> {
+    strings(
+        conn,
+        "SELECT name FROM pragma_table_list WHERE schema = 'main' AND type = 'table' \
+         AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' AND name NOT LIKE '\\_cf\\_%' ESCAPE '\\' \
+         AND name <> 'd1_migrations' ORDER BY name",
+    )
+}
+
+fn set<I: IntoIterator<Item = S>, S: Into<String>>(items: I) -> BTreeSet<String> {
+    items.into_iter().map(Into::into).collect()
+}
+
+#[test]
+fn every_table_exists_with_the_agreed_columns() {
+    let conn = db();
+    for (table, columns) in TABLES {
+        let actual = set(strings(
+            &conn,
+            &format!("SELECT name FROM pragma_table_info('{table}')"),
+        ));
+        assert!(!actual.is_empty(), "table {table} is missing");
+        assert_eq!(
+            actual,
+            set(columns.split_whitespace()),
+            "columns of {table}"
+        );
+    }
+    let fts = strings(
+        &conn,
+        "SELECT sql FROM sqlite_schema WHERE name = 'leads_fts' AND type = 'table'",
+    );
+    assert!(
+        fts.first().is_some_and(|sql| sql.contains("fts5")),
+        "leads_fts is an FTS5 table: {fts:?}"
+    );
+}
+
+#[test]
+fn every_table_is_strict() {
+    let conn = db();
+    let tables = ordinary_tables(&conn);
+    assert!(tables.len() >= TABLES.len(), "{tables:?}");
+    for table in tables {
+        let strict = count(
+            &conn,
+            &format!(
+                "SELECT strict FROM pragma_table_list WHERE schema = 'main' AND name = '{table}'"
+            ),
+        );
+        assert_eq!(strict, 1, "{table} is not STRICT");
+    }
+}
+
+#[test]
+fn strict_tables_refuse_values_of_the_wrong_type() {
+    let conn = seeded();
+    let result = insert(
+        &conn,
+        "leads",
+        LEAD,
+        &[("id", "'lead_2'"), ("heat_score", "'hot'")],
+    );
+    match &result {
+        Err(rusqlite::Error::SqliteFailure(error, Some(message)))
+            if error.code == ErrorCode::ConstraintViolation && message.contains("cannot store") => {
+        }
+        _ => panic!("expected a datatype error, got {result:?}"),
+    }
+}
+
+#[test]
+fn every_table_accepts_a_valid_row_and_foreign_keys_hold() {
+    let conn = seeded();
+    let rows: &[(&str, Row)] = &[
+        ("scoring_configs", SCORING_CONFIG),
+        ("pipeline_stages", STAGE),
+        ("custom_field_defs", CUSTOM_FIELD),
+        ("lead_tags", LEAD_TAG),
+        ("social_profiles", SOCIAL_PROFILE),
+        ("lead_merges", LEAD_MERGE),
+        ("interactions", INTERACTION),
+        ("heat_snapshots", SNAPSHOT),
+        ("heat_level_changes", LEVEL_CHANGE),
+        ("integrations", INTEGRATION),
+        ("integration_accounts", INTEGRATION_ACCOUNT),
+        ("webhook_inbox", INBOX_EVENT),
+        ("platform_throttles", THROTTLE),
+        ("idempotency_keys", IDEMPOTENCY_KEY),
+        ("job_leases", JOB_LEASE),
+        ("rescore_runs", RESCORE_RUN),
+        ("job_runs", JOB_RUN),
+        ("tracking_visitors", VISITOR),
+        ("tracking_events", TRACKING_EVENT),
+        ("rate_limits", RATE_LIMIT),
+    ];
+    for &(table, row) in rows {
+        insert_ok(&conn, table, row, &[]);
+    }
+    for (table, _) in TABLES {
+        let rows = count(&conn, &format!("SELECT count(*) FROM {table}"));
+        assert!(rows >= 1, "{table} is empty");
+    }
+    // Also fails with "foreign key mismatch" if a parent key lacks a unique index.
+    let mut check = conn.prepare("PRAGMA foreign_key_check").unwrap();
+    let violations = check
+        .query_map([], |row| row.get::<_, String>(0))
+        .unwrap()
+        .count();
+    assert_eq!(violations, 0);
+    // Defaults the application relies on.
+    let defaults: (f64, String, i64, i64, String, String, i64) = conn
+        .query_row(
+            "SELECT heat_score, heat_level, heat_stamp, needs_rescore, tags, custom_fields, version \
+             FROM leads WHERE id = 'lead_1'",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?)),
+        )
+        .unwrap();
+    assert_eq!(
+        defaults,
+        (0.0, "COLD".into(), 0, 0, "[]".into(), "{}".into(), 1)
+    );
+}
+
+/// The values listed in `column IN (...)` of `table`'s column definition.
+fn check_list(conn: &Connection, table: &str, column: &str) -> BTreeSet<String> {
+    let sql = strings(
+        conn,
+        &format!("SELECT sql FROM sqlite_schema WHERE type = 'table' AND name = '{table}'"),
+    )
+    .pop()
+    .unwrap_or_else(|| panic!("no table {table}"));
+    let definition = sql
+        .find(&format!("\n    {column} "))
+        .unwrap_or_else(|| panic!("no column {column} in {table}"));
+    let marker = format!("{column} IN (");
+    let start = sql[definition..]
+        .find(&marker)
+        .map(|at| definition + at + marker.len())
+        .unwrap_or_else(|| panic!("{table}.{column} has no IN (...) check"));
+    let end = start + sql[start..].find(')').expect("the list is closed");
+    sql[start..end]
+        .split(',')
+        .map(|value| value.trim().trim_matches('\'').to_string())
+        .collect()
+}
+
+#[test]
+fn enum_checks_list_exactly_the_domain_wire_strings() {
+    let conn = db();
+    let social: Vec<&str> = Platform::ALL
+        .iter()
+        .filter(|platform| platform.is_social())
+        .map(|platform| platform.as_str())
+        .collect();
+    let cases: &[(&str, &str, &[&str])] = &[
+        ("leads", "source", Source::WIRE_NAMES),
+        ("leads", "heat_level", HeatLevel::WIRE_NAMES),
+        ("social_profiles", "platform", Platform::WIRE_NAMES),
+        ("custom_field_defs", "field_type", FieldType::WIRE_NAMES),
+        ("interactions", "type", InteractionType::WIRE_NAMES),
+        ("interactions", "platform", Platform::WIRE_NAMES),
+        ("interactions", "captured_by", CapturedBy::WIRE_NAMES),
+        ("heat_snapshots", "level", HeatLevel::WIRE_NAMES),
+        ("heat_level_changes", "old_level", HeatLevel::WIRE_NAMES),
+        ("heat_level_changes", "new_level", HeatLevel::WIRE_NAMES),
+        ("integrations", "platform", &social),
+        ("integration_accounts", "platform", &social),
+        ("webhook_inbox", "platform", &social),
+        ("platform_throttles", "platform", &social),
+    ];
+    for (table, column, wire_names) in cases {
+        assert_eq!(
+            check_list(&conn, table, column),
+            set(wire_names.iter().copied()),
+            "{table}.{column}"
+        );
+    }
+}
+
+/// SQLite looks up child rows by their foreign key columns when a parent row is deleted or its
+/// key changes; without an index leading with those columns that is a full scan of the child.
+#[test]
+fn every_foreign_key_is_served_by_an_index() {
+    let conn = db();
+    for table in ordinary_tables(&conn) {
+        let mut keys: Vec<(i64, Vec<String>)> = Vec::new();
+        let mut statement = conn
+            .prepare("SELECT id, \"from\" FROM pragma_foreign_key_list(?1) ORDER BY id, seq")
+            .unwrap();
+        let rows = statement
+            .query_map([&table], |row| {
+                Ok((row.get::<_, i64>(0)?, row.get::<_, String>(1)?))
+            })
+            .unwrap();
+        for row in rows {
+            let (id, column) = row.unwrap();
+            match keys.last_mut() {
+                Some((last, columns)) if *last == id => columns.push(column),
+                _ => keys.push((id, vec![column])),
+            }
+        }
+        let indexes: Vec<Vec<String>> = strings(
+            &conn,
+            &format!("SELECT name FROM pragma_index_list('{table}')"),
+        )
+        .iter()
+        .map(|index| {
+            strings(
+                &conn,
+                &format!(
+                    "SELECT COALESCE(name, '<expression>') FROM pragma_index_info('{index}') \
+                     ORDER BY seqno"
+                ),
+            )
+        })
+        .collect();
+        for (_, columns) in keys {
+            let wanted = set(columns.iter().cloned());
+            let served = indexes.iter().any(|index| {
+                index.len() >= columns.len()
+                    && set(index[..columns.len()].iter().cloned()) == wanted
+            });
+            assert!(
+                served,
+                "{table}: no index leads with the foreign key {columns:?}"
+            );
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Uniqueness
+
+#[test]
+fn a_platform_user_is_one_social_profile_per_org() {
+    let conn = seeded();
+    insert_ok(&conn, "social_profiles", SOCIAL_PROFILE, &[]);
+    assert_violates(
+        insert(
+            &conn,
+            "social_profiles",
+            SOCIAL_PROFILE,
+            &[("id", "'sp_2'")],
+        ),
+        "UNIQUE",
+    );
+    // The same user id on another platform, or in another org, is someone else.
+    insert_ok(
+        &conn,
+        "social_profiles",
+        SOCIAL_PROFILE,
+        &[("id", "'sp_3'"), ("platform", "'instagram'")],
+    );
+    insert_ok(
+        &conn,
+        "leads",
+        LEAD,
+        &[("id", "'lead_b'"), ("org_id", "'org_b'")],
+    );
+    insert_ok(
+        &conn,
+        "social_profiles",
+        SOCIAL_PROFILE,
+        &[
+            ("id", "'sp_4'"),
+            ("org_id", "'org_b'"),
+            ("lead_id", "'lead_b'"),
+        ],
+    );
+}
+
+#[test]
+fn an_external_id_is_one_interaction_per_org_and_platform() {
+    let conn = seeded();
+    insert_ok(&conn, "interactions", INTERACTION, &[]);
+    assert_violates(
+        insert(&conn, "interactions", INTERACTION, &[("id", "'ix_2'")]),
+        "UNIQUE",
+    );
+    // What redelivery does: no error, no second row.
+    let changed = conn
+        .execute(
+            "INSERT INTO interactions (id, org_id, lead_id, type, platform, occurred_at, captured_by, \
+             points, external_id, created_at) VALUES ('ix_3', 'org_a', 'lead_1', 'social_like', \
+             'facebook', '2026-11-25T10:00:00.000Z', 'webhook', 1, 'fb:like:1', \
+             '2026-11-25T10:00:00.000Z') ON CONFLICT (org_id, platform, external_id) DO NOTHING",
+            [],
+        )
+        .unwrap();
+    assert_eq!(changed, 0);
+    insert_ok(
+        &conn,
+        "interactions",
+        INTERACTION,
+        &[("id", "'ix_4'"), ("platform", "'instagram'")],
+    );
+    assert_eq!(count(&conn, "SELECT count(*) FROM interactions"), 2);
+}
+
+#[test]
+fn a_webhook_delivery_is_stored_once_per_dedupe_key() {
+    let conn = db();
+    insert_ok(&conn, "webhook_inbox", INBOX_EVENT, &[]);
+    assert_violates(
+        insert(&conn, "webhook_inbox", INBOX_EVENT, &[("id", "'evt_2'")]),
+        "UNIQUE",
+    );
+    insert_ok(
+        &conn,
+        "webhook_inbox",
+        INBOX_EVENT,
+        &[("id", "'evt_3'"), ("platform", "'instagram'")],
+    );
+}
+
+#[test]
+fn a_custom_field_key_is_unique_per_org() {
+    let conn = seeded();
+    insert_ok(&conn, "custom_field_defs", CUSTOM_FIELD, &[]);
+    assert_violates(
+        insert(
+            &conn,
+            "custom_field_defs",
+            CUSTOM_FIELD,
+            &[("id", "'cf_2'")],
+        ),
+        "UNIQUE",
+    );
+    insert_ok(
+        &conn,
+        "custom_field_defs",
+        CUSTOM_FIELD,
+        &[("id", "'cf_3'"), ("org_id", "'org_b'")],
+    );
+}
+
+#[test]
+fn a_stage_name_is_unique_per_org_whatever_its_case() {
+    let conn = seeded();
+    insert_ok(&conn, "pipeline_stages", STAGE, &[]);
+    assert_violates(
+        insert(
+            &conn,
+            "pipeline_stages",
+            STAGE,
+            &[("id", "'stg_2'"), ("name", "'NEW'")],
+        ),
+        "UNIQUE",
+    );
+    insert_ok(
+        &conn,
+        "pipeline_stages",
+        STAGE,
+        &[("id", "'stg_3'"), ("org_id", "'org_b'")],
+    );
+}
+
+#[test]
+fn an_account_belongs_to_one_org() {
+    let conn = seeded();
+    insert_ok(&conn, "integration_accounts", INTEGRATION_ACCOUNT, &[]);
+    assert_violates(
+        insert(
+            &conn,
+            "integration_accounts",
+            INTEGRATION_ACCOUNT,
+            &[("org_id", "'org_b'")],
+        ),
+        "UNIQUE",
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// CHECK constraints
+
+#[test]
+fn checks_reject_values_outside_each_enum() {
+    let conn = seeded();
+    let cases: &[(&str, Row, &str, &str)] = &[
+        ("leads", LEAD, "source", "'tiktok'"),
+        ("leads", LEAD, "heat_level", "'warm'"),
+        ("leads", LEAD, "needs_rescore", "2"),
+        ("social_profiles", SOCIAL_PROFILE, "platform", "'myspace'"),
+        ("custom_field_defs", CUSTOM_FIELD, "field_type", "'colour'"),
+        ("custom_field_defs", CUSTOM_FIELD, "required", "-1"),
+        ("interactions", INTERACTION, "type", "'poke'"),
+        ("interactions", INTERACTION, "platform", "'tiktok'"),
+        ("interactions", INTERACTION, "captured_by", "'magic'"),
+        ("heat_snapshots", SNAPSHOT, "level", "'TEPID'"),
+        ("heat_level_changes", LEVEL_CHANGE, "new_level", "'COLD'"),
+        ("integrations", INTEGRATION, "platform", "'website'"),
+        ("integrations", INTEGRATION, "status", "'broken'"),
+        ("integrations", INTEGRATION, "status", "'connected'"),
+        (
+            "integration_accounts",
+            INTEGRATION_ACCOUNT,
+            "kind",
+            "'organization'",
+        ),
+        ("webhook_inbox", INBOX_EVENT, "status", "'done'"),
+        ("webhook_inbox", INBOX_EVENT, "platform", "'email'"),
+        ("platform_throttles", THROTTLE, "platform", "'phone'"),
+        ("rescore_runs", RESCORE_RUN, "status", "'failed'"),
+        ("tracking_events", TRACKING_EVENT, "kind", "'click'"),
+        ("tracking_events", TRACKING_EVENT, "attributed", "3"),
+        ("pipeline_stages", STAGE, "is_won", "1"),
+        ("scoring_configs", SCORING_CONFIG, "hot_threshold", "5"),
+        (
+            "scoring_configs",
+            SCORING_CONFIG,
+            "decay_half_life_days",
+            "0",
+        ),
+    ];
+    for &(table, base, column, bad) in cases {
+        assert_check_rejects(&conn, table, base, column, bad);
+    }
+}
+
+#[test]
+fn checks_reject_invalid_or_misshapen_json() {
+    let conn = seeded();
+    let cases: &[(&str, Row, &str, &str)] = &[
+        ("leads", LEAD, "source_detail", "'{\"campaign\": '"),
+        ("leads", LEAD, "source_detail", "'[]'"),
+        ("leads", LEAD, "tags", "'{}'"),
+        ("leads", LEAD, "tags", "'vip'"),
+        ("leads", LEAD, "custom_fields", "'[1]'"),
+        ("interactions", INTERACTION, "metadata", "'null'"),
+        ("interactions", INTERACTION, "metadata", "'{'"),
+        ("custom_field_defs", CUSTOM_FIELD, "options", "'{}'"),
+        ("scoring_configs", SCORING_CONFIG, "weights", "'[]'"),
+        ("integrations", INTEGRATION, "metrics", "'{\"a\":}'"),
+        ("job_runs", JOB_RUN, "summary", "'finished'"),
+        (
+            "platform_throttles",
+            THROTTLE,
+            "last_usage",
+            "'{\"call_count\":'",
+        ),
+    ];
+    for &(table, base, column, bad) in cases {
+        assert_check_rejects(&conn, table, base, column, bad);
+    }
+    // A nullable JSON column takes NULL.
+    insert_ok(
+        &conn,
+        "platform_throttles",
+        THROTTLE,
+        &[("last_usage", "NULL")],
+    );
+}
+
+#[test]
+fn checks_reject_timestamps_not_in_the_storage_format() {
+    let conn = seeded();
+    for bad in [
+        "'2026-11-25T10:00:00Z'",
+        "'2026-11-25T10:00:00.000+00:00'",
+        "'2026-11-25 10:00:00.000'",
+        "'2026-11-25T10:00:00.000z'",
+        "'2026-02-31T10:00:00.000Z'",
+        "'2026-11-25'",
+        "'yesterday'",
+        "''",
+    ] {
+        assert_check_rejects(&conn, "interactions", INTERACTION, "occurred_at", bad);
+        assert_check_rejects(&conn, "leads", LEAD, "last_interaction_at", bad);
+        assert_check_rejects(&conn, "webhook_inbox", INBOX_EVENT, "next_attempt_at", bad);
+    }
+    for bad in ["'2026-2-3'", "'2026-02-30'", "'2026-11-25T00:00:00.000Z'"] {
+        assert_check_rejects(&conn, "heat_snapshots", SNAPSHOT, "day", bad);
+    }
+    // The storage format itself, and NULL where the column is optional.
+    insert_ok(
+        &conn,
+        "leads",
+        LEAD,
+        &[
+            ("id", "'lead_2'"),
+            ("last_interaction_at", "'2026-12-31T23:59:59.999Z'"),
+            ("scored_at", "NULL"),
+        ],
+    );
+}
+
+#[test]
+fn a_lead_in_a_stage_has_a_position() {
+    let conn = seeded();
+    insert_ok(&conn, "pipeline_stages", STAGE, &[]);
+    assert_check_rejects(&conn, "leads", LEAD, "stage_id", "'stg_new'");
+    insert_ok(
+        &conn,
+        "leads",
+        LEAD,
+        &[
+            ("id", "'lead_2'"),
+            ("stage_id", "'stg_new'"),
+            ("rank_key", "'V'"),
+        ],
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Foreign keys and cascades
+
+#[test]
+fn deleting_a_lead_deletes_its_rows_and_forgets_its_visitors() {
+    let conn = seeded();
+    insert_ok(
+        &conn,
+        "leads",
+        LEAD,
+        &[("id", "'lead_keep'"), ("email", "NULL")],
+    );
+    for (table, row) in [
+        ("interactions", INTERACTION),
+        ("social_profiles", SOCIAL_PROFILE),
+        ("lead_tags", LEAD_TAG),
+        ("heat_snapshots", SNAPSHOT),
+        ("heat_level_changes", LEVEL_CHANGE),
+        ("lead_merges", LEAD_MERGE),
+        ("tracking_visitors", VISITOR),
+    ] {
+        insert_ok(&conn, table, row, &[]);
+    }
+    insert_ok(
+        &conn,
+        "interactions",
+        INTERACTION,
+        &[
+            ("id", "'ix_keep'"),
+            ("lead_id", "'lead_keep'"),
+            ("external_id", "'keep'"),
+        ],
+    );
+
+    assert_eq!(
+        conn.execute("DELETE FROM leads WHERE id = 'lead_1'", [])
+            .unwrap(),
+        1
+    );
+
+    for table in [
+        "social_profiles",
+        "lead_tags",
+        "heat_snapshots",
+        "heat_level_changes",
+        "lead_merges",
+    ] {
+        assert_eq!(
+            count(&conn, &format!("SELECT count(*) FROM {table}")),
+            0,
+            "{table}"
+        );
+    }
+    assert_eq!(
+        strings(&conn, "SELECT id FROM interactions"),
+        vec!["ix_keep".to_string()]
+    );
+    // The anonymous visitor stays; who it was does not.
+    assert_eq!(
+        count(
+            &conn,
+            "SELECT count(*) FROM tracking_visitors WHERE lead_id IS NULL"
+        ),
+        1
+    );
+}
+
+#[test]
+fn child_rows_need_an_existing_lead() {
+    let conn = seeded();
+    for (table, row) in [
+        ("interactions", INTERACTION),
+        ("social_profiles", SOCIAL_PROFILE),
+        ("lead_tags", LEAD_TAG),
+        ("heat_snapshots", SNAPSHOT),
+    ] {
+        assert_violates(
+            insert(&conn, table, row, &[("lead_id", "'lead_missing'")]),
+            "FOREIGN KEY",
+        );
+    }
+    assert_violates(
+        insert(
+            &conn,
+            "leads",
+            LEAD,
+            &[("id", "'lead_2'"), ("org_id", "'org_missing'")],
+        ),
+        "FOREIGN KEY",
+    );
+}
+
+#[test]
+fn a_lead_can_only_sit_in_a_stage_of_its_own_org() {
+    let conn = seeded();
+    insert_ok(&conn, "pipeline_stages", STAGE, &[("org_id", "'org_b'")]);
+    assert_violates(
+        insert(
+            &conn,
+            "leads",
+            LEAD,
+            &[
+                ("id", "'lead_2'"),
+                ("stage_id", "'stg_new'"),
+                ("rank_key", "'V'"),
+            ],
+        ),
+        "FOREIGN KEY",
+    );
+}
+
+#[test]
+fn a_stage_holding_leads_cannot_be_deleted_but_an_org_deletes_everything() {
+    let conn = seeded();
+    insert_ok(&conn, "pipeline_stages", STAGE, &[]);
+    conn.execute(
+        "UPDATE leads SET stage_id = 'stg_new', rank_key = 'V' WHERE id = 'lead_1'",
+        [],
+    )
+    .unwrap();
+    for (table, row) in [
+        ("interactions", INTERACTION),
+        ("scoring_configs", SCORING_CONFIG),
+        ("custom_field_defs", CUSTOM_FIELD),
+        ("integrations", INTEGRATION),
+        ("integration_accounts", INTEGRATION_ACCOUNT),
+        ("rescore_runs", RESCORE_RUN),
+    ] {
+        insert_ok(&conn, table, row, &[]);
+    }
+    assert_violates(
+        conn.execute("DELETE FROM pipeline_stages WHERE id = 'stg_new'", []),
+        "FOREIGN KEY",
+    );
+
+    conn.execute("DELETE FROM orgs WHERE id = 'org_a'", [])
+        .unwrap();
+    for table in [
+        "leads",
+        "pipeline_stages",
+        "interactions",
+        "scoring_configs",
+        "custom_field_defs",
+        "integrations",
+        "integration_accounts",
+        "rescore_runs",
+    ] {
+        assert_eq!(
+            count(&conn, &format!("SELECT count(*) FROM {table}")),
+            0,
+            "{table}"
+        );
+    }
+    assert_eq!(count(&conn, "SELECT count(*) FROM orgs"), 1);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Ordering
+
+#[test]
+fn positions_sort_in_the_ranking_modules_order() {
+    let conn = seeded();
+    insert_ok(&conn, "pipeline_stages", STAGE, &[]);
+    // Keys from the ranking module, plus hand-picked ones where case-insensitive or numeric
+    // comparison would disagree with ASCII order.
+    let middle = ranking::between(None, None).unwrap();
+    let after = ranking::between(Some(&middle), None).unwrap();
+    let before = ranking::between(None, Some(&middle)).unwrap();
+    let between = ranking::between(Some(&middle), Some(&after)).unwrap();
+    let mut keys = vec![middle, after, before, between];
+    keys.extend(["a", "B", "Z", "b1", "10", "9"].map(String::from));
+    for (n, key) in keys.iter().enumerate() {
+        let id = format!("'lead_r{n:02}'");
+        let key = format!("'{key}'");
+        insert_ok(
+            &conn,
+            "leads",
+            LEAD,
+            &[
+                ("id", id.as_str()),
+                ("stage_id", "'stg_new'"),
+                ("rank_key", key.as_str()),
+            ],
+        );
+    }
+    let stored = strings(
+        &conn,
+        "SELECT rank_key FROM leads WHERE org_id = 'org_a' AND stage_id = 'stg_new' ORDER BY rank_key, id",
+    );
+    keys.sort();
+    assert_eq!(stored, keys);
+}
+
+#[test]
+fn names_sort_regardless_of_case_missing_ones_first() {
+    let conn = seeded();
+    for (id, last) in [
+        ("'lead_2'", "'baker'"),
+        ("'lead_3'", "'Adams'"),
+        ("'lead_4'", "'carter'"),
+        ("'lead_5'", "NULL"),
+    ] {
+        insert_ok(&conn, "leads", LEAD, &[("id", id), ("last_name", last)]);
+    }
+    let names = strings(
+        &conn,
+        "SELECT COALESCE(last_name, '-') FROM leads l WHERE l.org_id = 'org_a' \
+         ORDER BY COALESCE(l.last_name, '') COLLATE NOCASE, COALESCE(l.first_name, '') COLLATE NOCASE, l.id",
+    );
+    assert_eq!(names, ["-", "Adams", "baker", "carter", "Doe"]);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Full-text search
+
+/// Ids of the leads whose names, email or company match `query`, sorted.
+fn search(conn: &Connection, query: &str) -> Vec<String> {
+    let mut statement = conn.prepare(SEARCH_SQL).unwrap();
+    let rows = statement
+        .query_map(rusqlite::params![query, "org_a"], |row| row.get(0))
+        .unwrap();
+    let mut ids: Vec<String> = rows.collect::<Result<_, _>>().unwrap();
+    ids.sort();
+    ids
+}
+
+/// The shape of the API's free-text query (`q`): see [`plan_lead_free_text_search`].
+const SEARCH_SQL: &str =
+    "SELECT l.id FROM leads_fts CROSS JOIN leads l ON l.rowid = leads_fts.rowid \
+                          WHERE leads_fts MATCH ?1 AND l.org_id = ?2";
+
+/// FTS5's own check that the index matches the content table.
+#[track_caller]
+fn assert_fts_consistent(conn: &Connection) {
+    conn.execute(
+        "INSERT INTO leads_fts (leads_fts, rank) VALUES ('integrity-check', 1)",
+        [],
+    )
+    .expect("leads_fts matches leads");
+}
+
+fn fts_segments(conn: &Connection) -> (i64, i64) {
+    conn.query_row(
+        "SELECT count(*), sum(length(block)) FROM leads_fts_data",
+        [],
+        |row| Ok((row.get(0)?, row.get(1)?)),
+    )
+    .unwrap()
+}
+
+#[test]
+fn full_text_search_follows_inserts_updates_and_deletes() {
+    let conn = seeded();
+    insert_ok(
+        &conn,
+        "leads",
+        LEAD,
+        &[
+            ("id", "'lead_2'"),
+            ("first_name", "'Zoë'"),
+            ("last_name", "'Durand'"),
+            ("email", "NULL"),
+            ("company", "'Müller GmbH'"),
+        ],
+    );
+    // A social lead with nothing to index.
+    insert_ok(
+        &conn,
+        "leads",
+        LEAD,
+        &[
+            ("id", "'lead_3'"),
+            ("first_name", "NULL"),
+            ("last_name", "NULL"),
+            ("email", "NULL"),
+            ("company", "NULL"),
+            ("source", "'instagram'"),
+        ],
+    );
+    assert_fts_consistent(&conn);
+    assert_eq!(search(&conn, "jane"), ["lead_1"]);
+    assert_eq!(search(&conn, "example"), ["lead_1"]);
+    assert_eq!(search(&conn, "acme"), ["lead_1"]);
+    assert_eq!(search(&conn, "zoe"), ["lead_2"], "diacritics are folded");
+    assert_eq!(search(&conn, "muller"), ["lead_2"]);
+    assert_eq!(search(&conn, "du*"), ["lead_2"], "prefix search");
+    assert_eq!(search(&conn, "last_name:doe"), ["lead_1"]);
+
+    conn.execute(
+        "UPDATE leads SET last_name = 'Smith', email = 'jane@smith.io' WHERE id = 'lead_1'",
+        [],
+    )
+    .unwrap();
+    assert_fts_consistent(&conn);
+    assert!(search(&conn, "doe").is_empty(), "the old name is gone");
+    assert_eq!(search(&conn, "smith"), ["lead_1"]);
+
+    // Score writes (every interaction, every scoring run) do not rewrite the text index.
+    let before = fts_segments(&conn);
+    conn.execute(
+        "UPDATE leads SET heat_score = 9, heat_level = 'WARM', heat_stamp = heat_stamp + 1 WHERE id = 'lead_1'",
+        [],
+    )
+    .unwrap();
+    assert_eq!(fts_segments(&conn), before);
+
+    // An UPSERT (never INSERT OR REPLACE) keeps the index in step.
+    conn.execute(
+        "INSERT INTO leads (id, org_id, first_name, source, created_at, updated_at) \
+         VALUES ('lead_2', 'org_a', 'Chloe', 'website', '2026-11-25T10:00:00.000Z', '2026-11-25T10:00:00.000Z') \
+         ON CONFLICT (id) DO UPDATE SET first_name = excluded.first_name",
+        [],
+    )
+    .unwrap();
+    assert_fts_consistent(&conn);
+    assert!(search(&conn, "zoe").is_empty());
+    assert_eq!(search(&conn, "chloe"), ["lead_2"]);
+
+    conn.execute(
+        "DELETE FROM leads WHERE id IN ('lead_1', 'lead_2', 'lead_3')",
+        [],
+    )
+    .unwrap();
+    assert_fts_consistent(&conn);
+    for query in ["jane", "smith", "acme", "chloe", "du*"] {
+        assert!(search(&conn, query).is_empty(), "{query} still matches");
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Query plans: what the API runs must read an index range, not a table
+
+fn query_plan(conn: &Connection, sql: &str) -> Vec<String> {
+    let mut statement = conn
+        .prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
+        .unwrap_or_else(|e| panic!("{sql}: {e}"));
+    for index in 1..=statement.parameter_count() {
+        statement
+            .raw_bind_parameter(index, rusqlite::types::Null)
+            .unwrap();
+    }
+    let mut rows = statement.raw_query();
+    let mut plan = Vec::new();
+    while let Some(row) = rows.next().unwrap() {
+        plan.push(row.get::<_, String>(3).unwrap());
+    }
+    plan
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum Order {
+    /// The rows come out of the index in the requested order: a page costs its own size.
+    FromIndex,
+    /// A sort step is acceptable (bounded inputs, or aggregate queries).
+    MaySort,
+}
+
+/// Asserts that `sql` reads no table in full, searches `index` (a SEARCH, not a full index SCAN),
+/// seeks to its keyset cursor if it has one, and, for `Order::FromIndex`, needs no sort.
+#[track_caller]
+fn assert_plan(conn: &Connection, sql: &str, index: &str, order: Order) {
+    let plan = query_plan(conn, sql);
+    let shown = format!("{sql}\n  plan:\n    {}", plan.join("\n    "));
+    // `SHOW_PLANS=1 cargo test -p leadheat-e2e --test schema -- --nocapture` prints every plan.
+    if std::env::var_os("SHOW_PLANS").is_some() {
+        eprintln!("{shown}\n");
+    }
+    for line in &plan {
+        let full_scan = line.starts_with("SCAN ")
+            && !line.contains(" USING INDEX ")
+            && !line.contains(" USING COVERING INDEX ")
+            && !line.contains(" VIRTUAL TABLE INDEX ");
+        assert!(!full_scan, "full table scan in {shown}");
+    }
+    let searches_index = plan.iter().any(|line| {
+        line.starts_with("SEARCH ")
+            && (line.contains(&format!(" {index} (")) || line.ends_with(&format!(" {index}")))
+    });
+    assert!(searches_index, "expected a SEARCH using {index} in {shown}");
+    // A keyset page must start at the cursor (an index seek), not at the org's first row.
+    let keyset = sql.contains(") < (") || sql.contains(") > (");
+    let seeks = plan.iter().any(|line| {
+        line.starts_with("SEARCH ")
+            && [")<(", ")>(", "<expr><", "<expr>>"]
+                .iter()
+                .any(|range| line.contains(range))
+    });
+    assert!(
+        !keyset || seeks,
+        "the keyset is not used to seek in {shown}"
+    );
+    if order == Order::FromIndex {
+        assert!(
+            !plan.iter().any(|line| line.contains("TEMP B-TREE")),
+            "a sort step in {shown}"
+        );
+    }
+}
+
+const LEAD_COLUMNS: &str = "id, first_name, last_name, email, heat_score, heat_level";
+
+#[test]
+fn plan_lead_list_by_heat_score_with_keyset() {
+    let conn = db();
+    let sql = format!(
+        "SELECT {LEAD_COLUMNS} FROM leads WHERE org_id = ?1 AND (heat_score, id) < (?2, ?3) \
+         ORDER BY heat_score DESC, id DESC LIMIT ?4"
+    );
+    assert_plan(&conn, &sql, "leads_org_heat", Order::FromIndex);
+    // The score range filter: the first page seeks with both bounds; later pages with the
+    // keyset and the lower bound. On a later page the upper bound is implied by the cursor and must
+    // be left out: given both, SQLite seeks with max_score and reads every row from there down to
+    // the cursor.
+    let sql = format!(
+        "SELECT {LEAD_COLUMNS} FROM leads WHERE org_id = ?1 AND heat_score >= ?2 AND heat_score <= ?3 \
+         ORDER BY heat_score DESC, id DESC LIMIT ?4"
+    );
+    assert_plan(&conn, &sql, "leads_org_heat", Order::FromIndex);
+    let sql = format!(
+        "SELECT {LEAD_COLUMNS} FROM leads WHERE org_id = ?1 AND heat_score >= ?2 \
+         AND (heat_score, id) < (?3, ?4) ORDER BY heat_score DESC, id DESC LIMIT ?5"
+    );
+    assert_plan(&conn, &sql, "leads_org_heat", Order::FromIndex);
+}
+
+/// Sorted by the expression the lead list uses (see the index's comment in the migration). SQLite
+/// seeks an expression index with a scalar bound on the expression, not with the row-value
+/// keyset alone, hence the redundant `COALESCE(...) <= ?2`.
+#[test]
+fn plan_lead_list_by_last_interaction() {
+    let conn = db();
+    let sql = format!(
+        "SELECT {LEAD_COLUMNS} FROM leads l WHERE l.org_id = ?1 \
+         AND COALESCE(l.last_interaction_at, '') <= ?2 \
+         AND (COALESCE(l.last_interaction_at, ''), l.id) < (?2, ?3) \
+         ORDER BY COALESCE(l.last_interaction_at, '') DESC, l.id DESC LIMIT ?4"
+    );
+    assert_plan(&conn, &sql, "leads_org_last_interaction", Order::FromIndex);
+}
+
+#[test]
+fn plan_lead_list_by_name() {
+    let conn = db();
+    let sql = format!(
+        "SELECT {LEAD_COLUMNS} FROM leads l WHERE l.org_id = ?1 \
+         AND COALESCE(l.last_name, '') COLLATE NOCASE >= ?2 \
+         AND (COALESCE(l.last_name, '') COLLATE NOCASE, COALESCE(l.first_name, '') COLLATE NOCASE, l.id) \
+         > (?2, ?3, ?4) \
+         ORDER BY COALESCE(l.last_name, '') COLLATE NOCASE, COALESCE(l.first_name, '') COLLATE NOCASE, \
+         l.id LIMIT ?5"
+    );
+    assert_plan(&conn, &sql, "leads_org_name", Order::FromIndex);
+}
+
+#[test]
+fn plan_lead_list_filtered_by_heat_level() {
+    let conn = db();
+    let sql = format!(
+        "SELECT {LEAD_COLUMNS} FROM leads WHERE org_id = ?1 AND heat_level = ?2 \
+         AND (heat_score, id) < (?3, ?4) ORDER BY heat_score DESC, id DESC LIMIT ?5"
+    );
+    assert_plan(&conn, &sql, "leads_org_level_heat", Order::FromIndex);
+}
+
+#[test]
+fn plan_lead_list_filtered_by_source() {
+    let conn = db();
+    let sql = format!(
+        "SELECT {LEAD_COLUMNS} FROM leads WHERE org_id = ?1 AND source = ?2 \
+         AND (created_at, id) < (?3, ?4) ORDER BY created_at DESC, id DESC LIMIT ?5"
+    );
+    assert_plan(&conn, &sql, "leads_org_source_created", Order::FromIndex);
+}
+
+#[test]
+fn plan_pipeline_stage_in_position_order() {
+    let conn = db();
+    let sql = format!(
+        "SELECT {LEAD_COLUMNS}, rank_key FROM leads WHERE org_id = ?1 AND stage_id = ?2 \
+         AND (rank_key, id) > (?3, ?4) ORDER BY rank_key, id LIMIT ?5"
+    );
+    assert_plan(&conn, &sql, "leads_org_stage_rank", Order::FromIndex);
+}
+
+#[test]
+fn plan_lead_list_filtered_by_owner() {
+    let conn = db();
+    let sql = format!(
+        "SELECT {LEAD_COLUMNS} FROM leads WHERE org_id = ?1 AND owner_id = ?2 \
+         AND (created_at, id) < (?3, ?4) ORDER BY created_at DESC, id DESC LIMIT ?5"
+    );
+    assert_plan(&conn, &sql, "leads_org_owner_created", Order::FromIndex);
+}
+
+#[test]
+fn plan_lead_list_filtered_by_tag() {
+    let conn = db();
+    // Driven from the tag's rows, newest lead first (ids sort by creation time).
+    let sql = format!(
+        "SELECT {LEAD_COLUMNS} FROM lead_tags t JOIN leads l ON l.id = t.lead_id \
+         WHERE t.org_id = ?1 AND t.tag = ?2 AND t.lead_id < ?3 ORDER BY t.lead_id DESC LIMIT ?4"
+    );
+    assert_plan(&conn, &sql, "lead_tags_org_tag", Order::FromIndex);
+    // Combined with another sort: the tag narrows through its index; the page is sorted.
+    let sql = format!(
+        "SELECT {LEAD_COLUMNS} FROM leads WHERE org_id = ?1 \
+         AND id IN (SELECT lead_id FROM lead_tags WHERE org_id = ?1 AND tag = ?2) \
+         AND (heat_score, id) < (?3, ?4) ORDER BY heat_score DESC, id DESC LIMIT ?5"
+    );
+    assert_plan(&conn, &sql, "lead_tags_org_tag", Order::MaySort);
+}
+
+#[test]
+fn plan_lead_lookup_by_email_and_phone() {
+    let conn = db();
+    assert_plan(
+        &conn,
+        "SELECT id FROM leads WHERE org_id = ?1 AND email_normalized = ?2",
+        "leads_org_email",
+        Order::FromIndex,
+    );
+    assert_plan(
+        &conn,
+        "SELECT id FROM leads WHERE org_id = ?1 AND phone_normalized = ?2",
+        "leads_org_phone",
+        Order::FromIndex,
+    );
+}
+
+/// The full-text index drives and each match is fetched by rowid, then filtered by org. Written
+/// as a CROSS JOIN, which pins the join order in SQLite: with a plain JOIN and no statistics the
+/// planner walks every lead of the org and probes the full-text index once per lead.
+#[test]
+fn plan_lead_free_text_search() {
+    let conn = db();
+    let plan = query_plan(&conn, SEARCH_SQL);
+    assert!(
+        plan.len() == 2
+            && plan[0].starts_with("SCAN leads_fts VIRTUAL TABLE INDEX")
+            && plan[1].starts_with("SEARCH l USING INTEGER PRIMARY KEY (rowid=?)"),
+        "{plan:#?}"
+    );
+}
+
+#[test]
+fn plan_lead_timeline_newest_first() {
+    let conn = db();
+    // As the store writes them: scoped by lead AND org (the org-first indexes must not win).
+    let sql = "SELECT id, type, platform, occurred_at FROM interactions WHERE lead_id = ?1 AND org_id = ?2 \
+               AND (occurred_at, id) < (?3, ?4) ORDER BY occurred_at DESC, id DESC LIMIT ?5";
+    assert_plan(
+        &conn,
+        sql,
+        "interactions_lead_org_occurred",
+        Order::FromIndex,
+    );
+    // Filtered by type and a time range.
+    let sql = "SELECT id FROM interactions WHERE lead_id = ?1 AND org_id = ?2 AND type = ?3 \
+               AND occurred_at >= ?4 AND occurred_at < ?5 ORDER BY occurred_at DESC, id DESC LIMIT ?6";
+    assert_plan(
+        &conn,
+        sql,
+        "interactions_lead_org_occurred",
+        Order::FromIndex,
+    );
+}
+
+#[test]
+fn plan_per_lead_reads_use_the_lead_index() {
+    let conn = db();
+    // Scoring a lead reads all its touches: one lead's rows, never the org's.
+    let sql = "SELECT type, occurred_at FROM interactions WHERE lead_id = ?1 AND org_id = ?2";
+    assert_plan(&conn, sql, "interactions_lead_org_occurred", Order::MaySort);
+    let sql = "SELECT lead_id, type, occurred_at FROM interactions \
+               WHERE lead_id IN (SELECT value FROM json_each(?1))";
+    assert_plan(&conn, sql, "interactions_lead_org_occurred", Order::MaySort);
+    let sql = "SELECT lead_id, platform FROM social_profiles \
+               WHERE org_id = ?1 AND lead_id IN (SELECT value FROM json_each(?2))";
+    assert_plan(&conn, sql, "social_profiles_lead_org", Order::MaySort);
+}
+
+#[test]
+fn plan_org_feed_filtered_by_platform_or_type() {
+    let conn = db();
+    let sql = "SELECT id, lead_id, type FROM interactions WHERE org_id = ?1 AND platform = ?2 \
+               AND (occurred_at, id) < (?3, ?4) ORDER BY occurred_at DESC, id DESC LIMIT ?5";
+    assert_plan(
+        &conn,
+        sql,
+        "interactions_org_platform_occurred",
+        Order::FromIndex,
+    );
+    let sql = "SELECT id, lead_id, platform FROM interactions WHERE org_id = ?1 AND type = ?2 \
+               AND (occurred_at, id) < (?3, ?4) ORDER BY occurred_at DESC, id DESC LIMIT ?5";
+    assert_plan(
+        &conn,
+        sql,
+        "interactions_org_type_occurred",
+        Order::FromIndex,
+    );
+    let sql = "SELECT id, lead_id, platform FROM interactions WHERE org_id = ?1 \
+               AND (occurred_at, id) < (?2, ?3) ORDER BY occurred_at DESC, id DESC LIMIT ?4";
+    assert_plan(&conn, sql, "interactions_org_occurred", Order::FromIndex);
+    let sql = "SELECT id, lead_id, platform FROM interactions WHERE org_id = ?1 \
+               AND platform IN ('facebook', 'instagram', 'linkedin') \
+               AND (occurred_at, id) < (?2, ?3) ORDER BY occurred_at DESC, id DESC LIMIT ?4";
+    assert_plan(&conn, sql, "interactions_org_occurred", Order::FromIndex);
+}
+
+#[test]
+fn plan_changes_poll_is_one_lookup_per_table() {
+    let conn = db();
+    // GET /v1/changes: the newest interaction and the newest lead change of one org.
+    let sql = "SELECT MAX(created_at) FROM interactions WHERE org_id = ?1";
+    assert_plan(&conn, sql, "interactions_org_created", Order::FromIndex);
+    let sql = "SELECT MAX(updated_at) FROM leads WHERE org_id = ?1";
+    assert_plan(&conn, sql, "leads_org_updated", Order::FromIndex);
+}
+
+#[test]
+fn plan_inbox_due_events() {
+    let conn = db();
+    let sql = "SELECT id FROM webhook_inbox WHERE status = 'pending' \
+               AND (next_attempt_at IS NULL OR next_attempt_at <= ?1) ORDER BY next_attempt_at LIMIT ?2";
+    assert_plan(&conn, sql, "webhook_inbox_status_next", Order::FromIndex);
+    let sql = "SELECT status, count(*) FROM webhook_inbox WHERE org_id = ?1 AND platform = ?2 \
+               GROUP BY status";
+    assert_plan(
+        &conn,
+        sql,
+        "webhook_inbox_org_platform_status",
+        Order::FromIndex,
+    );
+}
+
+#[test]
+fn plan_scoring_job_work_queues() {
+    let conn = db();
+    assert_plan(
+        &conn,
+        "SELECT id FROM leads WHERE needs_rescore = 1 AND org_id = ?1 ORDER BY id LIMIT ?2",
+        "leads_needs_rescore",
+        Order::FromIndex,
+    );
+    assert_plan(
+        &conn,
+        "SELECT id FROM leads WHERE org_id = ?1 AND scored_config_version < ?2 LIMIT ?3",
+        "leads_org_scored_version",
+        Order::FromIndex,
+    );
+    assert_plan(
+        &conn,
+        "SELECT id FROM leads WHERE org_id = ?1 AND scored_config_version = ?2 AND id > ?3 \
+         ORDER BY id LIMIT ?4",
+        "leads_org_scored_version",
+        Order::FromIndex,
+    );
+    assert_plan(
+        &conn,
+        "SELECT day, score FROM heat_snapshots WHERE lead_id = ?1 AND day >= ?2 ORDER BY day",
+        "PRIMARY KEY",
+        Order::FromIndex,
+    );
+}
+
+#[test]
+fn plan_dashboard_counts_and_trending() {
+    let conn = db();
+    for (column, index) in [
+        ("heat_level", "leads_org_level_heat"),
+        ("source", "leads_org_source_created"),
+        ("stage_id", "leads_org_stage_rank"),
+    ] {
+        let sql =
+            format!("SELECT {column}, count(*) FROM leads WHERE org_id = ?1 GROUP BY {column}");
+        assert_plan(&conn, &sql, index, Order::FromIndex);
+    }
+    let sql = format!(
+        "SELECT {LEAD_COLUMNS}, heat_trend FROM leads WHERE org_id = ?1 \
+         ORDER BY heat_trend DESC, id DESC LIMIT 10"
+    );
+    assert_plan(&conn, &sql, "leads_org_trend", Order::FromIndex);
+}
+
+// ---------------------------------------------------------------------------------------------
+// The migration files themselves
+
+#[test]
+fn migrations_are_plain_sql_that_d1_accepts() {
+    for file in migration_files() {
+        let sql = fs::read_to_string(&file).unwrap();
+        for statement in split_like_wrangler(&sql) {
+            let upper = statement.to_ascii_uppercase();
+            assert!(
+                !upper.starts_with("PRAGMA"),
+                "{file:?}: D1 migrations take no PRAGMA"
+            );
+            assert!(
+                !upper.starts_with("BEGIN") && !upper.starts_with("COMMIT"),
+                "{file:?}: D1 wraps each migration in its own transaction"
+            );
+        }
+    }
+}
+
+#[test]
+fn the_statement_splitter_matches_wranglers_rules() {
+    let sql = "CREATE TABLE a (x TEXT CHECK (x <> ';')); -- a comment; with a semicolon\n\
+               CREATE TRIGGER t AFTER INSERT ON a\nBEGIN\n    SELECT 1;\n    SELECT 2;\nEND;\n\
+               /* block; comment */ SELECT 'it''s';";
+    let statements = split_like_wrangler(sql);
+    assert_eq!(statements.len(), 3, "{statements:#?}");
+    assert!(statements[1].starts_with("CREATE TRIGGER") && statements[1].ends_with("END"));
+    assert_eq!(statements[2], "SELECT 'it''s'");
+    // wrangler closes a compound statement only on an upper-case END: a lower-case one (here
+    // closing a CASE) glues the rest of the file into one statement, which D1 then refuses.
+    let sql = "SELECT CASE WHEN 1 THEN 2 end; SELECT 3;";
+    assert_eq!(split_like_wrangler(sql).len(), 1);
+}
