@@ -1,12 +1,118 @@
 //! The lead API worker: `/v1/*` for the sales UI and `/track/*` for the company website.
+//!
+//! Routing is a pure function ([`routes::resolve`]) so it is tested natively and checked against
+//! the OpenAPI document; this file only authenticates, applies the cross-cutting conventions
+//! (CORS, idempotency, problem+json) and dispatches.
 
-use worker::{event, Context, Env, Request, Response, Result, Router};
+mod changes;
+mod context;
+mod custom_fields;
+mod dashboard;
+mod idempotency;
+mod integrations;
+mod interactions;
+mod leads;
+mod openapi;
+mod pipeline;
+mod request;
+mod rescore;
+mod routes;
+mod scoring;
+mod tracking;
+
+use context::Ctx;
+use leadheat_edge::http::{self, Problem};
+use request::ApiRequest;
+use routes::Route;
+use worker::{event, Context, Env, Method, Request, Response, Result};
 
 #[event(fetch)]
 pub async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
-    Router::new()
-        .get("/v1/health", |_, _| leadheat_edge::http::health())
-        .get("/health", |_, _| leadheat_edge::http::health())
-        .run(req, env)
-        .await
+    let path = req.path();
+    if path == "/app" || path.starts_with("/app/") {
+        return ui_assets(req, &env).await;
+    }
+    let response = http::respond(serve(req, env).await)?;
+    http::add_cors(response.headers())?;
+    Ok(response)
+}
+
+/// The sales UI (`ui/`, wrangler `[assets]`, single-page-application fallback). In production the
+/// asset router answers `/app/*` before the worker runs; the worker sees such a path only when no
+/// file matched, or locally, where the runtime calls the worker directly. Either way the assets
+/// binding answers.
+async fn ui_assets(req: Request, env: &Env) -> Result<Response> {
+    match env.assets("ASSETS") {
+        Ok(assets) => assets.fetch_request(req).await,
+        Err(_) => Problem::not_found("the UI is not configured: wrangler [assets] binding ASSETS")
+            .into_response(),
+    }
+}
+
+async fn serve(req: Request, env: Env) -> std::result::Result<Response, Problem> {
+    if req.method() == Method::Options {
+        // CORS preflight: the headers are added to every response in `fetch`.
+        return http::no_content();
+    }
+    let req = ApiRequest::read(req).await?;
+    let route = routes::resolve(&req.method, &req.path)?;
+    match route {
+        Route::Health => return Ok(http::health()?),
+        Route::OpenApi => return openapi::serve(),
+        Route::Track { ref site_key } => return tracking::track(&req, &env, site_key).await,
+        _ => {}
+    }
+    let ctx = Ctx::authenticate(&req, env).await?;
+    match (req.method == Method::Post, req.header("Idempotency-Key")) {
+        (true, Some(key)) => {
+            idempotency::guarded(&req, &ctx, &key, dispatch(route, &req, &ctx)).await
+        }
+        _ => dispatch(route, &req, &ctx).await,
+    }
+}
+
+async fn dispatch(
+    route: Route,
+    req: &ApiRequest,
+    ctx: &Ctx,
+) -> std::result::Result<Response, Problem> {
+    match route {
+        Route::Health | Route::OpenApi | Route::Track { .. } => {
+            unreachable!("served before authentication")
+        }
+        Route::CreateLead => leads::create(req, ctx).await,
+        Route::ListLeads => leads::list(req, ctx).await,
+        Route::GetLead { id } => leads::get(req, ctx, &id).await,
+        Route::UpdateLead { id } => leads::update(req, ctx, &id).await,
+        Route::DeleteLead { id } => leads::delete(req, ctx, &id).await,
+        Route::MergeLead { id } => leads::merge(req, ctx, &id).await,
+        Route::ExportLead { id } => leads::export(req, ctx, &id).await,
+        Route::LeadHeat { id } => leads::heat(req, ctx, &id).await,
+        Route::CreateInteraction { id } => interactions::create(req, ctx, &id).await,
+        Route::Timeline { id } => interactions::timeline(req, ctx, &id).await,
+        Route::Feed => interactions::feed(req, ctx).await,
+        Route::Changes => changes::get(req, ctx).await,
+        Route::MoveLead { id } => pipeline::move_lead(req, ctx, &id).await,
+        Route::ListCustomFields => custom_fields::list(req, ctx).await,
+        Route::CreateCustomField => custom_fields::create(req, ctx).await,
+        Route::UpdateCustomField { id } => custom_fields::update(req, ctx, &id).await,
+        Route::DeleteCustomField { id } => custom_fields::delete(req, ctx, &id).await,
+        Route::ListStages => pipeline::list_stages(req, ctx).await,
+        Route::CreateStage => pipeline::create_stage(req, ctx).await,
+        Route::UpdateStage { id } => pipeline::update_stage(req, ctx, &id).await,
+        Route::DeleteStage { id } => pipeline::delete_stage(req, ctx, &id).await,
+        Route::ReorderStages => pipeline::reorder_stages(req, ctx).await,
+        Route::Board => pipeline::board(req, ctx).await,
+        Route::Dashboard => dashboard::get(req, ctx).await,
+        Route::GetScoring => scoring::get(req, ctx).await,
+        Route::PutScoring => scoring::put(req, ctx).await,
+        Route::Recalculate => rescore::request(req, ctx).await,
+        Route::RecalculateStatus => rescore::status(req, ctx).await,
+        Route::ListIntegrations => integrations::list(req, ctx).await,
+        Route::PutIntegration { platform } => integrations::put(req, ctx, &platform).await,
+        Route::DeleteIntegration { platform } => integrations::delete(req, ctx, &platform).await,
+        Route::ReplayDead { platform } => integrations::replay(req, ctx, &platform).await,
+        Route::TrackingSettings => tracking::settings(req, ctx).await,
+        Route::RotateSiteKey => tracking::rotate(req, ctx).await,
+    }
 }

@@ -1,0 +1,73 @@
+//! Who is calling: the verified JWT claims, their org (created with its defaults on first sight)
+//! and what their role allows.
+
+use chrono::{DateTime, Utc};
+use leadheat_domain::auth::{bearer_token, verify_jwt, AuthError, Claims};
+use leadheat_domain::types::Role;
+use leadheat_edge::http::Problem;
+use leadheat_edge::store::orgs;
+use leadheat_edge::{clock, config, db};
+use worker::{D1Database, Env};
+
+use crate::request::ApiRequest;
+
+/// Everything an authenticated handler needs.
+pub struct Ctx {
+    pub env: Env,
+    pub db: D1Database,
+    pub claims: Claims,
+    /// The request's clock, read once so every write of a request carries the same instant.
+    pub now: DateTime<Utc>,
+}
+
+impl Ctx {
+    /// Verifies the bearer token and makes sure the caller's org exists.
+    pub async fn authenticate(req: &ApiRequest, env: Env) -> Result<Ctx, Problem> {
+        let now = clock::now();
+        let header = req.header("Authorization");
+        let token = bearer_token(header.as_deref()).ok_or_else(|| {
+            Problem::unauthorized("send a bearer token: Authorization: Bearer <JWT>")
+        })?;
+        let secret = config::required(&env, "AUTH_JWT_SECRET")?;
+        let claims = verify_jwt(token, secret.as_bytes(), now.timestamp()).map_err(|error| {
+            Problem::unauthorized(match error {
+                AuthError::Expired => "the token has expired".to_string(),
+                other => other.to_string(),
+            })
+        })?;
+        let db = db::database(&env)?;
+        orgs::ensure(&db, &claims.org, now).await?;
+        Ok(Ctx {
+            env,
+            db,
+            claims,
+            now,
+        })
+    }
+
+    pub fn org(&self) -> &str {
+        &self.claims.org
+    }
+
+    pub fn now_rfc3339(&self) -> String {
+        clock::rfc3339(self.now)
+    }
+
+    /// Members and admins write leads and touchpoints; viewers only read.
+    pub fn require_writer(&self) -> Result<(), Problem> {
+        if self.claims.role.can_write_leads() {
+            Ok(())
+        } else {
+            Err(Problem::forbidden("viewers have read-only access"))
+        }
+    }
+
+    /// Scoring, stages, custom field definitions and integrations are the admins'.
+    pub fn require_admin(&self) -> Result<(), Problem> {
+        if self.claims.role == Role::Admin {
+            Ok(())
+        } else {
+            Err(Problem::forbidden("only admins can change this"))
+        }
+    }
+}

@@ -1,0 +1,56 @@
+//! Custom field definitions: everyone lists them, admins create, update and delete them.
+
+use leadheat_domain::custom_fields::{parse_definition, parse_definition_patch};
+use leadheat_edge::http::{self, Problem};
+use leadheat_edge::store::custom_fields as store;
+use serde_json::{json, Value};
+use worker::Response;
+
+use crate::context::Ctx;
+use crate::request::ApiRequest;
+
+pub async fn list(_req: &ApiRequest, ctx: &Ctx) -> Result<Response, Problem> {
+    let items = store::list(&ctx.db, ctx.org()).await?;
+    http::json(200, &json!({"items": items, "next_cursor": null}))
+}
+
+pub async fn create(req: &ApiRequest, ctx: &Ctx) -> Result<Response, Problem> {
+    ctx.require_admin()?;
+    let body: Value = req.json()?;
+    let def = parse_definition(&body).map_err(Problem::validation)?;
+    match store::create(&ctx.db, ctx.org(), &def, ctx.now).await? {
+        Some(record) => {
+            let mut response = http::json(201, &record)?;
+            response
+                .headers_mut()
+                .set("Location", &format!("/v1/custom-fields/{}", record.id))?;
+            Ok(response)
+        }
+        None => Err(Problem::conflict(format!(
+            "a custom field with key {:?} already exists",
+            def.key
+        ))),
+    }
+}
+
+pub async fn update(req: &ApiRequest, ctx: &Ctx, id: &str) -> Result<Response, Problem> {
+    ctx.require_admin()?;
+    let body: Value = req.json()?;
+    let current = store::get(&ctx.db, ctx.org(), id)
+        .await?
+        .ok_or_else(|| Problem::not_found(format!("no custom field {id}")))?;
+    let def = parse_definition_patch(&body, &current.def).map_err(Problem::validation)?;
+    let record = store::update(&ctx.db, ctx.org(), id, &def, ctx.now)
+        .await?
+        .ok_or_else(|| Problem::not_found(format!("no custom field {id}")))?;
+    http::json(200, &record)
+}
+
+pub async fn delete(_req: &ApiRequest, ctx: &Ctx, id: &str) -> Result<Response, Problem> {
+    ctx.require_admin()?;
+    if store::delete(&ctx.db, ctx.org(), id).await? {
+        http::no_content()
+    } else {
+        Err(Problem::not_found(format!("no custom field {id}")))
+    }
+}

@@ -1,0 +1,277 @@
+//! `/v1/integrations`: connect an org's Facebook pages, Instagram accounts and LinkedIn
+//! organisations / ad accounts with their access token (sealed with TOKEN_ENCRYPTION_KEY, never
+//! returned), the status of each platform's sync, and replay of dead events.
+
+use leadheat_domain::crypto::{encrypt_token, TokenKey};
+use leadheat_domain::types::{FieldError, Platform};
+use leadheat_edge::http::{self, Problem};
+use leadheat_edge::store::{inbox, integrations, throttles};
+use leadheat_edge::{clock, config, queue};
+use serde_json::{json, Map, Value};
+use worker::Response;
+
+use crate::context::Ctx;
+use crate::request::ApiRequest;
+
+/// The platforms an org connects, in the order the status lists them.
+const PLATFORMS: [Platform; 3] = [Platform::Facebook, Platform::Instagram, Platform::Linkedin];
+/// How many dead events the status shows per platform, and a replay re-enqueues at once.
+const DEAD_SHOWN: u32 = 20;
+const REPLAY_LIMIT: u32 = 500;
+const MAX_ACCOUNTS: usize = 100;
+
+/// The associated data a token is sealed with: a sealed token only opens for its org and platform.
+pub fn token_associated_data(org_id: &str, platform: Platform) -> String {
+    format!("{org_id}|{}", platform.as_str())
+}
+
+fn platform_of(raw: &str) -> Result<Platform, Problem> {
+    match raw.parse::<Platform>() {
+        Ok(platform) if platform.is_social() => Ok(platform),
+        _ => Err(Problem::not_found(format!(
+            "no integration {raw:?}; expected facebook, instagram or linkedin"
+        ))),
+    }
+}
+
+pub async fn list(_req: &ApiRequest, ctx: &Ctx) -> Result<Response, Problem> {
+    let items = status(ctx, &PLATFORMS).await?;
+    http::json(200, &json!({ "items": items }))
+}
+
+/// The status entries of `platforms`.
+async fn status(ctx: &Ctx, platforms: &[Platform]) -> Result<Vec<Value>, Problem> {
+    let org = ctx.org();
+    let rows = integrations::list(&ctx.db, org).await?;
+    let accounts = integrations::accounts(&ctx.db, org).await?;
+    let counts = inbox::counts(&ctx.db, org).await?;
+    let dead = inbox::dead_events(&ctx.db, org, DEAD_SHOWN * 3).await?;
+    let throttle_rows = throttles::list(&ctx.db, org).await?;
+    let mut items = Vec::new();
+    for platform in platforms {
+        let name = platform.as_str();
+        let row = rows.iter().find(|r| r.platform == name);
+        let count = |statuses: &[&str]| -> i64 {
+            counts
+                .iter()
+                .filter(|c| c.platform == name && statuses.contains(&c.status.as_str()))
+                .map(|c| c.count)
+                .sum()
+        };
+        let mut account_lists: Map<String, Value> = Map::new();
+        for (kind, field) in account_fields(*platform) {
+            let ids: Vec<&str> = accounts
+                .iter()
+                .filter(|a| a.platform == name && a.kind == *kind)
+                .map(|a| a.account_id.as_str())
+                .collect();
+            account_lists.insert(field.to_string(), json!(ids));
+        }
+        let last_error = match row.and_then(|r| r.last_error.clone()) {
+            Some(error) => Some(error),
+            None => inbox::last_error(&ctx.db, org, name).await?,
+        };
+        let throttle = throttle_rows.iter().find(|t| t.platform == name);
+        let status = row.map_or("not_connected", |r| r.status.as_str());
+        let dead_events: Vec<Value> = dead
+            .iter()
+            .filter(|d| d.platform == name)
+            .take(DEAD_SHOWN as usize)
+            .map(|d| {
+                json!({
+                    "id": d.id,
+                    "received_at": d.received_at,
+                    "attempts": d.attempts,
+                    "last_error": d.last_error,
+                })
+            })
+            .collect();
+        items.push(json!({
+            "platform": name,
+            "connected": status == "connected",
+            "status": status,
+            "accounts": account_lists,
+            "token_set": row.is_some_and(|r| r.token_ciphertext.is_some()),
+            "last_event_at": row.and_then(|r| r.last_event_at.clone()),
+            "processed": count(&["processed"]),
+            "pending": count(&["pending", "processing"]),
+            "dead": count(&["dead"]),
+            "ignored": count(&["ignored"]),
+            "last_error": last_error,
+            "last_error_at": row.and_then(|r| r.last_error_at.clone()),
+            "metrics": row
+                .and_then(|r| serde_json::from_str::<Value>(&r.metrics).ok())
+                .unwrap_or_else(|| json!({})),
+            "throttle": {
+                "blocked_until": throttle.and_then(|t| t.blocked_until.clone()),
+                "circuit_open_until": throttle.and_then(|t| t.circuit_open_until.clone()),
+                "consecutive_failures": throttle.map_or(0, |t| t.consecutive_failures),
+                "last_usage": throttle
+                    .and_then(|t| t.last_usage.as_deref())
+                    .and_then(|u| serde_json::from_str::<Value>(u).ok()),
+            },
+            "dead_events": dead_events,
+            "created_at": row.map(|r| r.created_at.clone()),
+            "updated_at": row.map(|r| r.updated_at.clone()),
+        }));
+    }
+    Ok(items)
+}
+
+/// The account kinds of a platform and the request/response field that lists each.
+fn account_fields(platform: Platform) -> &'static [(&'static str, &'static str)] {
+    match platform {
+        Platform::Facebook => &[("page", "page_ids")],
+        Platform::Instagram => &[("instagram_account", "account_ids")],
+        _ => &[
+            ("organization", "organization_ids"),
+            ("sponsored_account", "sponsored_account_ids"),
+        ],
+    }
+}
+
+pub async fn put(req: &ApiRequest, ctx: &Ctx, platform: &str) -> Result<Response, Problem> {
+    ctx.require_admin()?;
+    let platform = platform_of(platform)?;
+    let body: Value = req.json()?;
+    let Some(object) = body.as_object() else {
+        return Err(Problem::field("body", "must be a JSON object"));
+    };
+    let mut errors = Vec::new();
+    let token = match object.get("access_token") {
+        Some(Value::String(t)) if !t.trim().is_empty() && t.len() <= 4096 => Some(t.trim()),
+        _ => {
+            errors.push(FieldError::new(
+                "access_token",
+                "required: the platform access token (a non-empty string)",
+            ));
+            None
+        }
+    };
+    let mut accounts: Vec<(String, &str)> = Vec::new();
+    for (kind, field) in account_fields(platform) {
+        match object.get(*field) {
+            None | Some(Value::Null) => {}
+            Some(Value::Array(values)) => {
+                for (i, value) in values.iter().enumerate() {
+                    match account_id(value) {
+                        Some(id) => {
+                            if !accounts.iter().any(|(a, _)| *a == id) {
+                                accounts.push((id, kind));
+                            }
+                        }
+                        None => errors.push(FieldError::new(
+                            format!("{field}[{i}]"),
+                            "must be a non-empty id (string or number)",
+                        )),
+                    }
+                }
+            }
+            Some(_) => errors.push(FieldError::new(*field, "must be an array of ids")),
+        }
+    }
+    if accounts.is_empty() && errors.is_empty() {
+        let fields: Vec<&str> = account_fields(platform).iter().map(|(_, f)| *f).collect();
+        errors.push(FieldError::new(
+            fields[0],
+            format!("connect at least one account ({})", fields.join(" or ")),
+        ));
+    }
+    if accounts.len() > MAX_ACCOUNTS {
+        errors.push(FieldError::new(
+            account_fields(platform)[0].1,
+            format!("at most {MAX_ACCOUNTS} accounts per platform"),
+        ));
+    }
+    let allowed: Vec<&str> = account_fields(platform)
+        .iter()
+        .map(|(_, f)| *f)
+        .chain(["access_token"])
+        .collect();
+    for key in object.keys() {
+        if !allowed.contains(&key.as_str()) {
+            errors.push(FieldError::new(
+                key.clone(),
+                format!("unknown field; expected {}", allowed.join(", ")),
+            ));
+        }
+    }
+    if !errors.is_empty() {
+        return Err(Problem::validation(errors));
+    }
+    let token = token.expect("validated above");
+
+    let ids: Vec<String> = accounts.iter().map(|(id, _)| id.clone()).collect();
+    let taken = integrations::taken_by_others(&ctx.db, ctx.org(), platform.as_str(), &ids).await?;
+    if !taken.is_empty() {
+        return Err(Problem::conflict(format!(
+            "already connected by another organisation: {}",
+            taken.join(", ")
+        )));
+    }
+
+    let key = TokenKey::parse(&config::required(&ctx.env, "TOKEN_ENCRYPTION_KEY")?)
+        .map_err(|e| Problem::internal("TOKEN_ENCRYPTION_KEY", e))?;
+    let sealed = encrypt_token(
+        &key,
+        clock::random_bytes(),
+        token,
+        token_associated_data(ctx.org(), platform).as_bytes(),
+    );
+    integrations::connect(
+        &ctx.db,
+        ctx.org(),
+        platform.as_str(),
+        &sealed,
+        key.key_id(),
+        &accounts,
+        &ctx.now_rfc3339(),
+    )
+    .await?;
+    let mut items = status(ctx, &[platform]).await?;
+    http::json(200, &items.remove(0))
+}
+
+/// An account id from a string, a number, or a LinkedIn URN (`urn:li:organization:123`).
+fn account_id(value: &Value) -> Option<String> {
+    let raw = match value {
+        Value::String(s) => s.trim().to_string(),
+        Value::Number(n) if n.is_u64() => n.to_string(),
+        _ => return None,
+    };
+    let id = if raw.starts_with("urn:") {
+        raw.rsplit(':').next().unwrap_or("").to_string()
+    } else {
+        raw
+    };
+    (!id.is_empty() && id.len() <= 200 && !id.chars().any(char::is_whitespace)).then_some(id)
+}
+
+pub async fn delete(_req: &ApiRequest, ctx: &Ctx, platform: &str) -> Result<Response, Problem> {
+    ctx.require_admin()?;
+    let platform = platform_of(platform)?;
+    integrations::disconnect(&ctx.db, ctx.org(), platform.as_str(), &ctx.now_rfc3339()).await?;
+    http::no_content()
+}
+
+pub async fn replay(_req: &ApiRequest, ctx: &Ctx, platform: &str) -> Result<Response, Problem> {
+    ctx.require_admin()?;
+    let platform = platform_of(platform)?;
+    let ids = inbox::replay_dead(&ctx.db, ctx.org(), platform.as_str(), REPLAY_LIMIT).await?;
+    let mut enqueued = 0;
+    for id in &ids {
+        // A failed send leaves the event pending: the sync's reconciliation enqueues it.
+        if queue::enqueue(&ctx.env, id).await.is_ok() {
+            enqueued += 1;
+        }
+    }
+    http::json(
+        200,
+        &json!({
+            "platform": platform.as_str(),
+            "replayed": ids.len(),
+            "enqueued": enqueued,
+            "ids": ids,
+        }),
+    )
+}

@@ -1,0 +1,209 @@
+//! `GET /v1/scoring` and `PUT /v1/scoring` (admins): the org's weights, thresholds and decay.
+//!
+//! A change bumps the config version and flags every lead of the org for the scoring job, in one
+//! batch; the job rescores them with the new config.
+
+use std::collections::BTreeMap;
+
+use leadheat_domain::scoring::{ScoringConfig, Thresholds};
+use leadheat_domain::types::{FieldError, InteractionType};
+use leadheat_edge::http::{self, Problem};
+use leadheat_edge::store::scoring_configs::{self, StoredConfig};
+use serde_json::{json, Value};
+use worker::Response;
+
+use crate::context::Ctx;
+use crate::request::ApiRequest;
+
+pub async fn get(_req: &ApiRequest, ctx: &Ctx) -> Result<Response, Problem> {
+    let stored = scoring_configs::get(&ctx.db, ctx.org()).await?;
+    http::json(200, &body(&stored, &ctx.now_rfc3339()))
+}
+
+pub async fn put(req: &ApiRequest, ctx: &Ctx) -> Result<Response, Problem> {
+    ctx.require_admin()?;
+    let value: Value = req.json()?;
+    let config = parse_config(&value).map_err(Problem::validation)?;
+    config.validate().map_err(Problem::validation)?;
+    scoring_configs::put(&ctx.db, ctx.org(), &config, &ctx.now_rfc3339()).await?;
+    let stored = scoring_configs::get(&ctx.db, ctx.org()).await?;
+    http::json(200, &body(&stored, &ctx.now_rfc3339()))
+}
+
+fn body(stored: &StoredConfig, now: &str) -> Value {
+    let mut body = serde_json::to_value(&stored.config).unwrap_or_else(|_| json!({}));
+    body["config_version"] = json!(stored.config_version);
+    body["updated_at"] = json!(stored.updated_at.as_deref().unwrap_or(now));
+    body
+}
+
+/// The PUT body as a config, naming each offending field. `config_version` and `updated_at` (what
+/// GET returns) are accepted and ignored, so a client can send back what it read.
+pub fn parse_config(value: &Value) -> Result<ScoringConfig, Vec<FieldError>> {
+    let Some(object) = value.as_object() else {
+        return Err(vec![FieldError::new("body", "must be a JSON object")]);
+    };
+    let mut errors = Vec::new();
+    for key in object.keys() {
+        if !matches!(
+            key.as_str(),
+            "weights" | "thresholds" | "decay_half_life_days" | "config_version" | "updated_at"
+        ) {
+            errors.push(FieldError::new(key.clone(), "is not a scoring setting"));
+        }
+    }
+    let weights = match object.get("weights") {
+        None | Some(Value::Null) => {
+            errors.push(FieldError::new("weights", "is required"));
+            None
+        }
+        Some(Value::Object(map)) => {
+            let mut weights = BTreeMap::new();
+            for (kind, points) in map {
+                match kind.parse::<InteractionType>() {
+                    Err(error) => errors.push(FieldError::new(
+                        format!("weights.{kind}"),
+                        error.to_string(),
+                    )),
+                    Ok(kind_value) => match points.as_i64() {
+                        Some(points) => {
+                            weights.insert(kind_value, points);
+                        }
+                        None => errors.push(FieldError::new(
+                            format!("weights.{kind}"),
+                            "must be a whole number of points",
+                        )),
+                    },
+                }
+            }
+            Some(weights)
+        }
+        Some(_) => {
+            errors.push(FieldError::new(
+                "weights",
+                "must be an object of type: points",
+            ));
+            None
+        }
+    };
+    let thresholds = match object.get("thresholds") {
+        None | Some(Value::Null) => {
+            errors.push(FieldError::new("thresholds", "is required"));
+            None
+        }
+        Some(Value::Object(map)) => {
+            let mut number = |name: &str| match map.get(name).and_then(Value::as_f64) {
+                Some(n) => Some(n),
+                None => {
+                    errors.push(FieldError::new(
+                        format!("thresholds.{name}"),
+                        "must be a number",
+                    ));
+                    None
+                }
+            };
+            let warm = number("warm");
+            let hot = number("hot");
+            for key in map.keys().filter(|k| !matches!(k.as_str(), "warm" | "hot")) {
+                errors.push(FieldError::new(
+                    format!("thresholds.{key}"),
+                    "is not a threshold",
+                ));
+            }
+            warm.zip(hot).map(|(warm, hot)| Thresholds { warm, hot })
+        }
+        Some(_) => {
+            errors.push(FieldError::new(
+                "thresholds",
+                "must be an object {\"warm\", \"hot\"}",
+            ));
+            None
+        }
+    };
+    let decay_half_life_days = match object.get("decay_half_life_days") {
+        None | Some(Value::Null) => None,
+        Some(value) => match value.as_f64() {
+            Some(days) => Some(days),
+            None => {
+                errors.push(FieldError::new(
+                    "decay_half_life_days",
+                    "must be a number of days, or null to turn decay off",
+                ));
+                None
+            }
+        },
+    };
+    match (weights, thresholds) {
+        (Some(weights), Some(thresholds)) if errors.is_empty() => Ok(ScoringConfig {
+            weights,
+            thresholds,
+            decay_half_life_days,
+        }),
+        _ => Err(errors),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fields(value: Value) -> Vec<String> {
+        parse_config(&value)
+            .unwrap_err()
+            .into_iter()
+            .map(|e| e.field)
+            .collect()
+    }
+
+    #[test]
+    fn the_get_shape_parses_back() {
+        let config = parse_config(&json!({
+            "weights": {"social_like": 1, "price_quote": 8},
+            "thresholds": {"warm": 6, "hot": 16},
+            "decay_half_life_days": null,
+            "config_version": 3,
+            "updated_at": "2026-01-01T00:00:00.000Z"
+        }))
+        .unwrap();
+        assert_eq!(config.weight(InteractionType::PriceQuote), 8);
+        assert_eq!(
+            config.thresholds,
+            Thresholds {
+                warm: 6.0,
+                hot: 16.0
+            }
+        );
+        assert_eq!(config.decay_half_life_days, None);
+    }
+
+    #[test]
+    fn offending_fields_are_named() {
+        assert_eq!(fields(json!({})), ["weights", "thresholds"]);
+        assert_eq!(
+            fields(
+                json!({"weights": {"poke": 1, "social_like": 1.5}, "thresholds": {"warm": "x", "hot": 3}, "extra": 1})
+            ),
+            [
+                "extra",
+                "weights.poke",
+                "weights.social_like",
+                "thresholds.warm"
+            ]
+        );
+        assert_eq!(
+            fields(
+                json!({"weights": {}, "thresholds": {"warm": 1, "hot": 3}, "decay_half_life_days": "x"})
+            ),
+            ["decay_half_life_days"]
+        );
+        assert_eq!(fields(json!([])), ["body"]);
+    }
+
+    #[test]
+    fn validation_names_hot_when_warm_is_not_below_it() {
+        let config =
+            parse_config(&json!({"weights": {}, "thresholds": {"warm": 16, "hot": 16}})).unwrap();
+        let errors = config.validate().unwrap_err();
+        assert_eq!(errors[0].field, "thresholds.hot");
+    }
+}

@@ -1,0 +1,226 @@
+//! Automatic matching (deduplication): a new lead whose normalized email, phone or any social
+//! profile already belongs to a lead of the org is merged into that lead instead of duplicating
+//! it. Used by the API's create, the social sync consumer (lead forms) and website tracking.
+//!
+//! Race safety: social profiles are UNIQUE per org, so a concurrent create with the same profile
+//! fails its batch and re-matches. Email and phone are not unique in the schema (two leads may
+//! share one until merged), so after creating, a lead looks for an OLDER lead with the same email
+//! or phone and, if one appeared concurrently, merges itself into it: both racers converge on the
+//! oldest lead.
+
+use chrono::{DateTime, Utc};
+use leadheat_domain::leads::LeadInput;
+use serde::Deserialize;
+use worker::D1Database;
+
+use crate::args;
+use crate::db;
+use crate::http::Problem;
+use crate::store::leads::{self, Constraint, Fill, LeadRecord};
+use crate::store::social_profiles;
+use crate::touchpoints;
+
+/// How a lead was found or made.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MatchOutcome {
+    Created,
+    /// An existing lead matched; `by` is `email`, `phone` or `social_profile`.
+    Matched {
+        by: &'static str,
+    },
+}
+
+impl MatchOutcome {
+    /// `created`, `email`, `phone` or `social_profile` (the `Leadheat-Match` header's value).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MatchOutcome::Created => "created",
+            MatchOutcome::Matched { by } => by,
+        }
+    }
+
+    pub fn created(self) -> bool {
+        self == MatchOutcome::Created
+    }
+}
+
+const MAX_ATTEMPTS: usize = 4;
+
+/// Finds the org's lead matching `input` (filling its empty fields, adding new tags and social
+/// profiles) or creates it (in the org's first stage, after its last lead, unless
+/// `input.stage_id` names a stage of the org: an unknown one is a 422 on `stage_id`).
+pub async fn match_or_create(
+    db: &D1Database,
+    org_id: &str,
+    input: LeadInput,
+    now: DateTime<Utc>,
+) -> Result<(LeadRecord, MatchOutcome), Problem> {
+    for _ in 0..MAX_ATTEMPTS {
+        if let Some((id, by)) = find_match(db, org_id, &input).await? {
+            let lead = absorb(db, org_id, &id, &input, now).await?;
+            return Ok((lead, MatchOutcome::Matched { by }));
+        }
+        match create(db, org_id, &input, now).await? {
+            Some(lead) => return settle_concurrent_duplicate(db, org_id, lead, &input, now).await,
+            // A concurrent create took one of the social profiles: match again.
+            None => continue,
+        }
+    }
+    Err(Problem::conflict(
+        "the lead kept conflicting with concurrent writes; retry the request",
+    ))
+}
+
+/// The matching lead's id and what matched, preferring email, then phone, then social profiles.
+pub async fn find_match(
+    db: &D1Database,
+    org_id: &str,
+    input: &LeadInput,
+) -> Result<Option<(String, &'static str)>, Problem> {
+    #[derive(Deserialize)]
+    struct Row {
+        id: String,
+    }
+    if let Some(email) = input.email_normalized() {
+        let row: Option<Row> = db::first(
+            db,
+            "SELECT id FROM leads WHERE org_id = ?1 AND email_normalized = ?2 ORDER BY id LIMIT 1",
+            &args![org_id, email],
+        )
+        .await?;
+        if let Some(row) = row {
+            return Ok(Some((row.id, "email")));
+        }
+    }
+    if let Some(phone) = input.phone_normalized() {
+        let row: Option<Row> = db::first(
+            db,
+            "SELECT id FROM leads WHERE org_id = ?1 AND phone_normalized = ?2 ORDER BY id LIMIT 1",
+            &args![org_id, phone],
+        )
+        .await?;
+        if let Some(row) = row {
+            return Ok(Some((row.id, "phone")));
+        }
+    }
+    for profile in &input.social_profiles {
+        if let Some(id) = social_profiles::find_lead(
+            db,
+            org_id,
+            profile.platform.as_str(),
+            &profile.platform_user_id,
+        )
+        .await?
+        {
+            return Ok(Some((id, "social_profile")));
+        }
+    }
+    Ok(None)
+}
+
+/// Takes what the input adds into an existing lead; a no-op (no version bump) when it adds nothing.
+async fn absorb(
+    db: &D1Database,
+    org_id: &str,
+    id: &str,
+    input: &LeadInput,
+    now: DateTime<Utc>,
+) -> Result<LeadRecord, Problem> {
+    let lead = leads::require(db, org_id, id).await?;
+    let fill = Fill::from_input(input);
+    let mut statements = Vec::new();
+    if fill.changes(&lead) {
+        statements.extend(leads::fill_statements(db, org_id, id, &fill, now)?);
+    }
+    for profile in &input.social_profiles {
+        let known = lead.social_profiles.iter().any(|p| {
+            p.platform == profile.platform.as_str()
+                && p.platform_user_id == profile.platform_user_id
+        });
+        if !known {
+            statements.push(social_profiles::insert_statement(
+                db, org_id, id, profile, now, true,
+            )?);
+        }
+    }
+    if statements.is_empty() {
+        return Ok(lead);
+    }
+    db::batch(db, statements).await?;
+    leads::require(db, org_id, id).await
+}
+
+/// Inserts the lead; `None` when a social profile was taken concurrently.
+async fn create(
+    db: &D1Database,
+    org_id: &str,
+    input: &LeadInput,
+    now: DateTime<Utc>,
+) -> Result<Option<LeadRecord>, Problem> {
+    let stage_id = match &input.stage_id {
+        Some(stage_id) => {
+            if !leads::stage_exists(db, org_id, stage_id).await? {
+                return Err(Problem::field("stage_id", "unknown stage"));
+            }
+            Some(stage_id.clone())
+        }
+        None => leads::first_stage(db, org_id).await?,
+    };
+    let rank = match &stage_id {
+        Some(stage_id) => Some(leads::rank_at_end(db, org_id, stage_id).await?),
+        None => None,
+    };
+    let stage = stage_id.as_deref().zip(rank.as_deref());
+    let id = leads::new_lead_id();
+    let statements = leads::insert_statements(db, org_id, &id, input, stage, now)?;
+    match leads::try_batch(db, statements).await? {
+        Ok(_) => leads::get(db, org_id, &id).await,
+        Err(Constraint::Unique) => Ok(None),
+        Err(Constraint::ForeignKey) => Err(Problem::field("stage_id", "unknown stage")),
+        Err(Constraint::Check) => Err(Problem::internal("lead insert", "CHECK constraint failed")),
+    }
+}
+
+/// After a create: if an older lead with the same email or phone appeared concurrently, merge the
+/// new lead into it (the oldest wins, so concurrent creators converge on one lead).
+async fn settle_concurrent_duplicate(
+    db: &D1Database,
+    org_id: &str,
+    lead: LeadRecord,
+    input: &LeadInput,
+    now: DateTime<Utc>,
+) -> Result<(LeadRecord, MatchOutcome), Problem> {
+    #[derive(Deserialize)]
+    struct Row {
+        id: String,
+        by: String,
+    }
+    let (email, phone) = (input.email_normalized(), input.phone_normalized());
+    if email.is_none() && phone.is_none() {
+        return Ok((lead, MatchOutcome::Created));
+    }
+    let older: Option<Row> = db::first(
+        db,
+        "SELECT id, IIF(email_normalized = ?3, 'email', 'phone') AS by FROM leads \
+         WHERE org_id = ?1 AND id < ?2 AND (email_normalized = ?3 OR phone_normalized = ?4) ORDER BY id LIMIT 1",
+        &args![org_id, lead.id.as_str(), email, phone],
+    )
+    .await?;
+    let Some(older) = older else {
+        return Ok((lead, MatchOutcome::Created));
+    };
+    let Some(target) = leads::get(db, org_id, &older.id).await? else {
+        return Ok((lead, MatchOutcome::Created));
+    };
+    leads::merge(db, org_id, &target, &lead, now).await?;
+    touchpoints::rescore(db, org_id, &target.id, now).await?;
+    let by = if older.by == "email" {
+        "email"
+    } else {
+        "phone"
+    };
+    Ok((
+        leads::require(db, org_id, &target.id).await?,
+        MatchOutcome::Matched { by },
+    ))
+}

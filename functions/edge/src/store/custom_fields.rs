@@ -1,0 +1,156 @@
+//! `custom_field_defs`: the org's custom field definitions.
+
+use chrono::{DateTime, Utc};
+use leadheat_domain::custom_fields::FieldDef;
+use leadheat_domain::ids::prefix;
+use leadheat_domain::types::FieldType;
+use serde::{Deserialize, Serialize};
+use worker::D1Database;
+
+use crate::args;
+use crate::clock;
+use crate::db;
+use crate::http::Problem;
+use crate::store::leads::{self, Constraint};
+
+/// A definition as the API returns it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct FieldDefRecord {
+    pub id: String,
+    #[serde(flatten)]
+    pub def: FieldDef,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+#[derive(Debug, Deserialize)]
+struct Row {
+    id: String,
+    key: String,
+    label: String,
+    field_type: String,
+    options: String,
+    required: i64,
+    created_at: String,
+    updated_at: String,
+}
+
+impl Row {
+    fn into_record(self) -> Option<FieldDefRecord> {
+        Some(FieldDefRecord {
+            def: FieldDef {
+                key: self.key,
+                label: self.label,
+                field_type: self.field_type.parse::<FieldType>().ok()?,
+                options: serde_json::from_str(&self.options).unwrap_or_default(),
+                required: self.required != 0,
+            },
+            id: self.id,
+            created_at: self.created_at,
+            updated_at: self.updated_at,
+        })
+    }
+}
+
+const COLUMNS: &str = "id, key, label, field_type, options, required, created_at, updated_at";
+
+/// Every definition of the org, by key.
+pub async fn list(db: &D1Database, org_id: &str) -> Result<Vec<FieldDefRecord>, Problem> {
+    let rows: Vec<Row> = db::all(
+        db,
+        &format!("SELECT {COLUMNS} FROM custom_field_defs WHERE org_id = ?1 ORDER BY key"),
+        &args![org_id],
+    )
+    .await?;
+    Ok(rows.into_iter().filter_map(Row::into_record).collect())
+}
+
+/// Just the definitions (for validating values).
+pub async fn defs(db: &D1Database, org_id: &str) -> Result<Vec<FieldDef>, Problem> {
+    Ok(list(db, org_id).await?.into_iter().map(|r| r.def).collect())
+}
+
+pub async fn get(
+    db: &D1Database,
+    org_id: &str,
+    id: &str,
+) -> Result<Option<FieldDefRecord>, Problem> {
+    let row: Option<Row> = db::first(
+        db,
+        &format!("SELECT {COLUMNS} FROM custom_field_defs WHERE id = ?1 AND org_id = ?2"),
+        &args![id, org_id],
+    )
+    .await?;
+    Ok(row.and_then(Row::into_record))
+}
+
+/// Creates a definition; `None` when the key is already defined in the org.
+pub async fn create(
+    db: &D1Database,
+    org_id: &str,
+    def: &FieldDef,
+    now: DateTime<Utc>,
+) -> Result<Option<FieldDefRecord>, Problem> {
+    let id = clock::new_id(prefix::CUSTOM_FIELD);
+    let options =
+        serde_json::to_string(&def.options).map_err(|e| Problem::internal("options", e))?;
+    let statement = db::statement(
+        db,
+        "INSERT INTO custom_field_defs (id, org_id, key, label, field_type, options, required, created_at, updated_at) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8)",
+        &args![
+            id.as_str(),
+            org_id,
+            def.key.as_str(),
+            def.label.as_str(),
+            def.field_type.as_str(),
+            options,
+            def.required,
+            clock::rfc3339(now)
+        ],
+    )?;
+    match leads::try_batch(db, vec![statement]).await? {
+        Ok(_) => get(db, org_id, &id).await,
+        Err(Constraint::Unique) => Ok(None),
+        Err(other) => Err(Problem::internal(
+            "custom field insert",
+            format!("{other:?}"),
+        )),
+    }
+}
+
+/// Writes label, options and required of a definition.
+pub async fn update(
+    db: &D1Database,
+    org_id: &str,
+    id: &str,
+    def: &FieldDef,
+    now: DateTime<Utc>,
+) -> Result<Option<FieldDefRecord>, Problem> {
+    let options =
+        serde_json::to_string(&def.options).map_err(|e| Problem::internal("options", e))?;
+    db::run(
+        db,
+        "UPDATE custom_field_defs SET label = ?3, options = ?4, required = ?5, updated_at = ?6 WHERE id = ?1 AND org_id = ?2",
+        &args![id, org_id, def.label.as_str(), options, def.required, clock::rfc3339(now)],
+    )
+    .await?;
+    get(db, org_id, id).await
+}
+
+/// Deletes a definition and removes its values from the org's leads. False when there was none.
+pub async fn delete(db: &D1Database, org_id: &str, id: &str) -> Result<bool, Problem> {
+    let Some(existing) = get(db, org_id, id).await? else {
+        return Ok(false);
+    };
+    let statements = vec![
+        leads::remove_custom_field_statement(db, org_id, &existing.def.key)?,
+        db::statement(
+            db,
+            "DELETE FROM custom_field_defs WHERE id = ?1 AND org_id = ?2",
+            &args![id, org_id],
+        )?,
+    ];
+    let results = db::batch(db, statements).await?;
+    Ok(results.last().map(db::changes).unwrap_or(0) > 0)
+}

@@ -1,0 +1,395 @@
+//! `interactions`: touchpoints, their timeline and the org's social feed. A new touchpoint changes
+//! its lead's heat: `crate::touchpoints` batches [`insert_statement`] with the score update.
+
+use leadheat_domain::cursor::Cursor;
+use leadheat_domain::lead_query::{InteractionQuery, TIMELINE_SORT};
+use leadheat_domain::scoring::Touch;
+use leadheat_domain::types::{serialize_compact_f64, CapturedBy, InteractionType, Platform};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use worker::{D1Database, D1PreparedStatement};
+
+use crate::args;
+use crate::db::{self, Arg};
+use crate::http::Problem;
+
+/// An interaction in the exact shape of SPEC section 8.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct InteractionRecord {
+    pub id: String,
+    pub lead_id: String,
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub platform: String,
+    pub occurred_at: String,
+    pub captured_by: String,
+    #[serde(serialize_with = "serialize_compact_f64")]
+    pub points: f64,
+    pub external_id: String,
+    pub metadata: Value,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct InteractionRow {
+    pub id: String,
+    pub lead_id: String,
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub platform: String,
+    pub occurred_at: String,
+    pub captured_by: String,
+    pub points: f64,
+    pub external_id: String,
+    pub metadata: String,
+}
+
+impl From<InteractionRow> for InteractionRecord {
+    fn from(row: InteractionRow) -> Self {
+        InteractionRecord {
+            metadata: serde_json::from_str(&row.metadata)
+                .unwrap_or_else(|_| Value::Object(Map::new())),
+            id: row.id,
+            lead_id: row.lead_id,
+            kind: row.kind,
+            platform: row.platform,
+            occurred_at: row.occurred_at,
+            captured_by: row.captured_by,
+            points: row.points,
+            external_id: row.external_id,
+        }
+    }
+}
+
+const COLUMNS: &str =
+    "id, lead_id, type, platform, occurred_at, captured_by, points, external_id, metadata";
+
+pub async fn get(
+    db: &D1Database,
+    org_id: &str,
+    id: &str,
+) -> Result<Option<InteractionRecord>, Problem> {
+    let row: Option<InteractionRow> = db::first(
+        db,
+        &format!("SELECT {COLUMNS} FROM interactions WHERE id = ?1 AND org_id = ?2"),
+        &args![id, org_id],
+    )
+    .await?;
+    Ok(row.map(Into::into))
+}
+
+/// The interaction holding an external id on a platform (the dedupe key), if any.
+pub async fn by_external_id(
+    db: &D1Database,
+    org_id: &str,
+    platform: Platform,
+    external_id: &str,
+) -> Result<Option<InteractionRecord>, Problem> {
+    let row: Option<InteractionRow> = db::first(
+        db,
+        &format!("SELECT {COLUMNS} FROM interactions WHERE org_id = ?1 AND platform = ?2 AND external_id = ?3"),
+        &args![org_id, platform.as_str(), external_id],
+    )
+    .await?;
+    Ok(row.map(Into::into))
+}
+
+/// What scoring needs of every interaction of a lead.
+pub async fn touches(db: &D1Database, org_id: &str, lead_id: &str) -> Result<Vec<Touch>, Problem> {
+    #[derive(Deserialize)]
+    struct Row {
+        #[serde(rename = "type")]
+        kind: String,
+        occurred_at: String,
+    }
+    let rows: Vec<Row> = db::all(
+        db,
+        "SELECT type, occurred_at FROM interactions WHERE lead_id = ?1 AND org_id = ?2",
+        &args![lead_id, org_id],
+    )
+    .await?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|row| stored_touch(&row.kind, &row.occurred_at))
+        .collect())
+}
+
+/// A stored interaction's `type` and `occurred_at` as a scoring touch; `None` when either does not
+/// parse.
+pub fn stored_touch(kind: &str, occurred_at: &str) -> Option<Touch> {
+    let kind = kind.parse::<InteractionType>().ok()?;
+    let at = chrono::DateTime::parse_from_rfc3339(occurred_at).ok()?;
+    Some(Touch::new(kind, at.with_timezone(&chrono::Utc)))
+}
+
+/// A new interaction row (its values already validated and serialized).
+pub struct NewInteractionRow<'a> {
+    pub id: &'a str,
+    pub org_id: &'a str,
+    pub lead_id: &'a str,
+    pub kind: InteractionType,
+    pub platform: Platform,
+    pub occurred_at: &'a str,
+    pub captured_by: CapturedBy,
+    pub points: f64,
+    pub external_id: &'a str,
+    /// A JSON object, serialized.
+    pub metadata: &'a str,
+    pub created_at: &'a str,
+}
+
+/// Inserts an interaction unless its external id is already recorded on the platform (then it
+/// changes nothing: check `db::changes()`).
+pub fn insert_statement(
+    db: &D1Database,
+    row: &NewInteractionRow<'_>,
+) -> Result<D1PreparedStatement, Problem> {
+    db::statement(
+        db,
+        "INSERT INTO interactions (id, org_id, lead_id, type, platform, occurred_at, captured_by, points, \
+         external_id, metadata, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11) \
+         ON CONFLICT (org_id, platform, external_id) DO NOTHING",
+        &args![
+            row.id,
+            row.org_id,
+            row.lead_id,
+            row.kind.as_str(),
+            row.platform.as_str(),
+            row.occurred_at,
+            row.captured_by.as_str(),
+            row.points,
+            row.external_id,
+            row.metadata,
+            row.created_at
+        ],
+    )
+}
+
+/// Erases the form answers a lead form touchpoint holds (the member deleted the response on the
+/// platform): the touchpoint stays (its points and time), its answers are gone.
+pub async fn erase_form_answers(
+    db: &D1Database,
+    org_id: &str,
+    platform: &str,
+    external_id: &str,
+    now: &str,
+) -> Result<(), Problem> {
+    db::run(
+        db,
+        "UPDATE interactions SET metadata = json_set(json_remove(metadata, '$.form_answers'), '$.form_answers_erased_at', ?4) \
+         WHERE org_id = ?1 AND platform = ?2 AND external_id = ?3",
+        &args![org_id, platform, external_id, now],
+    )
+    .await?;
+    Ok(())
+}
+
+/// Every interaction of a lead, oldest first (export).
+pub async fn all_for_lead(
+    db: &D1Database,
+    org_id: &str,
+    lead_id: &str,
+) -> Result<Vec<InteractionRecord>, Problem> {
+    let rows: Vec<InteractionRow> = db::all(
+        db,
+        &format!("SELECT {COLUMNS} FROM interactions WHERE lead_id = ?1 AND org_id = ?2 ORDER BY occurred_at, id"),
+        &args![lead_id, org_id],
+    )
+    .await?;
+    Ok(rows.into_iter().map(Into::into).collect())
+}
+
+/// The lead summary a feed item carries.
+#[derive(Debug, Clone, Serialize)]
+pub struct FeedLead {
+    pub id: String,
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    #[serde(serialize_with = "serialize_compact_f64")]
+    pub heat_score: f64,
+    pub heat_level: String,
+}
+
+/// A feed item: the interaction JSON plus `lead`.
+#[derive(Debug, Clone, Serialize)]
+pub struct FeedItem {
+    #[serde(flatten)]
+    pub interaction: InteractionRecord,
+    pub lead: FeedLead,
+}
+
+#[derive(Debug, Deserialize)]
+struct FeedRow {
+    id: String,
+    lead_id: String,
+    #[serde(rename = "type")]
+    kind: String,
+    platform: String,
+    occurred_at: String,
+    captured_by: String,
+    points: f64,
+    external_id: String,
+    metadata: String,
+    lead_first_name: Option<String>,
+    lead_last_name: Option<String>,
+    lead_heat_score: f64,
+    lead_heat_level: String,
+}
+
+/// A page of interactions, newest first.
+pub struct InteractionPage<T> {
+    pub items: Vec<T>,
+    pub next_cursor: Option<String>,
+}
+
+/// Shared WHERE clauses of the timeline and the feed (columns of `i`), and the keyset.
+fn filters(sql: &mut String, args: &mut Vec<Arg>, query: &InteractionQuery) {
+    let bind = |args: &mut Vec<Arg>, value: Arg| {
+        args.push(value);
+        format!("?{}", args.len())
+    };
+    if !query.types.is_empty() {
+        let list: Vec<&str> = query.types.iter().map(|t| t.as_str()).collect();
+        let p = bind(args, Arg::Text(Value::from(list).to_string()));
+        sql.push_str(&format!(
+            " AND i.type IN (SELECT value FROM json_each({p}))"
+        ));
+    }
+    if !query.platforms.is_empty() {
+        let list: Vec<&str> = query.platforms.iter().map(|t| t.as_str()).collect();
+        let p = bind(args, Arg::Text(Value::from(list).to_string()));
+        sql.push_str(&format!(
+            " AND i.platform IN (SELECT value FROM json_each({p}))"
+        ));
+    }
+    if let Some(from) = &query.from {
+        let p = bind(args, Arg::from(from));
+        sql.push_str(&format!(" AND i.occurred_at >= {p}"));
+    }
+    if let Some(to) = &query.to {
+        let p = bind(args, Arg::from(to));
+        sql.push_str(&format!(" AND i.occurred_at <= {p}"));
+    }
+    if let Some(cursor) = &query.cursor {
+        let at = cursor
+            .key
+            .first()
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string();
+        let pa = bind(args, Arg::Text(at));
+        let pi = bind(args, Arg::from(&cursor.id));
+        sql.push_str(&format!(" AND (i.occurred_at, i.id) < ({pa}, {pi})"));
+    }
+    let p = bind(args, Arg::Int(query.limit as i64 + 1));
+    sql.push_str(&format!(
+        " ORDER BY i.occurred_at DESC, i.id DESC LIMIT {p}"
+    ));
+}
+
+fn next_cursor(more: bool, last: Option<&InteractionRecord>) -> Option<String> {
+    match (more, last) {
+        (true, Some(last)) => Some(
+            Cursor::new(
+                TIMELINE_SORT,
+                vec![Value::from(last.occurred_at.clone())],
+                last.id.clone(),
+            )
+            .encode(),
+        ),
+        _ => None,
+    }
+}
+
+/// A lead's timeline, newest first.
+pub async fn timeline(
+    db: &D1Database,
+    org_id: &str,
+    lead_id: &str,
+    query: &InteractionQuery,
+) -> Result<InteractionPage<InteractionRecord>, Problem> {
+    let mut sql = format!(
+        "SELECT {} FROM interactions i WHERE i.lead_id = ?1 AND i.org_id = ?2",
+        COLUMNS
+            .split(", ")
+            .map(|c| format!("i.{c}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    let mut args = args![lead_id, org_id];
+    filters(&mut sql, &mut args, query);
+    let mut rows: Vec<InteractionRow> = db::all(db, &sql, &args).await?;
+    let more = rows.len() > query.limit as usize;
+    rows.truncate(query.limit as usize);
+    let items: Vec<InteractionRecord> = rows.into_iter().map(Into::into).collect();
+    let next_cursor = next_cursor(more, items.last());
+    Ok(InteractionPage { items, next_cursor })
+}
+
+/// The org's social touchpoints (social types on social platforms), newest first, each with its
+/// lead's name and heat.
+pub async fn feed(
+    db: &D1Database,
+    org_id: &str,
+    query: &InteractionQuery,
+) -> Result<InteractionPage<FeedItem>, Problem> {
+    let social_types: Vec<&str> = InteractionType::ALL
+        .iter()
+        .filter(|t| t.is_social())
+        .map(|t| t.as_str())
+        .collect();
+    let social_platforms: Vec<&str> = Platform::ALL
+        .iter()
+        .filter(|p| p.is_social())
+        .map(|p| p.as_str())
+        .collect();
+    let mut sql = format!(
+        "SELECT {}, l.first_name AS lead_first_name, l.last_name AS lead_last_name, \
+         l.heat_score AS lead_heat_score, l.heat_level AS lead_heat_level \
+         FROM interactions i JOIN leads l ON l.id = i.lead_id \
+         WHERE i.org_id = ?1 AND i.type IN (SELECT value FROM json_each(?2)) \
+         AND i.platform IN (SELECT value FROM json_each(?3))",
+        COLUMNS
+            .split(", ")
+            .map(|c| format!("i.{c}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    let mut args = args![
+        org_id,
+        Value::from(social_types).to_string(),
+        Value::from(social_platforms).to_string()
+    ];
+    filters(&mut sql, &mut args, query);
+    let mut rows: Vec<FeedRow> = db::all(db, &sql, &args).await?;
+    let more = rows.len() > query.limit as usize;
+    rows.truncate(query.limit as usize);
+    let items: Vec<FeedItem> = rows
+        .into_iter()
+        .map(|row| {
+            let interaction: InteractionRecord = InteractionRow {
+                id: row.id,
+                lead_id: row.lead_id,
+                kind: row.kind,
+                platform: row.platform,
+                occurred_at: row.occurred_at,
+                captured_by: row.captured_by,
+                points: row.points,
+                external_id: row.external_id,
+                metadata: row.metadata,
+            }
+            .into();
+            FeedItem {
+                lead: FeedLead {
+                    id: interaction.lead_id.clone(),
+                    first_name: row.lead_first_name,
+                    last_name: row.lead_last_name,
+                    heat_score: row.lead_heat_score,
+                    heat_level: row.lead_heat_level,
+                },
+                interaction,
+            }
+        })
+        .collect();
+    let next_cursor = next_cursor(more, items.last().map(|i| &i.interaction));
+    Ok(InteractionPage { items, next_cursor })
+}

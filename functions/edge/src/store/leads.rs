@@ -1,0 +1,904 @@
+//! `leads` and `lead_tags` (with the lead's social profiles attached): reading the SPEC's lead
+//! JSON, creating, updating with optimistic concurrency, listing with keyset pagination, merging
+//! and erasing.
+
+use chrono::{DateTime, Utc};
+use leadheat_domain::cursor::Cursor;
+use leadheat_domain::ids::prefix;
+use leadheat_domain::lead_query::{LeadQuery, SortField};
+use leadheat_domain::leads::{LeadInput, SocialProfileInput};
+use leadheat_domain::ranking;
+use leadheat_domain::types::serialize_compact_f64;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use worker::{D1Database, D1PreparedStatement, D1Result};
+
+use crate::args;
+use crate::clock;
+use crate::db::{self, Arg};
+use crate::http::Problem;
+use crate::store::social_profiles::{self, SocialProfile};
+
+/// A lead in the exact shape of SPEC section 8 (plus internal fields that are never serialized).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct LeadRecord {
+    pub id: String,
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    pub email: Option<String>,
+    pub phone: Option<String>,
+    pub company: Option<String>,
+    pub title: Option<String>,
+    pub source: String,
+    pub source_detail: Value,
+    pub stage_id: Option<String>,
+    /// The lead's position key in its stage (`rank_key`).
+    pub position: Option<String>,
+    pub owner_id: Option<String>,
+    pub tags: Vec<String>,
+    pub custom_fields: Value,
+    pub social_profiles: Vec<SocialProfile>,
+    #[serde(serialize_with = "serialize_compact_f64")]
+    pub heat_score: f64,
+    pub heat_level: String,
+    #[serde(serialize_with = "serialize_compact_f64")]
+    pub heat_trend: f64,
+    pub last_interaction_at: Option<String>,
+    pub created_at: String,
+    pub updated_at: String,
+    pub version: i64,
+    #[serde(skip)]
+    pub org_id: String,
+    #[serde(skip)]
+    pub email_normalized: Option<String>,
+    #[serde(skip)]
+    pub phone_normalized: Option<String>,
+    #[serde(skip)]
+    pub heat_stamp: i64,
+}
+
+impl LeadRecord {
+    pub fn tags_json(&self) -> String {
+        serde_json::to_string(&self.tags).unwrap_or_else(|_| "[]".into())
+    }
+
+    pub fn custom_fields_map(&self) -> Map<String, Value> {
+        self.custom_fields.as_object().cloned().unwrap_or_default()
+    }
+
+    pub fn source_detail_map(&self) -> Map<String, Value> {
+        self.source_detail.as_object().cloned().unwrap_or_default()
+    }
+}
+
+/// A `leads` row as D1 returns it.
+#[derive(Debug, Deserialize)]
+pub struct LeadRow {
+    pub id: String,
+    pub org_id: String,
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    pub email: Option<String>,
+    pub email_normalized: Option<String>,
+    pub phone: Option<String>,
+    pub phone_normalized: Option<String>,
+    pub company: Option<String>,
+    pub title: Option<String>,
+    pub source: String,
+    pub source_detail: String,
+    pub stage_id: Option<String>,
+    pub rank_key: Option<String>,
+    pub owner_id: Option<String>,
+    pub tags: String,
+    pub custom_fields: String,
+    pub heat_score: f64,
+    pub heat_level: String,
+    pub heat_trend: f64,
+    pub heat_stamp: i64,
+    pub last_interaction_at: Option<String>,
+    pub created_at: String,
+    pub updated_at: String,
+    pub version: i64,
+}
+
+impl LeadRow {
+    fn into_record(self, social_profiles: Vec<SocialProfile>) -> LeadRecord {
+        LeadRecord {
+            tags: serde_json::from_str(&self.tags).unwrap_or_default(),
+            custom_fields: serde_json::from_str(&self.custom_fields)
+                .unwrap_or_else(|_| Value::Object(Map::new())),
+            source_detail: serde_json::from_str(&self.source_detail)
+                .unwrap_or_else(|_| Value::Object(Map::new())),
+            id: self.id,
+            first_name: self.first_name,
+            last_name: self.last_name,
+            email: self.email,
+            phone: self.phone,
+            company: self.company,
+            title: self.title,
+            source: self.source,
+            stage_id: self.stage_id,
+            position: self.rank_key,
+            owner_id: self.owner_id,
+            social_profiles,
+            heat_score: self.heat_score,
+            heat_level: self.heat_level,
+            heat_trend: self.heat_trend,
+            last_interaction_at: self.last_interaction_at,
+            created_at: self.created_at,
+            updated_at: self.updated_at,
+            version: self.version,
+            org_id: self.org_id,
+            email_normalized: self.email_normalized,
+            phone_normalized: self.phone_normalized,
+            heat_stamp: self.heat_stamp,
+        }
+    }
+}
+
+/// Attaches each row's social profiles (one query for all rows).
+pub async fn records(
+    db: &D1Database,
+    org_id: &str,
+    rows: Vec<LeadRow>,
+) -> Result<Vec<LeadRecord>, Problem> {
+    let ids: Vec<String> = rows.iter().map(|r| r.id.clone()).collect();
+    let mut profiles = social_profiles::for_leads(db, org_id, &ids).await?;
+    Ok(rows
+        .into_iter()
+        .map(|row| {
+            let mine: Vec<SocialProfile> = profiles
+                .iter()
+                .filter(|(lead_id, _)| *lead_id == row.id)
+                .map(|(_, p)| p.clone())
+                .collect();
+            profiles.retain(|(lead_id, _)| *lead_id != row.id);
+            row.into_record(mine)
+        })
+        .collect())
+}
+
+/// One lead of the org; `None` when it does not exist or belongs to another org.
+pub async fn get(db: &D1Database, org_id: &str, id: &str) -> Result<Option<LeadRecord>, Problem> {
+    let row: Option<LeadRow> = db::first(
+        db,
+        "SELECT * FROM leads WHERE id = ?1 AND org_id = ?2",
+        &args![id, org_id],
+    )
+    .await?;
+    match row {
+        None => Ok(None),
+        Some(row) => Ok(records(db, org_id, vec![row]).await?.into_iter().next()),
+    }
+}
+
+/// Like [`get`], but a missing lead is a 404 problem.
+pub async fn require(db: &D1Database, org_id: &str, id: &str) -> Result<LeadRecord, Problem> {
+    get(db, org_id, id)
+        .await?
+        .ok_or_else(|| Problem::not_found(format!("no lead {id}")))
+}
+
+/// Where a batch failed on a constraint rather than on infrastructure.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Constraint {
+    Unique,
+    Check,
+    ForeignKey,
+}
+
+/// Runs a batch (one transaction); a constraint failure rolls everything back and is returned as
+/// `Ok(Err(constraint))` so callers can turn it into a retry, a 409 or a 412.
+pub async fn try_batch(
+    db: &D1Database,
+    statements: Vec<D1PreparedStatement>,
+) -> Result<Result<Vec<D1Result>, Constraint>, Problem> {
+    match db.batch(statements).await {
+        Ok(results) => Ok(Ok(results)),
+        Err(error) => {
+            let message = error.to_string();
+            if message.contains("UNIQUE constraint failed") {
+                Ok(Err(Constraint::Unique))
+            } else if message.contains("CHECK constraint failed") {
+                Ok(Err(Constraint::Check))
+            } else if message.contains("FOREIGN KEY constraint failed") {
+                Ok(Err(Constraint::ForeignKey))
+            } else {
+                Err(Problem::internal("batch", message))
+            }
+        }
+    }
+}
+
+/// The org's first stage (by position), where new leads go by default.
+pub async fn first_stage(db: &D1Database, org_id: &str) -> Result<Option<String>, Problem> {
+    #[derive(Deserialize)]
+    struct Row {
+        id: String,
+    }
+    let row: Option<Row> = db::first(
+        db,
+        "SELECT id FROM pipeline_stages WHERE org_id = ?1 ORDER BY rank_key, id LIMIT 1",
+        &args![org_id],
+    )
+    .await?;
+    Ok(row.map(|r| r.id))
+}
+
+/// Whether the stage exists in the org.
+pub async fn stage_exists(db: &D1Database, org_id: &str, stage_id: &str) -> Result<bool, Problem> {
+    let row: Option<Value> = db::first(
+        db,
+        "SELECT 1 AS found FROM pipeline_stages WHERE org_id = ?1 AND id = ?2",
+        &args![org_id, stage_id],
+    )
+    .await?;
+    Ok(row.is_some())
+}
+
+/// A position after the last lead of the stage.
+pub async fn rank_at_end(db: &D1Database, org_id: &str, stage_id: &str) -> Result<String, Problem> {
+    #[derive(Deserialize)]
+    struct Row {
+        rank_key: Option<String>,
+    }
+    let row: Option<Row> = db::first(
+        db,
+        "SELECT rank_key FROM leads WHERE org_id = ?1 AND stage_id = ?2 ORDER BY rank_key DESC, id DESC LIMIT 1",
+        &args![org_id, stage_id],
+    )
+    .await?;
+    let last = row.and_then(|r| r.rank_key);
+    ranking::between(last.as_deref(), None)
+        .or_else(|_| ranking::between(None, None))
+        .map_err(|e| Problem::internal("rank key", e))
+}
+
+/// Statements creating a lead with its tags and social profiles (profiles conflict loudly, so a
+/// concurrent duplicate fails the batch and the caller re-matches).
+pub fn insert_statements(
+    db: &D1Database,
+    org_id: &str,
+    id: &str,
+    input: &LeadInput,
+    stage: Option<(&str, &str)>,
+    now: DateTime<Utc>,
+) -> Result<Vec<D1PreparedStatement>, Problem> {
+    let now_text = clock::rfc3339(now);
+    let tags = serde_json::to_string(&input.tags).map_err(|e| Problem::internal("tags", e))?;
+    let custom = Value::Object(input.custom_fields.clone()).to_string();
+    let detail = Value::Object(input.source_detail.clone()).to_string();
+    let mut statements = vec![db::statement(
+        db,
+        "INSERT INTO leads (id, org_id, first_name, last_name, email, email_normalized, phone, phone_normalized, \
+         company, title, source, source_detail, stage_id, rank_key, owner_id, tags, custom_fields, \
+         created_at, updated_at, version) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?18, 1)",
+        &args![
+            id,
+            org_id,
+            input.first_name.clone(),
+            input.last_name.clone(),
+            input.email.clone(),
+            input.email_normalized(),
+            input.phone.clone(),
+            input.phone_normalized(),
+            input.company.clone(),
+            input.title.clone(),
+            input.source.as_str(),
+            detail,
+            stage.map(|(s, _)| s.to_string()),
+            stage.map(|(_, r)| r.to_string()),
+            input.owner_id.clone(),
+            tags,
+            custom,
+            now_text
+        ],
+    )?];
+    for tag in &input.tags {
+        statements.push(tag_insert_statement(db, org_id, id, tag)?);
+    }
+    for profile in &input.social_profiles {
+        statements.push(social_profiles::insert_statement(
+            db, org_id, id, profile, now, false,
+        )?);
+    }
+    Ok(statements)
+}
+
+pub fn tag_insert_statement(
+    db: &D1Database,
+    org_id: &str,
+    lead_id: &str,
+    tag: &str,
+) -> Result<D1PreparedStatement, Problem> {
+    db::statement(
+        db,
+        "INSERT INTO lead_tags (org_id, lead_id, tag) VALUES (?1, ?2, ?3) ON CONFLICT (lead_id, tag) DO NOTHING",
+        &args![org_id, lead_id, tag],
+    )
+}
+
+/// New values for every writable column of a lead (the result of applying a patch).
+#[derive(Debug, Clone)]
+pub struct LeadWrite {
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    pub email: Option<String>,
+    pub email_normalized: Option<String>,
+    pub phone: Option<String>,
+    pub phone_normalized: Option<String>,
+    pub company: Option<String>,
+    pub title: Option<String>,
+    pub source: String,
+    pub source_detail: Map<String, Value>,
+    pub stage_id: Option<String>,
+    pub rank_key: Option<String>,
+    pub owner_id: Option<String>,
+    pub tags: Vec<String>,
+    pub custom_fields: Map<String, Value>,
+    /// `Some` replaces the lead's profiles.
+    pub social_profiles: Option<Vec<SocialProfileInput>>,
+    /// Whether `tags` differ from the stored ones (the lead_tags rows are then rewritten).
+    pub tags_changed: bool,
+}
+
+/// How an update ended.
+pub enum UpdateOutcome {
+    Updated,
+    /// The version was not the expected one (412).
+    Stale,
+    /// A social profile belongs to another lead (409).
+    ProfileTaken,
+}
+
+/// Writes every column of a lead, only if its version is still `expected_version` (else the
+/// whole batch fails on the version CHECK and nothing changes), and bumps the version.
+pub async fn update(
+    db: &D1Database,
+    org_id: &str,
+    id: &str,
+    expected_version: i64,
+    write: &LeadWrite,
+    now: DateTime<Utc>,
+) -> Result<UpdateOutcome, Problem> {
+    let now_text = clock::rfc3339(now);
+    let tags = serde_json::to_string(&write.tags).map_err(|e| Problem::internal("tags", e))?;
+    // A version mismatch sets version to 0, which the column's CHECK (version >= 1) refuses: the
+    // batch is one transaction, so the tag and profile statements roll back with it.
+    let mut statements = vec![db::statement(
+        db,
+        "UPDATE leads SET first_name = ?3, last_name = ?4, email = ?5, email_normalized = ?6, phone = ?7, \
+         phone_normalized = ?8, company = ?9, title = ?10, source = ?11, source_detail = ?12, stage_id = ?13, \
+         rank_key = ?14, owner_id = ?15, tags = ?16, custom_fields = ?17, updated_at = ?18, \
+         version = IIF(version = ?19, version + 1, 0) \
+         WHERE id = ?1 AND org_id = ?2",
+        &args![
+            id,
+            org_id,
+            write.first_name.clone(),
+            write.last_name.clone(),
+            write.email.clone(),
+            write.email_normalized.clone(),
+            write.phone.clone(),
+            write.phone_normalized.clone(),
+            write.company.clone(),
+            write.title.clone(),
+            write.source.as_str(),
+            Value::Object(write.source_detail.clone()).to_string(),
+            write.stage_id.clone(),
+            write.rank_key.clone(),
+            write.owner_id.clone(),
+            tags,
+            Value::Object(write.custom_fields.clone()).to_string(),
+            now_text,
+            expected_version
+        ],
+    )?];
+    if write.tags_changed {
+        statements.push(db::statement(
+            db,
+            "DELETE FROM lead_tags WHERE lead_id = ?1 AND org_id = ?2",
+            &args![id, org_id],
+        )?);
+        for tag in &write.tags {
+            statements.push(tag_insert_statement(db, org_id, id, tag)?);
+        }
+    }
+    if let Some(profiles) = &write.social_profiles {
+        statements.push(social_profiles::delete_for_lead_statement(db, org_id, id)?);
+        for profile in profiles {
+            statements.push(social_profiles::insert_statement(
+                db, org_id, id, profile, now, false,
+            )?);
+        }
+    }
+    match try_batch(db, statements).await? {
+        Ok(results) => {
+            if results.first().map(db::changes).unwrap_or(0) > 0 {
+                Ok(UpdateOutcome::Updated)
+            } else {
+                Ok(UpdateOutcome::Stale)
+            }
+        }
+        Err(Constraint::Check) => Ok(UpdateOutcome::Stale),
+        Err(Constraint::Unique) => Ok(UpdateOutcome::ProfileTaken),
+        Err(Constraint::ForeignKey) => Err(Problem::field("stage_id", "unknown stage")),
+    }
+}
+
+/// Puts a lead at `to` = `(stage_id, rank_key)`, only if it still sits at `from` (so two
+/// concurrent moves of one lead cannot interleave); bumps the version.
+pub fn move_statement(
+    db: &D1Database,
+    org_id: &str,
+    lead_id: &str,
+    from: (Option<&str>, Option<&str>),
+    to: (&str, &str),
+    now: &str,
+) -> Result<D1PreparedStatement, Problem> {
+    db::statement(
+        db,
+        "UPDATE leads SET stage_id = ?3, rank_key = ?4, updated_at = ?5, version = version + 1 \
+         WHERE org_id = ?1 AND id = ?2 AND stage_id IS ?6 AND rank_key IS ?7",
+        &args![org_id, lead_id, to.0, to.1, now, from.0, from.1],
+    )
+}
+
+/// Removes the custom field `key` from every lead of the org that has a value for it.
+pub fn remove_custom_field_statement(
+    db: &D1Database,
+    org_id: &str,
+    key: &str,
+) -> Result<D1PreparedStatement, Problem> {
+    db::statement(
+        db,
+        "UPDATE leads SET custom_fields = json_remove(custom_fields, ?2) \
+         WHERE org_id = ?1 AND json_type(custom_fields, ?2) IS NOT NULL",
+        &args![org_id, format!("$.{key}")],
+    )
+}
+
+/// Erases a lead and everything held about it: touchpoints, tags, profiles, snapshots, level
+/// changes and merge redirects; website visitors it identified become anonymous again. Returns
+/// false when there was no such lead.
+pub async fn delete(db: &D1Database, org_id: &str, id: &str) -> Result<bool, Problem> {
+    let mut statements = Vec::new();
+    for sql in [
+        "DELETE FROM interactions WHERE lead_id = ?1 AND org_id = ?2",
+        "DELETE FROM lead_tags WHERE lead_id = ?1 AND org_id = ?2",
+        "DELETE FROM social_profiles WHERE lead_id = ?1 AND org_id = ?2",
+        "DELETE FROM heat_snapshots WHERE lead_id = ?1 AND org_id = ?2",
+        "DELETE FROM heat_level_changes WHERE lead_id = ?1 AND org_id = ?2",
+        "DELETE FROM lead_merges WHERE into_lead_id = ?1 AND org_id = ?2",
+        "UPDATE tracking_visitors SET lead_id = NULL WHERE lead_id = ?1 AND org_id = ?2",
+        "DELETE FROM leads WHERE id = ?1 AND org_id = ?2",
+    ] {
+        statements.push(db::statement(db, sql, &args![id, org_id])?);
+    }
+    let results = db::batch(db, statements).await?;
+    Ok(results.last().map(db::changes).unwrap_or(0) > 0)
+}
+
+/// Values a lead takes over from another one (matching, merge): only where it has none.
+#[derive(Debug, Clone, Default)]
+pub struct Fill {
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    pub email: Option<String>,
+    pub email_normalized: Option<String>,
+    pub phone: Option<String>,
+    pub phone_normalized: Option<String>,
+    pub company: Option<String>,
+    pub title: Option<String>,
+    pub owner_id: Option<String>,
+    pub source_detail: Map<String, Value>,
+    pub custom_fields: Map<String, Value>,
+    pub tags: Vec<String>,
+}
+
+impl Fill {
+    /// Whether applying this to `lead` would change anything.
+    pub fn changes(&self, lead: &LeadRecord) -> bool {
+        let fills =
+            |current: &Option<String>, new: &Option<String>| current.is_none() && new.is_some();
+        let current_cf = lead.custom_fields_map();
+        let current_sd = lead.source_detail_map();
+        fills(&lead.first_name, &self.first_name)
+            || fills(&lead.last_name, &self.last_name)
+            || fills(&lead.email, &self.email)
+            || fills(&lead.phone, &self.phone)
+            || fills(&lead.company, &self.company)
+            || fills(&lead.title, &self.title)
+            || fills(&lead.owner_id, &self.owner_id)
+            || self
+                .custom_fields
+                .keys()
+                .any(|k| !current_cf.contains_key(k))
+            || self
+                .source_detail
+                .keys()
+                .any(|k| !current_sd.contains_key(k))
+            || self.tags.iter().any(|t| !lead.tags.contains(t))
+    }
+
+    pub fn from_input(input: &LeadInput) -> Fill {
+        Fill {
+            first_name: input.first_name.clone(),
+            last_name: input.last_name.clone(),
+            email: input.email.clone(),
+            email_normalized: input.email_normalized(),
+            phone: input.phone.clone(),
+            phone_normalized: input.phone_normalized(),
+            company: input.company.clone(),
+            title: input.title.clone(),
+            owner_id: input.owner_id.clone(),
+            source_detail: input.source_detail.clone(),
+            custom_fields: input.custom_fields.clone(),
+            tags: input.tags.clone(),
+        }
+    }
+
+    pub fn from_lead(lead: &LeadRecord) -> Fill {
+        Fill {
+            first_name: lead.first_name.clone(),
+            last_name: lead.last_name.clone(),
+            email: lead.email.clone(),
+            email_normalized: lead.email_normalized.clone(),
+            phone: lead.phone.clone(),
+            phone_normalized: lead.phone_normalized.clone(),
+            company: lead.company.clone(),
+            title: lead.title.clone(),
+            owner_id: lead.owner_id.clone(),
+            source_detail: lead.source_detail_map(),
+            custom_fields: lead.custom_fields_map(),
+            tags: lead.tags.clone(),
+        }
+    }
+}
+
+/// Fills the lead's empty fields, adds missing keys and tags, computed in SQL at write time so a
+/// concurrent edit is never overwritten; bumps the version. Tag rows are added too.
+pub fn fill_statements(
+    db: &D1Database,
+    org_id: &str,
+    id: &str,
+    fill: &Fill,
+    now: DateTime<Utc>,
+) -> Result<Vec<D1PreparedStatement>, Problem> {
+    let tags = serde_json::to_string(&fill.tags).map_err(|e| Problem::internal("tags", e))?;
+    let mut statements = vec![db::statement(
+        db,
+        "UPDATE leads SET first_name = COALESCE(first_name, ?3), last_name = COALESCE(last_name, ?4), \
+         email_normalized = IIF(email IS NULL, ?6, email_normalized), email = COALESCE(email, ?5), \
+         phone_normalized = IIF(phone IS NULL, ?8, phone_normalized), phone = COALESCE(phone, ?7), \
+         company = COALESCE(company, ?9), title = COALESCE(title, ?10), owner_id = COALESCE(owner_id, ?11), \
+         source_detail = json_patch(?12, source_detail), custom_fields = json_patch(?13, custom_fields), \
+         tags = (SELECT json_group_array(value) FROM (SELECT value FROM json_each(leads.tags) UNION ALL \
+                 SELECT value FROM json_each(?14) WHERE value NOT IN (SELECT value FROM json_each(leads.tags)))), \
+         updated_at = ?15, version = version + 1 \
+         WHERE id = ?1 AND org_id = ?2",
+        &args![
+            id,
+            org_id,
+            fill.first_name.clone(),
+            fill.last_name.clone(),
+            fill.email.clone(),
+            fill.email_normalized.clone(),
+            fill.phone.clone(),
+            fill.phone_normalized.clone(),
+            fill.company.clone(),
+            fill.title.clone(),
+            fill.owner_id.clone(),
+            Value::Object(fill.source_detail.clone()).to_string(),
+            Value::Object(fill.custom_fields.clone()).to_string(),
+            tags,
+            clock::rfc3339(now)
+        ],
+    )?];
+    for tag in &fill.tags {
+        statements.push(tag_insert_statement(db, org_id, id, tag)?);
+    }
+    Ok(statements)
+}
+
+/// Merges `source` into `target` in one batch: every interaction, social profile and tag moves,
+/// empty fields are filled, merge redirects are repointed and recorded, the source is deleted and
+/// the target flagged for rescoring (its heat stamp bumped so no older score is written over).
+/// The caller recomputes the heat afterwards.
+pub async fn merge(
+    db: &D1Database,
+    org_id: &str,
+    target: &LeadRecord,
+    source: &LeadRecord,
+    now: DateTime<Utc>,
+) -> Result<(), Problem> {
+    let now_text = clock::rfc3339(now);
+    let (t, s) = (target.id.as_str(), source.id.as_str());
+    let mut statements = vec![
+        db::statement(
+            db,
+            "UPDATE interactions SET lead_id = ?1 WHERE lead_id = ?2 AND org_id = ?3",
+            &args![t, s, org_id],
+        )?,
+        db::statement(
+            db,
+            "UPDATE social_profiles SET lead_id = ?1 WHERE lead_id = ?2 AND org_id = ?3",
+            &args![t, s, org_id],
+        )?,
+        db::statement(
+            db,
+            "UPDATE tracking_visitors SET lead_id = ?1 WHERE lead_id = ?2 AND org_id = ?3",
+            &args![t, s, org_id],
+        )?,
+        db::statement(
+            db,
+            "UPDATE lead_merges SET into_lead_id = ?1 WHERE into_lead_id = ?2 AND org_id = ?3",
+            &args![t, s, org_id],
+        )?,
+    ];
+    // The source's own fields are cleared before it is deleted (the fill reads them from Rust).
+    statements.extend(fill_statements(
+        db,
+        org_id,
+        t,
+        &Fill::from_lead(source),
+        now,
+    )?);
+    statements.push(db::statement(
+        db,
+        "UPDATE leads SET heat_stamp = heat_stamp + 1, needs_rescore = 1, \
+         last_interaction_at = (SELECT MAX(occurred_at) FROM interactions WHERE lead_id = ?1 AND type <> 'stage_change') \
+         WHERE id = ?1 AND org_id = ?2",
+        &args![t, org_id],
+    )?);
+    for sql in [
+        "DELETE FROM lead_tags WHERE lead_id = ?1 AND org_id = ?2",
+        "DELETE FROM heat_snapshots WHERE lead_id = ?1 AND org_id = ?2",
+        "DELETE FROM heat_level_changes WHERE lead_id = ?1 AND org_id = ?2",
+        "DELETE FROM leads WHERE id = ?1 AND org_id = ?2",
+    ] {
+        statements.push(db::statement(db, sql, &args![s, org_id])?);
+    }
+    statements.push(db::statement(
+        db,
+        "INSERT INTO lead_merges (org_id, merged_lead_id, into_lead_id, merged_at) VALUES (?1, ?2, ?3, ?4) \
+         ON CONFLICT (merged_lead_id) DO UPDATE SET into_lead_id = excluded.into_lead_id, merged_at = excluded.merged_at",
+        &args![org_id, s, t, now_text],
+    )?);
+    db::batch(db, statements).await?;
+    Ok(())
+}
+
+/// Where a lead id now lives if it was merged away.
+pub async fn merged_into(
+    db: &D1Database,
+    org_id: &str,
+    id: &str,
+) -> Result<Option<String>, Problem> {
+    #[derive(Deserialize)]
+    struct Row {
+        into_lead_id: String,
+    }
+    let row: Option<Row> = db::first(
+        db,
+        "SELECT into_lead_id FROM lead_merges WHERE merged_lead_id = ?1 AND org_id = ?2",
+        &args![id, org_id],
+    )
+    .await?;
+    Ok(row.map(|r| r.into_lead_id))
+}
+
+/// A typed custom field filter, made by the API from `cf.<key>=value` and the definitions.
+#[derive(Debug, Clone)]
+pub enum CustomFilter {
+    /// `json_extract(custom_fields, path) = value`.
+    Equals { path: String, value: Arg },
+    /// A multiselect that contains `value`.
+    Contains { path: String, value: String },
+}
+
+/// One page of leads.
+pub struct Page {
+    pub items: Vec<LeadRecord>,
+    pub next_cursor: Option<String>,
+}
+
+/// The sort key values of a lead, as its cursor carries them.
+fn cursor_key(field: SortField, lead: &LeadRecord) -> Vec<Value> {
+    match field {
+        SortField::HeatScore => vec![Value::from(lead.heat_score.to_string())],
+        SortField::CreatedAt => vec![Value::from(lead.created_at.clone())],
+        SortField::LastInteractionAt => {
+            vec![Value::from(
+                lead.last_interaction_at.clone().unwrap_or_default(),
+            )]
+        }
+        SortField::Name => vec![
+            Value::from(lead.last_name.clone().unwrap_or_default()),
+            Value::from(lead.first_name.clone().unwrap_or_default()),
+        ],
+    }
+}
+
+/// Lists the org's leads: filters, sort and keyset pagination (stable under concurrent inserts:
+/// each page starts strictly after the previous page's last (sort key, id)).
+pub async fn list(
+    db: &D1Database,
+    org_id: &str,
+    query: &LeadQuery,
+    custom: &[CustomFilter],
+) -> Result<Page, Problem> {
+    let mut sql = String::from("SELECT l.* FROM leads l WHERE l.org_id = ?1");
+    let mut args: Vec<Arg> = vec![Arg::from(org_id)];
+    let bind = |args: &mut Vec<Arg>, value: Arg| {
+        args.push(value);
+        format!("?{}", args.len())
+    };
+    let json_list = |values: Vec<String>| Arg::Text(Value::from(values).to_string());
+
+    if !query.heat_levels.is_empty() {
+        let p = bind(
+            &mut args,
+            json_list(
+                query
+                    .heat_levels
+                    .iter()
+                    .map(|l| l.as_str().to_string())
+                    .collect(),
+            ),
+        );
+        sql.push_str(&format!(
+            " AND l.heat_level IN (SELECT value FROM json_each({p}))"
+        ));
+    }
+    if !query.sources.is_empty() {
+        let p = bind(
+            &mut args,
+            json_list(
+                query
+                    .sources
+                    .iter()
+                    .map(|s| s.as_str().to_string())
+                    .collect(),
+            ),
+        );
+        sql.push_str(&format!(
+            " AND l.source IN (SELECT value FROM json_each({p}))"
+        ));
+    }
+    if let Some(stage) = &query.stage_id {
+        let p = bind(&mut args, Arg::from(stage));
+        sql.push_str(&format!(" AND l.stage_id = {p}"));
+    }
+    if let Some(owner) = &query.owner_id {
+        let p = bind(&mut args, Arg::from(owner));
+        sql.push_str(&format!(" AND l.owner_id = {p}"));
+    }
+    if !query.tags.is_empty() {
+        let p = bind(&mut args, json_list(query.tags.clone()));
+        sql.push_str(&format!(
+            " AND EXISTS (SELECT 1 FROM lead_tags t WHERE t.org_id = l.org_id AND t.lead_id = l.id \
+             AND t.tag IN (SELECT value FROM json_each({p})))"
+        ));
+    }
+    if let Some(min) = query.min_score {
+        let p = bind(&mut args, Arg::Real(min));
+        sql.push_str(&format!(" AND l.heat_score >= {p}"));
+    }
+    if let Some(max) = query.max_score {
+        let p = bind(&mut args, Arg::Real(max));
+        sql.push_str(&format!(" AND l.heat_score <= {p}"));
+    }
+    for (column, op, value) in [
+        ("created_at", ">=", &query.created_from),
+        ("created_at", "<=", &query.created_to),
+        ("last_interaction_at", ">=", &query.last_interaction_from),
+        ("last_interaction_at", "<=", &query.last_interaction_to),
+    ] {
+        if let Some(value) = value {
+            let p = bind(&mut args, Arg::from(value));
+            sql.push_str(&format!(" AND l.{column} {op} {p}"));
+        }
+    }
+    match (&query.fts, &query.q) {
+        (Some(fts), _) => {
+            let p = bind(&mut args, Arg::from(fts));
+            sql.push_str(&format!(
+                " AND l.rowid IN (SELECT rowid FROM leads_fts WHERE leads_fts MATCH {p})"
+            ));
+        }
+        (None, Some(q)) => {
+            let escaped = q
+                .replace('\\', "\\\\")
+                .replace('%', "\\%")
+                .replace('_', "\\_");
+            let p = bind(&mut args, Arg::Text(format!("%{escaped}%")));
+            sql.push_str(&format!(
+                " AND (l.first_name LIKE {p} ESCAPE '\\' OR l.last_name LIKE {p} ESCAPE '\\' \
+                 OR l.email LIKE {p} ESCAPE '\\' OR l.company LIKE {p} ESCAPE '\\')"
+            ));
+        }
+        (None, None) => {}
+    }
+    for filter in custom {
+        match filter {
+            CustomFilter::Equals { path, value } => {
+                let pp = bind(&mut args, Arg::from(path));
+                let pv = bind(&mut args, value.clone());
+                sql.push_str(&format!(" AND json_extract(l.custom_fields, {pp}) = {pv}"));
+            }
+            CustomFilter::Contains { path, value } => {
+                let pp = bind(&mut args, Arg::from(path));
+                let pv = bind(&mut args, Arg::from(value));
+                sql.push_str(&format!(
+                    " AND EXISTS (SELECT 1 FROM json_each(l.custom_fields, {pp}) WHERE value = {pv})"
+                ));
+            }
+        }
+    }
+
+    let keys: Vec<&str> = match query.sort.field {
+        SortField::HeatScore => vec!["l.heat_score"],
+        SortField::CreatedAt => vec!["l.created_at"],
+        SortField::LastInteractionAt => vec!["COALESCE(l.last_interaction_at, '')"],
+        SortField::Name => vec![
+            "COALESCE(l.last_name, '') COLLATE NOCASE",
+            "COALESCE(l.first_name, '') COLLATE NOCASE",
+        ],
+    };
+    let (op, dir) = if query.sort.descending {
+        ("<", "DESC")
+    } else {
+        (">", "ASC")
+    };
+    if let Some(cursor) = &query.cursor {
+        let mut placeholders = Vec::new();
+        for value in &cursor.key {
+            let arg = match (query.sort.field, value) {
+                (SortField::HeatScore, Value::String(s)) => Arg::Real(
+                    s.parse::<f64>()
+                        .map_err(|_| Problem::field("cursor", "malformed"))?,
+                ),
+                (_, Value::String(s)) => Arg::from(s),
+                _ => return Err(Problem::field("cursor", "the cursor is malformed")),
+            };
+            placeholders.push(bind(&mut args, arg));
+        }
+        placeholders.push(bind(&mut args, Arg::from(&cursor.id)));
+        sql.push_str(&format!(
+            " AND ({}, l.id) {op} ({})",
+            keys.join(", "),
+            placeholders.join(", ")
+        ));
+    }
+    let order: Vec<String> = keys
+        .iter()
+        .map(|k| format!("{k} {dir}"))
+        .chain([format!("l.id {dir}")])
+        .collect();
+    let p = bind(&mut args, Arg::Int(query.limit as i64 + 1));
+    sql.push_str(&format!(" ORDER BY {} LIMIT {p}", order.join(", ")));
+
+    let mut rows: Vec<LeadRow> = db::all(db, &sql, &args).await?;
+    let more = rows.len() > query.limit as usize;
+    rows.truncate(query.limit as usize);
+    let items = records(db, org_id, rows).await?;
+    let next_cursor = match (more, items.last()) {
+        (true, Some(last)) => Some(
+            Cursor::new(
+                query.sort.wire(),
+                cursor_key(query.sort.field, last),
+                last.id.clone(),
+            )
+            .encode(),
+        ),
+        _ => None,
+    };
+    Ok(Page { items, next_cursor })
+}
+
+/// A new lead id.
+pub fn new_lead_id() -> String {
+    clock::new_id(prefix::LEAD)
+}

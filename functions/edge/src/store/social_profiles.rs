@@ -1,0 +1,128 @@
+//! `social_profiles`: a lead's identities on each platform, unique per (org, platform, user id).
+
+use chrono::{DateTime, Utc};
+use leadheat_domain::leads::SocialProfileInput;
+use serde::{Deserialize, Serialize};
+use worker::{D1Database, D1PreparedStatement};
+
+use crate::args;
+use crate::clock;
+use crate::db;
+use crate::http::Problem;
+
+/// A profile as the lead JSON shows it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SocialProfile {
+    pub platform: String,
+    pub platform_user_id: String,
+    pub handle: Option<String>,
+    pub url: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+struct ProfileRow {
+    lead_id: String,
+    platform: String,
+    platform_user_id: String,
+    handle: Option<String>,
+    url: Option<String>,
+}
+
+/// The profiles of several leads at once, as (lead id, profile), oldest first.
+pub async fn for_leads(
+    db: &D1Database,
+    org_id: &str,
+    lead_ids: &[String],
+) -> Result<Vec<(String, SocialProfile)>, Problem> {
+    if lead_ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let ids = serde_json::to_string(lead_ids).map_err(|e| Problem::internal("lead ids", e))?;
+    let rows: Vec<ProfileRow> = db::all(
+        db,
+        "SELECT lead_id, platform, platform_user_id, handle, url FROM social_profiles \
+         WHERE org_id = ?1 AND lead_id IN (SELECT value FROM json_each(?2)) ORDER BY created_at, id",
+        &args![org_id, ids],
+    )
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|row| {
+            (
+                row.lead_id,
+                SocialProfile {
+                    platform: row.platform,
+                    platform_user_id: row.platform_user_id,
+                    handle: row.handle,
+                    url: row.url,
+                },
+            )
+        })
+        .collect())
+}
+
+/// The lead that holds a (platform, user id) identity in the org, if any.
+pub async fn find_lead(
+    db: &D1Database,
+    org_id: &str,
+    platform: &str,
+    platform_user_id: &str,
+) -> Result<Option<String>, Problem> {
+    #[derive(Deserialize)]
+    struct Row {
+        lead_id: String,
+    }
+    let row: Option<Row> = db::first(
+        db,
+        "SELECT lead_id FROM social_profiles WHERE org_id = ?1 AND platform = ?2 AND platform_user_id = ?3",
+        &args![org_id, platform, platform_user_id],
+    )
+    .await?;
+    Ok(row.map(|r| r.lead_id))
+}
+
+/// Inserts a profile. With `ignore_conflict`, a profile already held (by this or another lead)
+/// is left as it is; without it, the conflict fails the batch (UNIQUE constraint).
+pub fn insert_statement(
+    db: &D1Database,
+    org_id: &str,
+    lead_id: &str,
+    profile: &SocialProfileInput,
+    now: DateTime<Utc>,
+    ignore_conflict: bool,
+) -> Result<D1PreparedStatement, Problem> {
+    let sql = if ignore_conflict {
+        "INSERT INTO social_profiles (id, org_id, lead_id, platform, platform_user_id, handle, url, created_at) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT (org_id, platform, platform_user_id) DO NOTHING"
+    } else {
+        "INSERT INTO social_profiles (id, org_id, lead_id, platform, platform_user_id, handle, url, created_at) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"
+    };
+    db::statement(
+        db,
+        sql,
+        &args![
+            clock::new_id("sp"),
+            org_id,
+            lead_id,
+            profile.platform.as_str(),
+            profile.platform_user_id.as_str(),
+            profile.handle.clone(),
+            profile.url.clone(),
+            clock::rfc3339(now)
+        ],
+    )
+}
+
+/// Removes every profile of a lead.
+pub fn delete_for_lead_statement(
+    db: &D1Database,
+    org_id: &str,
+    lead_id: &str,
+) -> Result<D1PreparedStatement, Problem> {
+    db::statement(
+        db,
+        "DELETE FROM social_profiles WHERE org_id = ?1 AND lead_id = ?2",
+        &args![org_id, lead_id],
+    )
+}

@@ -1,0 +1,312 @@
+//! `pipeline_stages`, and the pipeline reads of `leads` (stage_id, rank_key): stages in board
+//! order, the board's pages of leads, and a lead's move (its UPDATE is `leads::move_statement`).
+
+use serde::Deserialize;
+use worker::D1Database;
+
+use crate::args;
+use crate::db;
+use crate::http::Problem;
+use crate::store::leads;
+
+/// A stage with how many leads it holds.
+#[derive(Debug, Clone, Deserialize)]
+pub struct StageRow {
+    pub id: String,
+    pub name: String,
+    pub rank_key: String,
+    pub is_closed: i64,
+    pub is_won: i64,
+    pub lead_count: i64,
+}
+
+const STAGE_COLUMNS: &str = "s.id, s.name, s.rank_key, s.is_closed, s.is_won, \
+     (SELECT COUNT(*) FROM leads l WHERE l.org_id = s.org_id AND l.stage_id = s.id) AS lead_count";
+
+/// The org's stages in board order.
+pub async fn list(db: &D1Database, org_id: &str) -> Result<Vec<StageRow>, Problem> {
+    db::all(
+        db,
+        &format!(
+            "SELECT {STAGE_COLUMNS} FROM pipeline_stages s WHERE s.org_id = ?1 ORDER BY s.rank_key, s.id"
+        ),
+        &args![org_id],
+    )
+    .await
+}
+
+pub async fn get(db: &D1Database, org_id: &str, id: &str) -> Result<Option<StageRow>, Problem> {
+    db::first(
+        db,
+        &format!("SELECT {STAGE_COLUMNS} FROM pipeline_stages s WHERE s.org_id = ?1 AND s.id = ?2"),
+        &args![org_id, id],
+    )
+    .await
+}
+
+/// A new stage; `false` when the org already has a stage of that name (case-insensitive).
+pub struct NewStage<'a> {
+    pub id: &'a str,
+    pub org_id: &'a str,
+    pub name: &'a str,
+    pub rank_key: &'a str,
+    pub is_closed: bool,
+    pub is_won: bool,
+    pub now: &'a str,
+}
+
+pub async fn create(db: &D1Database, stage: &NewStage<'_>) -> Result<bool, Problem> {
+    let changed = db::run(
+        db,
+        "INSERT INTO pipeline_stages (id, org_id, name, rank_key, is_closed, is_won, created_at, updated_at) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7) ON CONFLICT (org_id, name) DO NOTHING",
+        &args![
+            stage.id,
+            stage.org_id,
+            stage.name,
+            stage.rank_key,
+            stage.is_closed,
+            stage.is_won,
+            stage.now
+        ],
+    )
+    .await?;
+    Ok(changed == 1)
+}
+
+/// What an update or delete of a stage came to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Done,
+    NotFound,
+    /// Rename: the name is taken. Delete: the stage still holds leads (or is the last one).
+    Conflict,
+}
+
+/// Changes a stage's name and flags (`None` keeps the current value).
+pub async fn update(
+    db: &D1Database,
+    org_id: &str,
+    id: &str,
+    name: Option<&str>,
+    is_closed: Option<bool>,
+    is_won: Option<bool>,
+    now: &str,
+) -> Result<Outcome, Problem> {
+    // OR IGNORE: a name taken by another stage of the org skips the row instead of failing.
+    let changed = db::run(
+        db,
+        "UPDATE OR IGNORE pipeline_stages SET name = COALESCE(?3, name), is_closed = COALESCE(?4, is_closed), \
+         is_won = COALESCE(?5, is_won), updated_at = ?6 WHERE org_id = ?1 AND id = ?2",
+        &args![org_id, id, name, is_closed, is_won, now],
+    )
+    .await?;
+    outcome(db, org_id, id, changed).await
+}
+
+/// Deletes a stage that holds no lead and is not the org's last stage.
+pub async fn delete(db: &D1Database, org_id: &str, id: &str) -> Result<Outcome, Problem> {
+    let changed = db::run(
+        db,
+        "DELETE FROM pipeline_stages WHERE org_id = ?1 AND id = ?2 \
+         AND NOT EXISTS (SELECT 1 FROM leads WHERE org_id = ?1 AND stage_id = ?2) \
+         AND (SELECT COUNT(*) FROM pipeline_stages WHERE org_id = ?1) > 1",
+        &args![org_id, id],
+    )
+    .await?;
+    outcome(db, org_id, id, changed).await
+}
+
+/// What a guarded write of stage `id` that changed `changed` rows came to: done, or why not.
+async fn outcome(
+    db: &D1Database,
+    org_id: &str,
+    id: &str,
+    changed: u64,
+) -> Result<Outcome, Problem> {
+    if changed == 1 {
+        return Ok(Outcome::Done);
+    }
+    Ok(match get(db, org_id, id).await? {
+        Some(_) => Outcome::Conflict,
+        None => Outcome::NotFound,
+    })
+}
+
+/// Writes new rank keys for the given stages, all in one batch.
+pub async fn set_ranks(
+    db: &D1Database,
+    org_id: &str,
+    ranks: &[(String, String)],
+    now: &str,
+) -> Result<(), Problem> {
+    let statements = ranks
+        .iter()
+        .map(|(id, rank)| {
+            db::statement(
+                db,
+                "UPDATE pipeline_stages SET rank_key = ?3, updated_at = ?4 WHERE org_id = ?1 AND id = ?2",
+                &args![org_id, id.as_str(), rank.as_str(), now],
+            )
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    db::batch(db, statements).await?;
+    Ok(())
+}
+
+/// A lead as a card on the board.
+#[derive(Debug, Clone, Deserialize)]
+pub struct CardRow {
+    pub id: String,
+    pub stage_id: String,
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    pub company: Option<String>,
+    pub heat_score: f64,
+    pub heat_level: String,
+    pub heat_trend: f64,
+    pub rank_key: String,
+}
+
+const CARD_COLUMNS: &str =
+    "id, stage_id, first_name, last_name, company, heat_score, heat_level, heat_trend, rank_key";
+
+/// A column page: the stage's leads in position order after `(rank_key, id)`, at most `limit`.
+pub struct ColumnPage<'a> {
+    pub stage_id: &'a str,
+    pub after: Option<(&'a str, &'a str)>,
+    pub limit: usize,
+}
+
+/// One page per column, all read in one round trip (a D1 batch).
+pub async fn board_pages(
+    db: &D1Database,
+    org_id: &str,
+    pages: &[ColumnPage<'_>],
+) -> Result<Vec<Vec<CardRow>>, Problem> {
+    let sql_first = format!(
+        "SELECT {CARD_COLUMNS} FROM leads WHERE org_id = ?1 AND stage_id = ?2 \
+         ORDER BY rank_key, id LIMIT ?3"
+    );
+    let sql_after = format!(
+        "SELECT {CARD_COLUMNS} FROM leads WHERE org_id = ?1 AND stage_id = ?2 \
+         AND (rank_key > ?4 OR (rank_key = ?4 AND id > ?5)) ORDER BY rank_key, id LIMIT ?3"
+    );
+    let mut statements = Vec::with_capacity(pages.len());
+    for page in pages {
+        statements.push(match page.after {
+            None => db::statement(db, &sql_first, &args![org_id, page.stage_id, page.limit])?,
+            Some((rank, id)) => db::statement(
+                db,
+                &sql_after,
+                &args![org_id, page.stage_id, page.limit, rank, id],
+            )?,
+        });
+    }
+    let results = db::batch(db, statements).await?;
+    results
+        .iter()
+        .map(|result| db::rows(result, &sql_first))
+        .collect()
+}
+
+/// Where a lead sits.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Position {
+    pub id: String,
+    pub stage_id: Option<String>,
+    pub rank_key: Option<String>,
+}
+
+pub async fn position(
+    db: &D1Database,
+    org_id: &str,
+    lead_id: &str,
+) -> Result<Option<Position>, Problem> {
+    db::first(
+        db,
+        "SELECT id, stage_id, rank_key FROM leads WHERE org_id = ?1 AND id = ?2",
+        &args![org_id, lead_id],
+    )
+    .await
+}
+
+#[derive(Debug, Deserialize)]
+struct RankOnly {
+    rank_key: String,
+}
+
+/// The rank key of the lead right before (`before = true`) or right after `(rank, id)` in the
+/// stage, skipping `except` (the lead being moved).
+pub async fn neighbour_rank(
+    db: &D1Database,
+    org_id: &str,
+    stage_id: &str,
+    anchor: Option<(&str, &str)>,
+    before: bool,
+    except: &str,
+) -> Result<Option<String>, Problem> {
+    let row: Option<RankOnly> = match (anchor, before) {
+        (Some((rank, id)), true) => {
+            db::first(
+                db,
+                "SELECT rank_key FROM leads WHERE org_id = ?1 AND stage_id = ?2 AND id <> ?3 \
+                 AND (rank_key < ?4 OR (rank_key = ?4 AND id < ?5)) ORDER BY rank_key DESC, id DESC LIMIT 1",
+                &args![org_id, stage_id, except, rank, id],
+            )
+            .await?
+        }
+        (Some((rank, id)), false) => {
+            db::first(
+                db,
+                "SELECT rank_key FROM leads WHERE org_id = ?1 AND stage_id = ?2 AND id <> ?3 \
+                 AND (rank_key > ?4 OR (rank_key = ?4 AND id > ?5)) ORDER BY rank_key, id LIMIT 1",
+                &args![org_id, stage_id, except, rank, id],
+            )
+            .await?
+        }
+        // The column's last lead (the end of the column).
+        (None, true) => {
+            db::first(
+                db,
+                "SELECT rank_key FROM leads WHERE org_id = ?1 AND stage_id = ?2 AND id <> ?3 \
+                 ORDER BY rank_key DESC, id DESC LIMIT 1",
+                &args![org_id, stage_id, except],
+            )
+            .await?
+        }
+        (None, false) => {
+            db::first(
+                db,
+                "SELECT rank_key FROM leads WHERE org_id = ?1 AND stage_id = ?2 AND id <> ?3 \
+                 ORDER BY rank_key, id LIMIT 1",
+                &args![org_id, stage_id, except],
+            )
+            .await?
+        }
+    };
+    Ok(row.map(|r| r.rank_key))
+}
+
+/// Puts a lead at `rank_key` in `stage_id` (one statement, guarded by the lead's previous
+/// position so two concurrent moves of one lead cannot interleave). Returns whether it applied.
+pub async fn move_lead(
+    db: &D1Database,
+    org_id: &str,
+    lead_id: &str,
+    from: &Position,
+    stage_id: &str,
+    rank_key: &str,
+    now: &str,
+) -> Result<bool, Problem> {
+    let statement = leads::move_statement(
+        db,
+        org_id,
+        lead_id,
+        (from.stage_id.as_deref(), from.rank_key.as_deref()),
+        (stage_id, rank_key),
+        now,
+    )?;
+    let results = db::batch(db, vec![statement]).await?;
+    Ok(results.first().map(db::changes) == Some(1))
+}

@@ -1,0 +1,276 @@
+//! Recording a touchpoint: the interaction insert and the lead's new heat score, level and last
+//! interaction time in ONE D1 batch, computed by the domain's `score()` over all the lead's
+//! touches with the org's scoring config. Used by the API (manual entry), the social sync
+//! consumer, the pipeline (stage changes) and website tracking.
+//!
+//! Concurrency: the heat UPDATE is guarded by the lead's `heat_stamp` (read before the touches)
+//! and by the new interaction's existence (so a duplicate external id changes nothing). When the
+//! insert applied but a concurrent write moved the stamp, the score is recomputed and written
+//! again (bounded), so the stored score always reflects every touchpoint; should every retry
+//! lose, the lead is flagged `needs_rescore` for the scoring job.
+
+use chrono::{DateTime, Utc};
+use leadheat_domain::ids::prefix;
+use leadheat_domain::scoring::{self, points_for, Heat, ScoringConfig, Touch};
+use leadheat_domain::types::{CapturedBy, HeatLevel, InteractionType, Platform};
+use serde_json::{json, Map, Value};
+use worker::D1Database;
+
+use crate::clock;
+use crate::db;
+use crate::http::Problem;
+use crate::store::heat::{self, HeatWrite};
+use crate::store::interactions::{self, InteractionRecord, NewInteractionRow};
+use crate::store::leads::{self, LeadRecord};
+use crate::store::scoring_configs;
+
+/// Largest accepted metadata object (serialized).
+pub const MAX_METADATA_BYTES: usize = 16 * 1024;
+/// Rewrites of the score after losing a race before flagging the lead for the job.
+const MAX_SCORE_RETRIES: usize = 6;
+
+/// A touchpoint to record.
+#[derive(Debug, Clone)]
+pub struct NewTouchpoint {
+    pub lead_id: String,
+    pub kind: InteractionType,
+    pub platform: Platform,
+    pub occurred_at: DateTime<Utc>,
+    pub captured_by: CapturedBy,
+    /// The dedupe key, unique per org and platform; `None` makes one up (never a duplicate).
+    pub external_id: Option<String>,
+    /// A JSON object (`null` is stored as `{}`).
+    pub metadata: Value,
+}
+
+impl NewTouchpoint {
+    /// The pipeline's convention: a manual stage change (`from` → `to`, by the user `by`) is a
+    /// 0-point interaction of the lead.
+    pub fn stage_change(
+        lead_id: &str,
+        from: Option<&str>,
+        to: Option<&str>,
+        by: &str,
+        at: DateTime<Utc>,
+    ) -> NewTouchpoint {
+        NewTouchpoint {
+            lead_id: lead_id.to_string(),
+            kind: InteractionType::StageChange,
+            platform: Platform::Other,
+            occurred_at: at,
+            captured_by: CapturedBy::Manual,
+            external_id: None,
+            metadata: json!({"from_stage_id": from, "to_stage_id": to, "by": by}),
+        }
+    }
+}
+
+/// What `record` did.
+#[derive(Debug, Clone)]
+pub struct Recorded {
+    pub interaction: InteractionRecord,
+    /// The lead as stored after the write (its new heat included).
+    pub lead: LeadRecord,
+    /// The external id was already recorded: nothing changed, `interaction` is the existing one.
+    pub duplicate: bool,
+}
+
+/// The org's scoring config and its version (the domain's defaults, version 1, without a row).
+pub async fn scoring_config(
+    db: &D1Database,
+    org_id: &str,
+) -> Result<(ScoringConfig, i64), Problem> {
+    let stored = scoring_configs::get(db, org_id).await?;
+    Ok((stored.config, stored.config_version))
+}
+
+/// Records a touchpoint for a lead of the org and updates the lead's heat atomically with it.
+/// A lead of another org (or none) is a 404; a duplicate external id returns the existing
+/// interaction with `duplicate: true` and changes nothing.
+pub async fn record(
+    db: &D1Database,
+    org_id: &str,
+    touch: NewTouchpoint,
+    now: DateTime<Utc>,
+) -> Result<Recorded, Problem> {
+    let metadata = match touch.metadata {
+        Value::Null => Value::Object(Map::new()),
+        Value::Object(map) => Value::Object(map),
+        _ => return Err(Problem::field("metadata", "must be a JSON object")),
+    };
+    let metadata_text = metadata.to_string();
+    if metadata_text.len() > MAX_METADATA_BYTES {
+        return Err(Problem::field("metadata", "must be at most 16 KiB of JSON"));
+    }
+    let external_id = touch
+        .external_id
+        .map(|e| e.trim().to_string())
+        .filter(|e| !e.is_empty());
+    if external_id.as_ref().is_some_and(|e| e.len() > 512) {
+        return Err(Problem::field(
+            "external_id",
+            "must be at most 512 characters",
+        ));
+    }
+
+    // The stamp is read BEFORE the touches: any write after this read moves it.
+    let lead = leads::require(db, org_id, &touch.lead_id).await?;
+    if let Some(external_id) = &external_id {
+        if let Some(existing) =
+            interactions::by_external_id(db, org_id, touch.platform, external_id).await?
+        {
+            return duplicate(db, org_id, existing).await;
+        }
+    }
+    let (config, config_version) = scoring_config(db, org_id).await?;
+    let id = clock::new_id(prefix::INTERACTION);
+    let external_id = external_id.unwrap_or_else(|| id.clone());
+    let occurred_at = clock::rfc3339(touch.occurred_at);
+    let now_text = clock::rfc3339(now);
+    let points = points_for(touch.kind, &config);
+
+    let mut touches = interactions::touches(db, org_id, &lead.id).await?;
+    touches.push(Touch::new(touch.kind, touch.occurred_at));
+    let heat = scoring::score(&touches, &config, now);
+    let old_level = lead
+        .heat_level
+        .parse::<HeatLevel>()
+        .unwrap_or(HeatLevel::Cold);
+
+    let mut statements = vec![
+        interactions::insert_statement(
+            db,
+            &NewInteractionRow {
+                id: &id,
+                org_id,
+                lead_id: &lead.id,
+                kind: touch.kind,
+                platform: touch.platform,
+                occurred_at: &occurred_at,
+                captured_by: touch.captured_by,
+                points: points as f64,
+                external_id: &external_id,
+                metadata: &metadata_text,
+                created_at: &now_text,
+            },
+        )?,
+        heat::write_statement(
+            db,
+            &HeatWrite {
+                org_id,
+                lead_id: &lead.id,
+                heat: &heat,
+                config_version,
+                scored_at: &now_text,
+                expected_stamp: lead.heat_stamp,
+                requires_interaction: Some(&id),
+                refresh_last_interaction: true,
+            },
+        )?,
+    ];
+    if heat.level != old_level {
+        statements.push(heat::guarded_level_change_statement(
+            db,
+            org_id,
+            &lead.id,
+            old_level,
+            &heat,
+            lead.heat_stamp + 1,
+            &now_text,
+            Some(&id),
+        )?);
+    }
+    let results = db::batch(db, statements).await?;
+    let inserted = results.first().map(db::changes).unwrap_or(0) > 0;
+    let scored = results.get(1).map(db::changes).unwrap_or(0) > 0;
+
+    if !inserted {
+        // A concurrent delivery of the same external id won between our check and our batch.
+        let existing = interactions::by_external_id(db, org_id, touch.platform, &external_id)
+            .await?
+            .ok_or_else(|| {
+                Problem::internal("touchpoint", "insert ignored without a conflicting row")
+            })?;
+        return duplicate(db, org_id, existing).await;
+    }
+    if !scored {
+        rescore(db, org_id, &lead.id, now).await?;
+    }
+    let interaction = interactions::get(db, org_id, &id)
+        .await?
+        .ok_or_else(|| Problem::not_found(format!("no lead {}", touch.lead_id)))?;
+    let lead = leads::require(db, org_id, &interaction.lead_id).await?;
+    Ok(Recorded {
+        interaction,
+        lead,
+        duplicate: false,
+    })
+}
+
+async fn duplicate(
+    db: &D1Database,
+    org_id: &str,
+    existing: InteractionRecord,
+) -> Result<Recorded, Problem> {
+    let lead = leads::require(db, org_id, &existing.lead_id).await?;
+    Ok(Recorded {
+        interaction: existing,
+        lead,
+        duplicate: true,
+    })
+}
+
+/// Recomputes a lead's heat from all its touches and stores it (guarded by the heat stamp,
+/// retried when a concurrent write wins), with its last interaction time and a level change row.
+/// Returns the heat stored, or `None` when the lead is gone.
+pub async fn rescore(
+    db: &D1Database,
+    org_id: &str,
+    lead_id: &str,
+    now: DateTime<Utc>,
+) -> Result<Option<Heat>, Problem> {
+    let (config, config_version) = scoring_config(db, org_id).await?;
+    let now_text = clock::rfc3339(now);
+    for _ in 0..MAX_SCORE_RETRIES {
+        let Some(lead) = leads::get(db, org_id, lead_id).await? else {
+            return Ok(None);
+        };
+        let touches = interactions::touches(db, org_id, lead_id).await?;
+        let heat = scoring::score(&touches, &config, now);
+        let old_level = lead
+            .heat_level
+            .parse::<HeatLevel>()
+            .unwrap_or(HeatLevel::Cold);
+        let write = HeatWrite {
+            org_id,
+            lead_id,
+            heat: &heat,
+            config_version,
+            scored_at: &now_text,
+            expected_stamp: lead.heat_stamp,
+            requires_interaction: None,
+            refresh_last_interaction: true,
+        };
+        // The level change must directly follow the heat write (it checks `changes()`).
+        let mut statements = vec![heat::write_statement(db, &write)?];
+        if heat.level != old_level {
+            statements.push(heat::guarded_level_change_statement(
+                db,
+                org_id,
+                lead_id,
+                old_level,
+                &heat,
+                lead.heat_stamp + 1,
+                &now_text,
+                None,
+            )?);
+        }
+        let results = db::batch(db, statements).await?;
+        if results.first().map(db::changes).unwrap_or(0) > 0 {
+            return Ok(Some(heat));
+        }
+    }
+    // Every attempt lost a race: let the scoring job settle it.
+    heat::flag_for_rescore(db, org_id, lead_id).await?;
+    Ok(None)
+}
