@@ -1,14 +1,81 @@
 //! The scheduled heat recalculation worker.
+//!
+//! Two crons (wrangler.toml): `*/15 * * * *` rescores the leads that need it, and `5 0 * * *`
+//! does the same and then writes the day's snapshots and trends and prunes old snapshots. The
+//! scheduled time is the job's clock (scores, snapshots, `job_runs`), which is also how the
+//! end-to-end tests move time through `POST /__dev/cron/scoring?time=...`. Only the lease and the
+//! elapsed time use the wall clock: they measure real overlap and real duration.
 
-use worker::{event, Context, Env, Request, Response, Result, Router, ScheduleContext, ScheduledEvent};
+mod job;
+
+use leadheat_domain::rescoring::{RunKind, RunSummary};
+use leadheat_edge::store::jobs;
+use leadheat_edge::{clock, db, http};
+use worker::{event, Context, Env, Request, Response, Result, ScheduleContext, ScheduledEvent};
 
 #[event(fetch)]
-pub async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
-    Router::new()
-        .get("/health", |_, _| leadheat_edge::http::health())
-        .run(req, env)
-        .await
+pub async fn fetch(req: Request, _env: Env, _ctx: Context) -> Result<Response> {
+    match req.path().as_str() {
+        "/health" => http::health(),
+        path => {
+            http::Problem::not_found(format!("the scoring worker serves no {path}")).into_response()
+        }
+    }
 }
 
 #[event(scheduled)]
-pub async fn scheduled(_event: ScheduledEvent, _env: Env, _ctx: ScheduleContext) {}
+pub async fn scheduled(event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
+    let wall_start = clock::now_ms();
+    let scheduled_ms = event.schedule() as i64;
+    let now = clock::from_ms(scheduled_ms);
+    let cron = event.cron();
+    let run_id = clock::new_id("run");
+    let started_at = clock::rfc3339(now);
+
+    let mut summary = RunSummary {
+        job: "scoring",
+        kind: Some(RunKind::from_cron(&cron)),
+        cron: cron.clone(),
+        scheduled_time: started_at.clone(),
+        lease: "none",
+        ..RunSummary::default()
+    };
+
+    let db = match db::database(&env) {
+        Ok(db) => db,
+        Err(problem) => {
+            worker::console_error!("scoring run without a database: {}", problem.detail);
+            return;
+        }
+    };
+
+    if let Err(problem) = job::run(&db, &env, &run_id, now, &mut summary).await {
+        summary.errors += 1;
+        summary.finished = false;
+        summary.will_resume = true;
+        worker::console_error!(
+            "{{\"job\":\"scoring\",\"level\":\"error\",\"error\":{:?}}}",
+            problem.detail
+        );
+    }
+
+    summary.elapsed_ms = clock::now_ms() - wall_start;
+    let summary_json = serde_json::to_value(&summary).unwrap_or_else(|_| serde_json::json!({}));
+    // The one structured line per run.
+    worker::console_log!("{}", summary_json);
+
+    let finished_at = clock::rfc3339(clock::from_ms(scheduled_ms + summary.elapsed_ms.max(0)));
+    if let Err(problem) = jobs::record_run(
+        &db,
+        &run_id,
+        "scoring",
+        &cron,
+        &started_at,
+        &finished_at,
+        &summary_json,
+    )
+    .await
+    {
+        worker::console_error!("recording the scoring run failed: {}", problem.detail);
+    }
+}

@@ -1,0 +1,397 @@
+//! The scoring job's tables and reads: `job_leases` (mutual exclusion between overlapping runs),
+//! `rescore_runs` (one pass per org, with its durable keyset cursor and progress), and the batch
+//! reads of leads needing a new score, of their touches and of the snapshots trends are computed
+//! from. The job's writes of heat, flags, snapshots and trends are `crate::store::heat`'s.
+//!
+//! D1 limits shape every query here: at most 100 bound parameters per statement, so lists of ids
+//! travel as ONE JSON parameter expanded with `json_each`, and reads are keyset ranges over the
+//! indexes of migrations/0001_initial.sql, never offsets.
+
+use leadheat_domain::scoring::ScoringConfig;
+use serde::{Deserialize, Serialize};
+use worker::{D1Database, D1PreparedStatement};
+
+use crate::args;
+use crate::db;
+use crate::http::Problem;
+use crate::store::{heat, scoring_configs};
+
+// ------------------------------------------------------------------------------------------------
+// Leases
+
+/// Takes the lease `name` for `holder` until `until`, unless another holder's lease is still
+/// valid at `now`. Returns whether this holder now owns it.
+pub async fn acquire_lease(
+    db: &D1Database,
+    name: &str,
+    holder: &str,
+    now: &str,
+    until: &str,
+) -> Result<bool, Problem> {
+    db::run(
+        db,
+        "INSERT INTO job_leases (name, holder, lease_until) VALUES (?1, ?2, ?3) \
+         ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, lease_until = excluded.lease_until \
+         WHERE job_leases.lease_until <= ?4 OR job_leases.holder = excluded.holder",
+        &args![name, holder, until, now],
+    )
+    .await?;
+    let owner: Option<LeaseRow> = db::first(
+        db,
+        "SELECT holder FROM job_leases WHERE name = ?1",
+        &args![name],
+    )
+    .await?;
+    Ok(owner.is_some_and(|row| row.holder == holder))
+}
+
+#[derive(Deserialize)]
+struct LeaseRow {
+    holder: String,
+}
+
+/// Releases the lease if this holder still owns it.
+pub async fn release_lease(db: &D1Database, name: &str, holder: &str) -> Result<(), Problem> {
+    db::run(
+        db,
+        "DELETE FROM job_leases WHERE name = ?1 AND holder = ?2",
+        &args![name, holder],
+    )
+    .await?;
+    Ok(())
+}
+
+// ------------------------------------------------------------------------------------------------
+// Orgs with work
+
+#[derive(Debug, Deserialize)]
+struct OrgWorkRow {
+    org_id: String,
+    weights: String,
+    warm_threshold: f64,
+    hot_threshold: f64,
+    decay_half_life_days: Option<f64>,
+    config_version: i64,
+    run_status: Option<String>,
+    run_config_version: Option<i64>,
+    cursor_lead_id: Option<String>,
+}
+
+/// An org the job has something to do for, with its config and the state of its pass.
+#[derive(Debug, Clone)]
+pub struct OrgWork {
+    pub org_id: String,
+    /// `Err` when the stored weights do not parse (the org is skipped and the error logged).
+    pub config: Result<ScoringConfig, String>,
+    pub config_version: i64,
+    /// `queued` / `running` / `done`, or `None` when the org never had a pass.
+    pub run_status: Option<String>,
+    /// The config version the org's pass scores with.
+    pub run_config_version: Option<i64>,
+    pub cursor_lead_id: Option<String>,
+}
+
+impl OrgWork {
+    pub fn pass_active(&self) -> bool {
+        matches!(self.run_status.as_deref(), Some("queued" | "running"))
+    }
+}
+
+/// Orgs that need the job: an unfinished pass, flagged leads, leads scored under an older config,
+/// or decay on. Unfinished passes come first (oldest request first), then the orgs whose last pass
+/// finished longest ago, so a large decaying org cannot starve the others.
+pub async fn orgs_with_work(db: &D1Database, limit: usize) -> Result<Vec<OrgWork>, Problem> {
+    let rows: Vec<OrgWorkRow> = db::all(
+        db,
+        "SELECT c.org_id, c.weights, c.warm_threshold, c.hot_threshold, c.decay_half_life_days, \
+                c.config_version, r.status AS run_status, r.config_version AS run_config_version, r.cursor_lead_id \
+         FROM scoring_configs c LEFT JOIN rescore_runs r ON r.org_id = c.org_id \
+         WHERE c.decay_half_life_days IS NOT NULL \
+            OR r.status IN ('queued', 'running') \
+            OR EXISTS (SELECT 1 FROM leads l WHERE l.org_id = c.org_id AND l.needs_rescore = 1) \
+            OR EXISTS (SELECT 1 FROM leads l WHERE l.org_id = c.org_id AND l.scored_config_version < c.config_version) \
+         ORDER BY (COALESCE(r.status, 'done') = 'done'), \
+                  CASE WHEN r.status IN ('queued', 'running') THEN r.requested_at END, \
+                  r.finished_at IS NOT NULL, r.finished_at, c.org_id \
+         LIMIT ?1",
+        &args![limit],
+    )
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|row| {
+            let config = scoring_configs::from_columns(
+                &row.weights,
+                row.warm_threshold,
+                row.hot_threshold,
+                row.decay_half_life_days,
+            )
+            .map_err(|e| e.to_string());
+            OrgWork {
+                org_id: row.org_id,
+                config,
+                config_version: row.config_version,
+                run_status: row.run_status,
+                run_config_version: row.run_config_version,
+                cursor_lead_id: row.cursor_lead_id,
+            }
+        })
+        .collect())
+}
+
+// ------------------------------------------------------------------------------------------------
+// Passes (rescore_runs)
+
+/// Starts (or restarts) the org's pass: a new pass when none is active, or a queued one (from
+/// `POST /v1/scoring/recalculate`) switching to running. `leads_total` of a new pass counts its
+/// candidates; a queued pass keeps the total its request counted.
+pub async fn start_pass(
+    db: &D1Database,
+    org_id: &str,
+    config_version: i64,
+    decay_on: bool,
+    now: &str,
+) -> Result<(), Problem> {
+    db::run(
+        db,
+        "INSERT INTO rescore_runs (org_id, status, cursor_lead_id, leads_done, leads_total, config_version, requested_at, started_at, finished_at) \
+         VALUES (?1, 'running', NULL, 0, \
+                 (SELECT COUNT(*) FROM leads WHERE org_id = ?1 AND (needs_rescore = 1 OR (?3 AND scored_config_version = ?2))), \
+                 ?2, ?4, ?4, NULL) \
+         ON CONFLICT (org_id) DO UPDATE SET \
+           status = 'running', cursor_lead_id = NULL, leads_done = 0, config_version = excluded.config_version, \
+           leads_total = CASE WHEN rescore_runs.status = 'queued' THEN rescore_runs.leads_total ELSE excluded.leads_total END, \
+           requested_at = CASE WHEN rescore_runs.status = 'queued' THEN rescore_runs.requested_at ELSE excluded.requested_at END, \
+           started_at = excluded.started_at, finished_at = NULL",
+        &args![org_id, config_version, decay_on, now],
+    )
+    .await?;
+    Ok(())
+}
+
+/// Advances the org's pass after a batch; written in the batch's own `db::batch`, so the cursor
+/// moves exactly when the batch's scores are stored. Guarded by the previous cursor, so two runs
+/// that somehow overlapped could not both advance it.
+pub fn progress_statement(
+    db: &D1Database,
+    org_id: &str,
+    previous_cursor: Option<&str>,
+    new_cursor: Option<&str>,
+    examined: usize,
+    finished: bool,
+    now: &str,
+) -> Result<D1PreparedStatement, Problem> {
+    db::statement(
+        db,
+        "UPDATE rescore_runs SET cursor_lead_id = ?3, leads_done = leads_done + ?4, \
+           leads_total = MAX(leads_total, leads_done + ?4), \
+           status = CASE WHEN ?5 THEN 'done' ELSE 'running' END, \
+           finished_at = CASE WHEN ?5 THEN ?6 ELSE NULL END \
+         WHERE org_id = ?1 AND status = 'running' AND cursor_lead_id IS ?2",
+        &args![org_id, previous_cursor, new_cursor, examined, finished, now],
+    )
+}
+
+/// The state of an org's latest pass, as `GET /v1/scoring/recalculate` shows it.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+pub struct RescoreStatus {
+    pub status: String,
+    pub leads_done: i64,
+    pub leads_total: i64,
+    pub config_version: i64,
+    pub requested_at: Option<String>,
+    pub started_at: Option<String>,
+    pub finished_at: Option<String>,
+}
+
+pub async fn status(db: &D1Database, org_id: &str) -> Result<Option<RescoreStatus>, Problem> {
+    db::first(
+        db,
+        "SELECT status, leads_done, leads_total, config_version, requested_at, started_at, finished_at \
+         FROM rescore_runs WHERE org_id = ?1",
+        &args![org_id],
+    )
+    .await
+}
+
+/// Schedules a full rescore of the org: its pass restarts as `queued` over every lead, and every
+/// lead is flagged. One atomic batch.
+pub async fn request_recalculation(
+    db: &D1Database,
+    org_id: &str,
+    now: &str,
+) -> Result<(), Problem> {
+    let statements = vec![
+        heat::flag_org_for_rescore_statement(db, org_id)?,
+        db::statement(
+            db,
+            "INSERT INTO rescore_runs (org_id, status, cursor_lead_id, leads_done, leads_total, config_version, requested_at, started_at, finished_at) \
+             VALUES (?1, 'queued', NULL, 0, (SELECT COUNT(*) FROM leads WHERE org_id = ?1), \
+                     COALESCE((SELECT config_version FROM scoring_configs WHERE org_id = ?1), 1), ?2, NULL, NULL) \
+             ON CONFLICT (org_id) DO UPDATE SET status = 'queued', cursor_lead_id = NULL, leads_done = 0, \
+               leads_total = excluded.leads_total, config_version = excluded.config_version, \
+               requested_at = excluded.requested_at, started_at = NULL, finished_at = NULL",
+            &args![org_id, now],
+        )?,
+    ];
+    db::batch(db, statements).await?;
+    Ok(())
+}
+
+// ------------------------------------------------------------------------------------------------
+// Batch reads
+
+/// A lead as a rescoring batch reads it.
+#[derive(Debug, Clone, Deserialize)]
+pub struct LeadHeatRow {
+    pub id: String,
+    pub heat_score: f64,
+    pub heat_level: String,
+    pub heat_stamp: i64,
+    pub needs_rescore: i64,
+    pub scored_config_version: i64,
+}
+
+const LEAD_HEAT_COLUMNS: &str =
+    "id, heat_score, heat_level, heat_stamp, needs_rescore, scored_config_version";
+
+/// The next flagged leads of the org after `cursor` (index `leads_needs_rescore`).
+pub async fn flagged_after(
+    db: &D1Database,
+    org_id: &str,
+    cursor: &str,
+    limit: usize,
+) -> Result<Vec<LeadHeatRow>, Problem> {
+    db::all(
+        db,
+        &format!(
+            "SELECT {LEAD_HEAT_COLUMNS} FROM leads \
+             WHERE org_id = ?1 AND needs_rescore = 1 AND id > ?2 ORDER BY id LIMIT ?3"
+        ),
+        &args![org_id, cursor, limit],
+    )
+    .await
+}
+
+/// The next leads of the org scored under `config_version` after `cursor` (index
+/// `leads_org_scored_version`): with decay on, every lead is checked for a moved score.
+pub async fn current_after(
+    db: &D1Database,
+    org_id: &str,
+    config_version: i64,
+    cursor: &str,
+    limit: usize,
+) -> Result<Vec<LeadHeatRow>, Problem> {
+    db::all(
+        db,
+        &format!(
+            "SELECT {LEAD_HEAT_COLUMNS} FROM leads \
+             WHERE org_id = ?1 AND scored_config_version = ?2 AND id > ?3 ORDER BY id LIMIT ?4"
+        ),
+        &args![org_id, config_version, cursor, limit],
+    )
+    .await
+}
+
+/// One touch of a batch's leads.
+#[derive(Debug, Clone, Deserialize)]
+pub struct TouchRow {
+    pub lead_id: String,
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub occurred_at: String,
+}
+
+/// Every touch of the given leads, in ONE query (index `interactions_lead_org_occurred`).
+pub async fn touches_of(db: &D1Database, lead_ids: &[String]) -> Result<Vec<TouchRow>, Problem> {
+    if lead_ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let ids = serde_json::to_string(lead_ids).map_err(|e| Problem::internal("lead ids", e))?;
+    db::all(
+        db,
+        "SELECT lead_id, type, occurred_at FROM interactions \
+         WHERE lead_id IN (SELECT value FROM json_each(?1))",
+        &args![ids],
+    )
+    .await
+}
+
+// ------------------------------------------------------------------------------------------------
+// Snapshot reads
+
+/// A lead as the nightly snapshot reads it.
+#[derive(Debug, Clone, Deserialize)]
+pub struct SnapshotLeadRow {
+    pub id: String,
+    pub org_id: String,
+    pub heat_score: f64,
+    pub heat_level: String,
+}
+
+/// The next leads of every org after `cursor`, in primary-key order (the snapshot pass covers
+/// all orgs in one walk).
+pub async fn all_leads_after(
+    db: &D1Database,
+    cursor: &str,
+    limit: usize,
+) -> Result<Vec<SnapshotLeadRow>, Problem> {
+    db::all(
+        db,
+        "SELECT id, org_id, heat_score, heat_level FROM leads WHERE id > ?1 ORDER BY id LIMIT ?2",
+        &args![cursor, limit],
+    )
+    .await
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct SnapshotRow {
+    pub lead_id: String,
+    pub day: String,
+    pub score: f64,
+}
+
+/// The snapshots of the given leads on the given days (the trend inputs), in ONE query.
+pub async fn snapshots_on(
+    db: &D1Database,
+    lead_ids: &[String],
+    days: &[String],
+) -> Result<Vec<SnapshotRow>, Problem> {
+    if lead_ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let ids = serde_json::to_string(lead_ids).map_err(|e| Problem::internal("lead ids", e))?;
+    let days = serde_json::to_string(days).map_err(|e| Problem::internal("days", e))?;
+    db::all(
+        db,
+        "SELECT lead_id, day, score FROM heat_snapshots \
+         WHERE lead_id IN (SELECT value FROM json_each(?1)) AND day IN (SELECT value FROM json_each(?2))",
+        &args![ids, days],
+    )
+    .await
+}
+
+/// Where the latest recorded snapshot pass stopped: `(day, cursor, finished)`, from the summary
+/// of the latest scoring run that worked on snapshots. Runs are ordered by id (time-sortable ids
+/// made from the wall clock), not by their scheduled time, which tests move freely.
+pub async fn latest_snapshot_progress(
+    db: &D1Database,
+) -> Result<Option<(String, String, bool)>, Problem> {
+    #[derive(Deserialize)]
+    struct Row {
+        day: String,
+        cursor: Option<String>,
+        finished: i64,
+    }
+    let row: Option<Row> = db::first(
+        db,
+        "SELECT json_extract(summary, '$.snapshot_day') AS day, \
+                json_extract(summary, '$.snapshot_cursor') AS cursor, \
+                COALESCE(json_extract(summary, '$.snapshots_finished'), 1) AS finished \
+         FROM job_runs WHERE job = 'scoring' AND json_extract(summary, '$.snapshot_day') IS NOT NULL \
+         ORDER BY id DESC LIMIT 1",
+        &args![],
+    )
+    .await?;
+    Ok(row.map(|r| (r.day, r.cursor.unwrap_or_default(), r.finished != 0)))
+}
