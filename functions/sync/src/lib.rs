@@ -1,20 +1,250 @@
-//! The social sync worker: consumes the webhook queue and reconciles the inbox on a cron.
+//! The social sync worker: consumes the webhook queue, applies each inbox event (leads and
+//! touchpoints, lead forms fetched from the platforms), and reconciles the inbox on a cron so an
+//! event whose queue message was lost, or whose retry is due, is still processed.
+//!
+//! Reliability (SPEC section 6): the inbox row is the durable state, the queue only a wake-up
+//! call. Each message is acked on its own and the handler always returns Ok; an event is claimed
+//! with a lease before it is worked on; every attempt's outcome goes through the domain's state
+//! machine (`leadheat_domain::sync`): processed, retried with backoff, waiting for a throttle or
+//! an open circuit, or dead with its last error (replayable through the API).
 
-use worker::{event, Context, Env, MessageBatch, Request, Response, Result, Router, ScheduleContext, ScheduledEvent};
+mod apply;
 
-#[event(fetch)]
-pub async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
-    Router::new()
-        .get("/health", |_, _| leadheat_edge::http::health())
-        .run(req, env)
-        .await
+use chrono::{DateTime, Utc};
+use leadheat_domain::sync::{next_status, Next, Outcome, Policy};
+use leadheat_domain::types::Platform;
+use leadheat_edge::http::Problem;
+use leadheat_edge::queue::SOCIAL_EVENTS_BINDING;
+use leadheat_edge::store::{inbox, integrations};
+use leadheat_edge::{clock, db, http};
+use serde::{Deserialize, Serialize};
+use worker::{
+    event, Context, D1Database, Env, MessageBatch, MessageExt, Request, Response, Result,
+    ScheduleContext, ScheduledEvent,
+};
+
+/// Events the reconciliation re-enqueues per run (the rest wait for the next minute).
+const RECONCILE_BATCH: u32 = 500;
+/// Processed and ignored events are kept this long (for support and replays), then pruned.
+const RETENTION_DAYS: i64 = 30;
+/// Events pruned per run at most (keeps each run small; the backlog drains minute by minute).
+const PRUNE_BATCH: u32 = 1000;
+
+/// The queue message: the inbox row to work on. `as_of` is the reconciliation's scheduled time:
+/// the consumer never judges an event due earlier than the run that found it due (the same
+/// message shape as `leadheat_edge::queue::SocialEventMessage`, which it extends).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SyncMessage {
+    pub inbox_id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub as_of: Option<String>,
 }
 
+#[event(fetch)]
+pub async fn fetch(req: Request, _env: Env, _ctx: Context) -> Result<Response> {
+    match req.path().as_str() {
+        "/health" => http::health(),
+        path => {
+            http::Problem::not_found(format!("the sync worker serves no {path}")).into_response()
+        }
+    }
+}
+
+/// Each message is acked or retried on its own and the handler always returns Ok: an Err would
+/// retry the whole batch, acked messages included (TOOLCHAIN.md).
 #[event(queue)]
-pub async fn queue(batch: MessageBatch<serde_json::Value>, _env: Env, _ctx: Context) -> Result<()> {
-    batch.ack_all();
+pub async fn queue(batch: MessageBatch<SyncMessage>, env: Env, _ctx: Context) -> Result<()> {
+    let db = match db::database(&env) {
+        Ok(db) => db,
+        Err(_) => {
+            batch.retry_all();
+            return Ok(());
+        }
+    };
+    let messages = match batch.messages() {
+        Ok(messages) => messages,
+        Err(error) => {
+            worker::console_error!("undecodable queue batch: {error}");
+            batch.ack_all();
+            return Ok(());
+        }
+    };
+    for message in messages {
+        let body = message.body();
+        let now = effective_now(body.as_of.as_deref());
+        match process(&env, &db, &body.inbox_id, now).await {
+            Ok(()) => message.ack(),
+            Err(problem) => {
+                // The row stays claimed; its lease expires and the reconciliation picks it up,
+                // and the queue retries this message meanwhile.
+                worker::console_error!("processing {} failed: {}", body.inbox_id, problem.detail);
+                message.retry();
+            }
+        }
+    }
     Ok(())
 }
 
+/// The reconciliation: re-enqueues inbox events that are pending and due, or whose lease expired
+/// (a consumer died), as of the scheduled time.
 #[event(scheduled)]
-pub async fn scheduled(_event: ScheduledEvent, _env: Env, _ctx: ScheduleContext) {}
+pub async fn scheduled(event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
+    let now = clock::from_ms(event.schedule() as i64);
+    if let Err(problem) = reconcile(&env, now).await {
+        worker::console_error!("reconciliation failed: {}", problem.detail);
+    }
+}
+
+async fn reconcile(env: &Env, now: DateTime<Utc>) -> std::result::Result<(), Problem> {
+    let db = db::database(env)?;
+    let as_of = clock::rfc3339(now);
+    let horizon = clock::rfc3339(now - chrono::Duration::days(RETENTION_DAYS));
+    let pruned = inbox::prune(&db, &horizon, PRUNE_BATCH).await?;
+    let due = inbox::due(&db, &as_of, RECONCILE_BATCH).await?;
+    if due.is_empty() {
+        if pruned > 0 {
+            worker::console_log!("{{\"job\":\"sync-reconcile\",\"pruned\":{pruned}}}");
+        }
+        return Ok(());
+    }
+    let queue = env
+        .queue(SOCIAL_EVENTS_BINDING)
+        .map_err(|e| Problem::internal("binding SOCIAL_EVENTS", e))?;
+    let mut sent = 0usize;
+    for inbox_id in due {
+        let message = SyncMessage {
+            inbox_id,
+            as_of: Some(as_of.clone()),
+        };
+        match queue.send(message).await {
+            Ok(()) => sent += 1,
+            Err(error) => worker::console_warn!("re-enqueue failed: {error}"),
+        }
+    }
+    worker::console_log!(
+        "{{\"job\":\"sync-reconcile\",\"as_of\":{as_of:?},\"enqueued\":{sent},\"pruned\":{pruned}}}"
+    );
+    Ok(())
+}
+
+/// The consumer's clock: the runtime's, or the reconciliation's scheduled time when later.
+fn effective_now(as_of: Option<&str>) -> DateTime<Utc> {
+    let now = clock::now();
+    as_of
+        .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
+        .map(|t| t.with_timezone(&Utc))
+        .map_or(now, |t| t.max(now))
+}
+
+/// Claims the event, applies it, and records the outcome. An `Err` only for storage failures.
+async fn process(
+    env: &Env,
+    db: &D1Database,
+    inbox_id: &str,
+    now: DateTime<Utc>,
+) -> std::result::Result<(), Problem> {
+    let policy = Policy::default();
+    let now_text = clock::rfc3339(now);
+    let lease_until = clock::rfc3339(now + policy.lease);
+    let Some(event) = inbox::claim(db, inbox_id, &now_text, &lease_until).await? else {
+        // Not due yet, held by another consumer, or finished: nothing to do.
+        return Ok(());
+    };
+    let Ok(platform) = event.platform.parse::<Platform>() else {
+        inbox::mark_dead(db, &event.id, "unknown platform").await?;
+        return Ok(());
+    };
+
+    // Which org: the one recorded at receipt, else the one that has connected the account since.
+    let org_id = match (&event.org_id, &event.account_id) {
+        (Some(org), _) => Some(org.clone()),
+        (None, Some(account)) => {
+            integrations::org_for_account(db, platform.as_str(), account).await?
+        }
+        (None, None) => None,
+    };
+    let Some(org_id) = org_id else {
+        inbox::mark_ignored(
+            db,
+            &event.id,
+            &now_text,
+            "no org has connected this account",
+        )
+        .await?;
+        return Ok(());
+    };
+    if event.org_id.is_none() {
+        inbox::set_org(db, &event.id, &org_id).await?;
+    }
+    let integration = integrations::get(db, &org_id, platform.as_str()).await?;
+    let still_connected = match &event.account_id {
+        Some(account) => {
+            integrations::org_for_account(db, platform.as_str(), account)
+                .await?
+                .as_deref()
+                == Some(org_id.as_str())
+        }
+        None => true,
+    };
+    let Some(integration) = integration.filter(|i| i.status != "disconnected" && still_connected)
+    else {
+        inbox::mark_ignored(db, &event.id, &now_text, "the integration is disconnected").await?;
+        return Ok(());
+    };
+
+    let received_at = DateTime::parse_from_rfc3339(&event.received_at)
+        .map(|t| t.with_timezone(&Utc))
+        .unwrap_or(now);
+    let outcome =
+        match leadheat_domain::platforms::parse(platform, event.body.as_bytes(), received_at) {
+            Err(error) => Outcome::Permanent(error.to_string()),
+            Ok(events) => {
+                let mut run = apply::Run {
+                    env,
+                    db,
+                    org_id: &org_id,
+                    platform,
+                    integration: &integration,
+                    policy: &policy,
+                    now,
+                    token: None,
+                };
+                run.apply_all(&events).await
+            }
+        };
+
+    let attempts = event.attempts.max(1) as u32;
+    match next_status(&policy, attempts, &outcome, now, clock::random_bytes()) {
+        Next::Processed => {
+            inbox::mark_processed(db, &event.id, &now_text).await?;
+            integrations::touch_last_event(db, &org_id, platform.as_str(), &now_text).await?;
+        }
+        Next::Retry {
+            next_attempt_at,
+            last_error,
+            counted,
+        } => {
+            inbox::schedule_retry(
+                db,
+                &event.id,
+                &clock::rfc3339(next_attempt_at),
+                &last_error,
+                counted,
+            )
+            .await?;
+            integrations::record_error(db, &org_id, platform.as_str(), &last_error, &now_text)
+                .await?;
+        }
+        Next::Dead { last_error } => {
+            inbox::mark_dead(db, &event.id, &last_error).await?;
+            if let Outcome::TokenInvalid(error) = &outcome {
+                integrations::mark_needs_token(db, &org_id, platform.as_str(), error, &now_text)
+                    .await?;
+            } else {
+                integrations::record_error(db, &org_id, platform.as_str(), &last_error, &now_text)
+                    .await?;
+            }
+        }
+    }
+    Ok(())
+}

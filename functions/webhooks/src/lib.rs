@@ -1,12 +1,188 @@
 //! The webhook worker: `/webhooks/facebook`, `/webhooks/instagram`, `/webhooks/linkedin`.
+//!
+//! It answers the platforms' verification handshakes, checks every delivery's signature on the raw
+//! bytes, stores the delivery in the D1 inbox and enqueues it, then answers 200 at once: the
+//! platforms disable slow endpoints, so all real work happens in the sync consumer.
 
-use worker::{event, Context, Env, Request, Response, Result, Router};
+use leadheat_domain::delivery::split_delivery;
+use leadheat_domain::ids::prefix;
+use leadheat_domain::signature::{
+    linkedin_challenge_response, verify_linkedin_signature, verify_meta_signature,
+    LINKEDIN_SIGNATURE_HEADER, META_SIGNATURE_HEADER,
+};
+use leadheat_domain::types::Platform;
+use leadheat_edge::http::{self, Problem};
+use leadheat_edge::store::inbox::{self, NewInboxEvent};
+use leadheat_edge::store::integrations;
+use leadheat_edge::{clock, config, db, queue};
+use serde_json::json;
+use worker::{event, Context, Env, Method, Request, Response, Result};
+
+/// Meta's and LinkedIn's deliveries are small; anything near this is not theirs.
+const MAX_DELIVERY_BYTES: usize = 1024 * 1024;
 
 #[event(fetch)]
 pub async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
-    Router::new()
-        .get("/webhooks/health", |_, _| leadheat_edge::http::health())
-        .get("/health", |_, _| leadheat_edge::http::health())
-        .run(req, env)
-        .await
+    let path = req.path();
+    let platform = match path.trim_end_matches('/') {
+        "/webhooks/health" | "/health" => return http::health(),
+        "/webhooks/facebook" => Platform::Facebook,
+        "/webhooks/instagram" => Platform::Instagram,
+        "/webhooks/linkedin" => Platform::Linkedin,
+        _ => return Problem::not_found(format!("no webhook at {path}")).into_response(),
+    };
+    let outcome = match req.method() {
+        Method::Get => handshake(&req, &env, platform),
+        Method::Post => receive(req, &env, platform).await,
+        _ => Err(Problem::method_not_allowed(
+            "webhooks accept GET (verification) and POST (events)",
+        )),
+    };
+    http::respond(outcome)
+}
+
+/// The verification handshake each platform specifies.
+fn handshake(
+    req: &Request,
+    env: &Env,
+    platform: Platform,
+) -> std::result::Result<Response, Problem> {
+    let url = req.url()?;
+    let param = |name: &str| {
+        url.query_pairs()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.into_owned())
+    };
+    match platform {
+        Platform::Linkedin => {
+            let code = param("challengeCode")
+                .ok_or_else(|| Problem::bad_request("challengeCode is required"))?;
+            let secret = config::required(env, "LINKEDIN_CLIENT_SECRET")?;
+            http::json(
+                200,
+                &json!({"challengeCode": code, "challengeResponse": linkedin_challenge_response(&code, secret.as_bytes())}),
+            )
+        }
+        _ => {
+            let expected = config::required(env, "META_VERIFY_TOKEN")?;
+            let token_matches = param("hub.verify_token").is_some_and(|token| {
+                // Constant time, like every secret comparison.
+                use subtle::ConstantTimeEq;
+                token.as_bytes().ct_eq(expected.as_bytes()).into()
+            });
+            if param("hub.mode").as_deref() != Some("subscribe") || !token_matches {
+                return Err(Problem::forbidden("hub.verify_token does not match"));
+            }
+            let challenge = param("hub.challenge").unwrap_or_default();
+            let mut response = Response::ok(challenge)?;
+            response
+                .headers_mut()
+                .set("Content-Type", "text/plain; charset=utf-8")?;
+            Ok(response)
+        }
+    }
+}
+
+async fn receive(
+    mut req: Request,
+    env: &Env,
+    platform: Platform,
+) -> std::result::Result<Response, Problem> {
+    let body = http::read_body(&mut req, MAX_DELIVERY_BYTES).await?;
+    verify_signature(&req, env, platform, &body)?;
+    // One inbox row per account: a Meta or LinkedIn batch may span accounts of several orgs.
+    let parts = split_delivery(platform, &body).map_err(|e| Problem::bad_request(e.to_string()))?;
+
+    let db = db::database(env)?;
+    let now = clock::rfc3339(clock::now());
+    let mut stored_count = 0;
+    let mut duplicates = 0;
+    let mut ignored = 0;
+    for part in &parts {
+        let org_id = match &part.account_id {
+            Some(account) => integrations::org_for_account(&db, platform.as_str(), account).await?,
+            None => None,
+        };
+        // Accounts no org has connected are recorded as ignored (and still answered 200, so the
+        // platform keeps the subscription).
+        let status = if org_id.is_some() {
+            "pending"
+        } else {
+            "ignored"
+        };
+        let id = clock::new_id(prefix::INBOX_EVENT);
+        let stored = inbox::insert(
+            &db,
+            &NewInboxEvent {
+                id: &id,
+                platform: platform.as_str(),
+                dedupe_key: &part.dedupe_key,
+                account_id: part.account_id.as_deref(),
+                org_id: org_id.as_deref(),
+                body: &part.body,
+                received_at: &now,
+                status,
+            },
+        )
+        .await?;
+        if !stored {
+            duplicates += 1;
+            continue;
+        }
+        stored_count += 1;
+        if org_id.is_none() {
+            ignored += 1;
+            continue;
+        }
+        // If this send fails, the row stays pending and the sync worker's reconciliation enqueues
+        // it; the platform still gets its 200, so it does not redeliver needlessly.
+        if let Err(problem) = queue::enqueue(env, &id).await {
+            worker::console_warn!(
+                "enqueue failed for {id}, reconciliation will pick it up: {}",
+                problem.detail
+            );
+        }
+    }
+    http::json(
+        200,
+        &json!({
+            "received": true,
+            "stored": stored_count,
+            "duplicates": duplicates,
+            "ignored": ignored,
+            "duplicate": stored_count == 0 && duplicates > 0,
+        }),
+    )
+}
+
+fn verify_signature(
+    req: &Request,
+    env: &Env,
+    platform: Platform,
+    body: &[u8],
+) -> std::result::Result<(), Problem> {
+    let outcome = match platform {
+        Platform::Linkedin => {
+            let header = req.headers().get(LINKEDIN_SIGNATURE_HEADER)?;
+            let secret = config::optional(env, "LINKEDIN_CLIENT_SECRET").unwrap_or_default();
+            verify_linkedin_signature(header.as_deref(), body, secret.as_bytes())
+        }
+        _ => {
+            let header = req.headers().get(META_SIGNATURE_HEADER)?;
+            let meta = config::optional(env, "META_APP_SECRET").unwrap_or_default();
+            // Instagram events may be signed with either app's secret (SPEC section 5).
+            let instagram = match platform {
+                Platform::Instagram => {
+                    config::optional(env, "INSTAGRAM_APP_SECRET").unwrap_or_default()
+                }
+                _ => String::new(),
+            };
+            verify_meta_signature(
+                header.as_deref(),
+                body,
+                &[meta.as_bytes(), instagram.as_bytes()],
+            )
+        }
+    };
+    outcome.map_err(|error| Problem::unauthorized(format!("webhook signature rejected: {error}")))
 }

@@ -1,0 +1,288 @@
+//! `webhook_inbox`: every signed delivery, stored before it is acknowledged, so nothing is lost
+//! when a queue message is.
+//!
+//! Life cycle: pending → processing (claimed with a lease) → processed | ignored | pending again
+//! (retry at next_attempt_at) | dead (replayable: back to pending). Claims are conditional updates,
+//! so two consumers (a redelivered message, a reconciliation) never process one event at once.
+
+use serde::Deserialize;
+use worker::D1Database;
+
+use crate::args;
+use crate::db;
+use crate::http::Problem;
+
+/// What the webhook worker stores of a delivery.
+pub struct NewInboxEvent<'a> {
+    pub id: &'a str,
+    pub platform: &'a str,
+    pub dedupe_key: &'a str,
+    pub account_id: Option<&'a str>,
+    /// The org that connected the account, when known at receipt.
+    pub org_id: Option<&'a str>,
+    pub body: &'a str,
+    pub received_at: &'a str,
+    /// `pending`, or `ignored` when no org has connected the account.
+    pub status: &'a str,
+}
+
+/// Stores a delivery; returns false when the same event was already stored (a redelivery).
+pub async fn insert(db: &D1Database, event: &NewInboxEvent<'_>) -> Result<bool, Problem> {
+    let processed_at = (event.status == "ignored").then_some(event.received_at);
+    let changed = db::run(
+        db,
+        "INSERT INTO webhook_inbox (id, platform, dedupe_key, account_id, org_id, body, received_at, status, attempts, processed_at, last_error) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 0, ?9, ?10) ON CONFLICT (platform, dedupe_key) DO NOTHING",
+        &args![
+            event.id,
+            event.platform,
+            event.dedupe_key,
+            event.account_id,
+            event.org_id,
+            event.body,
+            event.received_at,
+            event.status,
+            processed_at,
+            (event.status == "ignored").then_some("no org has connected this account")
+        ],
+    )
+    .await?;
+    Ok(changed == 1)
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct InboxEvent {
+    pub id: String,
+    pub platform: String,
+    pub account_id: Option<String>,
+    pub org_id: Option<String>,
+    pub body: String,
+    pub received_at: String,
+    pub status: String,
+    pub attempts: i64,
+}
+
+const COLUMNS: &str = "id, platform, account_id, org_id, body, received_at, status, attempts";
+
+pub async fn get(db: &D1Database, id: &str) -> Result<Option<InboxEvent>, Problem> {
+    db::first(
+        db,
+        &format!("SELECT {COLUMNS} FROM webhook_inbox WHERE id = ?1"),
+        &args![id],
+    )
+    .await
+}
+
+/// Claims an event for processing when it is due (pending and due at `now`, or processing with an
+/// expired lease): status processing, one more attempt, leased until `lease_until`. `None` when
+/// another consumer holds it, it is not due yet, or it is finished.
+pub async fn claim(
+    db: &D1Database,
+    id: &str,
+    now: &str,
+    lease_until: &str,
+) -> Result<Option<InboxEvent>, Problem> {
+    db::first(
+        db,
+        &format!(
+            "UPDATE webhook_inbox SET status = 'processing', attempts = attempts + 1, lease_until = ?3 \
+             WHERE id = ?1 AND ((status = 'pending' AND (next_attempt_at IS NULL OR next_attempt_at <= ?2)) \
+                OR (status = 'processing' AND (lease_until IS NULL OR lease_until <= ?2))) \
+             RETURNING {COLUMNS}"
+        ),
+        &args![id, now, lease_until],
+    )
+    .await
+}
+
+/// Records the org an event was resolved to.
+pub async fn set_org(db: &D1Database, id: &str, org_id: &str) -> Result<(), Problem> {
+    db::run(
+        db,
+        "UPDATE webhook_inbox SET org_id = ?2 WHERE id = ?1",
+        &args![id, org_id],
+    )
+    .await?;
+    Ok(())
+}
+
+pub async fn mark_processed(db: &D1Database, id: &str, now: &str) -> Result<(), Problem> {
+    db::run(
+        db,
+        "UPDATE webhook_inbox SET status = 'processed', processed_at = ?2, lease_until = NULL, \
+         next_attempt_at = NULL, last_error = NULL WHERE id = ?1",
+        &args![id, now],
+    )
+    .await?;
+    Ok(())
+}
+
+/// Marks an event as ignored: no org has connected the account it belongs to.
+pub async fn mark_ignored(
+    db: &D1Database,
+    id: &str,
+    now: &str,
+    reason: &str,
+) -> Result<(), Problem> {
+    db::run(
+        db,
+        "UPDATE webhook_inbox SET status = 'ignored', processed_at = ?2, lease_until = NULL, \
+         next_attempt_at = NULL, last_error = ?3 WHERE id = ?1",
+        &args![id, now, reason],
+    )
+    .await?;
+    Ok(())
+}
+
+/// Back to pending, due at `next_attempt_at`. When no call was made (`counted` false), the claim's
+/// attempt is given back.
+pub async fn schedule_retry(
+    db: &D1Database,
+    id: &str,
+    next_attempt_at: &str,
+    last_error: &str,
+    counted: bool,
+) -> Result<(), Problem> {
+    db::run(
+        db,
+        "UPDATE webhook_inbox SET status = 'pending', next_attempt_at = ?2, last_error = ?3, \
+         lease_until = NULL, attempts = CASE WHEN ?4 = 1 OR attempts = 0 THEN attempts ELSE attempts - 1 END \
+         WHERE id = ?1",
+        &args![id, next_attempt_at, truncate(last_error), counted],
+    )
+    .await?;
+    Ok(())
+}
+
+pub async fn mark_dead(db: &D1Database, id: &str, last_error: &str) -> Result<(), Problem> {
+    db::run(
+        db,
+        "UPDATE webhook_inbox SET status = 'dead', last_error = ?2, lease_until = NULL, \
+         next_attempt_at = NULL WHERE id = ?1",
+        &args![id, truncate(last_error)],
+    )
+    .await?;
+    Ok(())
+}
+
+#[derive(Debug, Deserialize)]
+struct IdRow {
+    id: String,
+}
+
+/// Events the reconciliation re-enqueues: pending and due, or processing with an expired lease.
+pub async fn due(db: &D1Database, now: &str, limit: u32) -> Result<Vec<String>, Problem> {
+    let rows: Vec<IdRow> = db::all(
+        db,
+        "SELECT id FROM webhook_inbox WHERE status = 'pending' AND (next_attempt_at IS NULL OR next_attempt_at <= ?1) \
+         UNION ALL \
+         SELECT id FROM webhook_inbox WHERE status = 'processing' AND (lease_until IS NULL OR lease_until <= ?1) \
+         LIMIT ?2",
+        &args![now, limit],
+    )
+    .await?;
+    Ok(rows.into_iter().map(|r| r.id).collect())
+}
+
+/// Dead events of an org's platform back to pending with fresh attempts; returns their ids.
+pub async fn replay_dead(
+    db: &D1Database,
+    org_id: &str,
+    platform: &str,
+    limit: u32,
+) -> Result<Vec<String>, Problem> {
+    let rows: Vec<IdRow> = db::all(
+        db,
+        "UPDATE webhook_inbox SET status = 'pending', attempts = 0, next_attempt_at = NULL, lease_until = NULL \
+         WHERE id IN (SELECT id FROM webhook_inbox WHERE org_id = ?1 AND platform = ?2 AND status = 'dead' ORDER BY id LIMIT ?3) \
+         RETURNING id",
+        &args![org_id, platform, limit],
+    )
+    .await?;
+    Ok(rows.into_iter().map(|r| r.id).collect())
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct StatusCount {
+    pub platform: String,
+    pub status: String,
+    pub count: i64,
+}
+
+/// Event counts of an org by platform and status.
+pub async fn counts(db: &D1Database, org_id: &str) -> Result<Vec<StatusCount>, Problem> {
+    db::all(
+        db,
+        "SELECT platform, status, COUNT(*) AS count FROM webhook_inbox WHERE org_id = ?1 GROUP BY platform, status",
+        &args![org_id],
+    )
+    .await
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct DeadEvent {
+    pub id: String,
+    pub platform: String,
+    pub received_at: String,
+    pub attempts: i64,
+    pub last_error: Option<String>,
+}
+
+/// The org's dead events (newest first), for the integrations status.
+pub async fn dead_events(
+    db: &D1Database,
+    org_id: &str,
+    limit: u32,
+) -> Result<Vec<DeadEvent>, Problem> {
+    db::all(
+        db,
+        "SELECT id, platform, received_at, attempts, last_error FROM webhook_inbox \
+         WHERE org_id = ?1 AND status = 'dead' ORDER BY id DESC LIMIT ?2",
+        &args![org_id, limit],
+    )
+    .await
+}
+
+/// The latest error of an org's platform events (pending retries and dead ones).
+pub async fn last_error(
+    db: &D1Database,
+    org_id: &str,
+    platform: &str,
+) -> Result<Option<String>, Problem> {
+    #[derive(Deserialize)]
+    struct Row {
+        last_error: Option<String>,
+    }
+    let row: Option<Row> = db::first(
+        db,
+        "SELECT last_error FROM webhook_inbox WHERE org_id = ?1 AND platform = ?2 \
+         AND status IN ('pending', 'dead') AND last_error IS NOT NULL ORDER BY id DESC LIMIT 1",
+        &args![org_id, platform],
+    )
+    .await?;
+    Ok(row.and_then(|r| r.last_error))
+}
+
+/// Errors are stored for people to read; a platform's error page is not.
+fn truncate(error: &str) -> String {
+    if error.len() <= 500 {
+        return error.to_string();
+    }
+    let mut end = 500;
+    while !error.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &error[..end])
+}
+
+/// Retention: deletes up to `limit` processed or ignored events received before `before`
+/// (pending, processing and dead events are kept whatever their age).
+pub async fn prune(db: &D1Database, before: &str, limit: u32) -> Result<u64, Problem> {
+    db::run(
+        db,
+        "DELETE FROM webhook_inbox WHERE id IN (SELECT id FROM webhook_inbox \
+         WHERE received_at < ?1 AND status IN ('processed', 'ignored') LIMIT ?2)",
+        &args![before, limit],
+    )
+    .await
+}

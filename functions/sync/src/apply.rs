@@ -1,0 +1,417 @@
+//! Applying the parsed events of one inbox row for one org: leads are matched or created and
+//! touchpoints recorded through the same code path the Lead API uses (`lead_matching`,
+//! `touchpoints`), lead forms are fetched from the platform under its rate limits.
+
+use chrono::{DateTime, Utc};
+use leadheat_domain::crypto::{decrypt_token, TokenKey};
+use leadheat_domain::lead_forms::{self, FormAnswers};
+use leadheat_domain::leads::{normalize_email, normalize_phone, LeadInput, SocialProfileInput};
+use leadheat_domain::platforms::{linkedin, LeadFormRef, SocialEvent, Touch};
+use leadheat_domain::sync::{classify_linkedin, classify_meta, Classified, Gate, Outcome, Policy};
+use leadheat_domain::types::{CapturedBy, InteractionType, Platform, Source};
+use leadheat_edge::http::Problem;
+use leadheat_edge::lead_matching::match_or_create;
+use leadheat_edge::platform_api::{self, Answer, NoAnswer};
+use leadheat_edge::store::integrations::{self, Integration};
+use leadheat_edge::store::{interactions, throttles};
+use leadheat_edge::touchpoints::{self, NewTouchpoint};
+use leadheat_edge::{clock, config};
+use serde_json::{json, Map, Value};
+use worker::{D1Database, Env};
+
+/// One row's processing context.
+pub struct Run<'a> {
+    pub env: &'a Env,
+    pub db: &'a D1Database,
+    pub org_id: &'a str,
+    pub platform: Platform,
+    pub integration: &'a Integration,
+    pub policy: &'a Policy,
+    pub now: DateTime<Utc>,
+    /// The decrypted token, once needed.
+    pub token: Option<String>,
+}
+
+/// Why applying stopped: an outcome for the state machine.
+type Stop = Outcome;
+
+fn internal(problem: Problem) -> Stop {
+    Outcome::Transient {
+        error: format!("internal error ({}): {}", problem.slug, problem.detail),
+        retry_after: None,
+    }
+}
+
+impl Run<'_> {
+    /// Applies every event in order and stops at the first failure. Everything applied is
+    /// idempotent (external ids), so a retry re-applies earlier events as no-ops.
+    pub async fn apply_all(&mut self, events: &[SocialEvent]) -> Outcome {
+        for event in events {
+            let result = match event {
+                SocialEvent::Touch(touch) => self.touch(touch).await.map_err(internal),
+                SocialEvent::LeadForm(form) => self.lead_form(form).await,
+                SocialEvent::LinkedInLeadDeleted { response_id } => {
+                    self.lead_deleted(response_id).await.map_err(internal)
+                }
+                SocialEvent::StoryMetrics {
+                    media_id,
+                    metrics,
+                    occurred_at,
+                } => {
+                    let mut value: Map<String, Value> =
+                        metrics.iter().map(|(k, v)| (k.clone(), json!(v))).collect();
+                    value.insert("updated_at".into(), json!(clock::rfc3339(*occurred_at)));
+                    integrations::put_metrics(
+                        self.db,
+                        self.org_id,
+                        self.platform.as_str(),
+                        "story_insights",
+                        media_id,
+                        Value::Object(value),
+                        &clock::rfc3339(self.now),
+                    )
+                    .await
+                    .map_err(internal)
+                }
+                SocialEvent::Ignored { .. } => Ok(()),
+            };
+            if let Err(outcome) = result {
+                return outcome;
+            }
+        }
+        Outcome::Ok
+    }
+
+    /// A like, comment, share, follow, mention or message: the actor's lead (matched on the social
+    /// profile) gets the touchpoint.
+    async fn touch(&self, touch: &Touch) -> Result<(), Problem> {
+        let mut input = LeadInput::new(source_of(touch.platform));
+        if let Some(name) = &touch.actor.name {
+            let (first, last) = split_name(name);
+            input.first_name = first;
+            input.last_name = last;
+        }
+        input.social_profiles.push(SocialProfileInput {
+            platform: touch.platform,
+            platform_user_id: touch.actor.platform_user_id.clone(),
+            handle: touch.actor.handle.clone(),
+            url: None,
+        });
+        let (lead, _) = match_or_create(self.db, self.org_id, input, self.now).await?;
+        touchpoints::record(
+            self.db,
+            self.org_id,
+            NewTouchpoint {
+                lead_id: lead.id,
+                kind: touch.kind,
+                platform: touch.platform,
+                occurred_at: touch.occurred_at,
+                captured_by: CapturedBy::Webhook,
+                external_id: Some(touch.external_id.clone()),
+                metadata: touch.metadata.clone(),
+            },
+            self.now,
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// A lead form: fetch the answers (unless this submission is already recorded), match or create
+    /// the lead, record an `info_request` touchpoint with the form, ad and campaign as source detail.
+    async fn lead_form(&mut self, form: &LeadFormRef) -> Result<(), Stop> {
+        let external_id = form.external_id();
+        if interactions::by_external_id(self.db, self.org_id, form.platform, &external_id)
+            .await
+            .map_err(internal)?
+            .is_some()
+        {
+            return Ok(());
+        }
+        let (answers, mut detail) = match form.platform {
+            Platform::Linkedin => self.fetch_linkedin_form(form).await?,
+            _ => self.fetch_meta_lead(form).await?,
+        };
+        for (key, value) in [
+            ("form_id", &form.form_id),
+            ("ad_id", &form.ad_id),
+            ("campaign", &form.campaign_id),
+            ("page", &form.page_id),
+        ] {
+            if let Some(value) = value {
+                detail.entry(key.to_string()).or_insert(json!(value));
+            }
+        }
+        detail.insert("leadgen_id".into(), json!(form.leadgen_id));
+
+        let mut input = LeadInput::new(source_of(form.platform));
+        let mut extra: Map<String, Value> = answers.custom.clone().into_iter().collect();
+        input.first_name = answers.first_name.clone();
+        input.last_name = answers.last_name.clone();
+        input.company = answers.company.clone();
+        input.title = answers.title.clone();
+        match answers.email.as_deref().map(normalize_email) {
+            Some(Ok(_)) => input.email = answers.email.clone(),
+            Some(Err(_)) => {
+                extra.insert("email".into(), json!(answers.email));
+            }
+            None => {}
+        }
+        match answers.phone.as_deref().map(normalize_phone) {
+            Some(Ok(_)) => input.phone = answers.phone.clone(),
+            Some(Err(_)) => {
+                extra.insert("phone_number".into(), json!(answers.phone));
+            }
+            None => {}
+        }
+        input.source_detail = detail.clone();
+        let (lead, _) = match_or_create(self.db, self.org_id, input, self.now)
+            .await
+            .map_err(internal)?;
+        let mut metadata = detail;
+        metadata.insert("form_answers".into(), answers_json(&answers, extra));
+        touchpoints::record(
+            self.db,
+            self.org_id,
+            NewTouchpoint {
+                lead_id: lead.id,
+                kind: InteractionType::InfoRequest,
+                platform: form.platform,
+                occurred_at: form.created_time.unwrap_or(self.now),
+                captured_by: CapturedBy::Sync,
+                external_id: Some(external_id),
+                metadata: Value::Object(metadata),
+            },
+            self.now,
+        )
+        .await
+        .map_err(internal)?;
+        Ok(())
+    }
+
+    /// `GET {META_GRAPH_BASE_URL}/{leadgen_id}` → `field_data`.
+    async fn fetch_meta_lead(
+        &mut self,
+        form: &LeadFormRef,
+    ) -> Result<(FormAnswers, Map<String, Value>), Stop> {
+        let token = self.token()?;
+        self.gate().await?;
+        let answer = platform_api::meta_lead(self.env, &token, &form.leadgen_id).await;
+        let body = self
+            .judge(answer, |policy, a, now| {
+                classify_meta(
+                    policy,
+                    a.status,
+                    a.app_usage.as_deref(),
+                    a.business_usage.as_deref(),
+                    &a.body,
+                    now,
+                )
+            })
+            .await?;
+        let lead: Value = serde_json::from_str(&body).unwrap_or(Value::Null);
+        let mut detail = Map::new();
+        for (key, field) in [
+            ("form_id", "form_id"),
+            ("ad_id", "ad_id"),
+            ("campaign", "campaign_id"),
+        ] {
+            if let Some(value) = leadheat_domain::platforms::id_of(lead.get(field)) {
+                detail.insert(key.into(), json!(value));
+            }
+        }
+        Ok((lead_forms::from_meta_field_data(&lead), detail))
+    }
+
+    /// `GET {LINKEDIN_API_BASE_URL}/leadFormResponses/{id}`, then the form's questions
+    /// (`GET /leadForms/{form_id}`) to name the answers.
+    async fn fetch_linkedin_form(
+        &mut self,
+        form: &LeadFormRef,
+    ) -> Result<(FormAnswers, Map<String, Value>), Stop> {
+        let token = self.token()?;
+        self.gate().await?;
+        let path = format!(
+            "leadFormResponses/{}",
+            platform_api::encode_segment(&form.leadgen_id)
+        );
+        let answer = platform_api::linkedin_get(self.env, &token, &path).await;
+        let body = self.judge(answer, linkedin_classifier).await?;
+        let response: Value = serde_json::from_str(&body).unwrap_or(Value::Null);
+        let form_id = form.form_id.clone().or_else(|| {
+            response
+                .get("versionedLeadGenFormUrn")
+                .or_else(|| response.get("leadGenForm"))
+                .and_then(Value::as_str)
+                .and_then(linkedin::form_id)
+        });
+        let mut detail = Map::new();
+        let questions = match &form_id {
+            Some(id) => {
+                detail.insert("form_id".into(), json!(id));
+                self.gate().await?;
+                let path = format!("leadForms/{}", platform_api::encode_segment(id));
+                let answer = platform_api::linkedin_get(self.env, &token, &path).await;
+                let body = self.judge(answer, linkedin_classifier).await?;
+                serde_json::from_str::<Value>(&body).ok()
+            }
+            None => None,
+        };
+        if let Some(campaign) = response
+            .get("leadMetadata")
+            .and_then(|m| m.get("sponsoredLeadMetadata"))
+            .and_then(|m| m.get("campaign"))
+            .and_then(Value::as_str)
+            .and_then(leadheat_domain::platforms::urn_id)
+        {
+            detail.insert("campaign".into(), json!(campaign));
+        }
+        Ok((
+            lead_forms::from_linkedin_response(&response, questions.as_ref()),
+            detail,
+        ))
+    }
+
+    /// The org's access token, decrypted (a missing or undecryptable one is a token failure).
+    fn token(&mut self) -> Result<String, Stop> {
+        if let Some(token) = &self.token {
+            return Ok(token.clone());
+        }
+        if self.integration.status == "needs_token" {
+            return Err(Outcome::TokenInvalid(
+                "the integration needs a new access token".into(),
+            ));
+        }
+        let Some(sealed) = &self.integration.token_ciphertext else {
+            return Err(Outcome::TokenInvalid("no access token is stored".into()));
+        };
+        let key = config::required(self.env, "TOKEN_ENCRYPTION_KEY")
+            .map_err(internal)
+            .and_then(|raw| {
+                TokenKey::parse(&raw).map_err(|e| Outcome::Transient {
+                    error: format!("TOKEN_ENCRYPTION_KEY: {e}"),
+                    retry_after: None,
+                })
+            })?;
+        let associated = format!("{}|{}", self.org_id, self.platform.as_str());
+        let token = decrypt_token(&[&key], sealed, associated.as_bytes()).map_err(|e| {
+            Outcome::TokenInvalid(format!("the stored token cannot be decrypted: {e}"))
+        })?;
+        self.token = Some(token.clone());
+        Ok(token)
+    }
+
+    /// Waits (defers the event) while the platform throttles this org or its circuit is open.
+    async fn gate(&self) -> Result<(), Stop> {
+        let throttle = throttles::get(self.db, self.org_id, self.platform.as_str())
+            .await
+            .map_err(internal)?;
+        match throttle.gate(self.now) {
+            Gate::Proceed => Ok(()),
+            Gate::Wait { until, reason } => Err(Outcome::Deferred { reason, until }),
+        }
+    }
+
+    /// Reads an answer: updates the throttle state, returns the body on success.
+    async fn judge(
+        &self,
+        answer: Result<Answer, NoAnswer>,
+        classify: impl Fn(&Policy, &Answer, DateTime<Utc>) -> Classified,
+    ) -> Result<String, Stop> {
+        let (classified, body) = match answer {
+            Ok(answer) => (classify(self.policy, &answer, self.now), answer.body),
+            Err(NoAnswer(error)) => (
+                Classified {
+                    failure: Some(Outcome::Transient {
+                        error: format!("{} API: {error}", self.platform),
+                        retry_after: None,
+                    }),
+                    call: leadheat_domain::sync::CallResult::Failure,
+                    usage: None,
+                },
+                String::new(),
+            ),
+        };
+        let throttle = throttles::get(self.db, self.org_id, self.platform.as_str())
+            .await
+            .map_err(internal)?;
+        let next = throttle.after(self.policy, &classified.call, self.now);
+        if next != throttle || classified.usage.is_some() {
+            throttles::put(
+                self.db,
+                self.org_id,
+                self.platform.as_str(),
+                &next,
+                classified.usage.as_ref(),
+                self.now,
+            )
+            .await
+            .map_err(internal)?;
+        }
+        match classified.failure {
+            Some(outcome) => Err(outcome),
+            None => Ok(body),
+        }
+    }
+
+    /// A LinkedIn member deleted their lead form response: its answers are erased from the
+    /// touchpoint that holds them.
+    async fn lead_deleted(&self, response_id: &str) -> Result<(), Problem> {
+        interactions::erase_form_answers(
+            self.db,
+            self.org_id,
+            Platform::Linkedin.as_str(),
+            &format!("leadgen:{response_id}"),
+            &clock::rfc3339(self.now),
+        )
+        .await
+    }
+}
+
+fn linkedin_classifier(policy: &Policy, answer: &Answer, now: DateTime<Utc>) -> Classified {
+    classify_linkedin(
+        policy,
+        answer.status,
+        answer.retry_after.as_deref(),
+        &answer.body,
+        now,
+    )
+}
+
+fn source_of(platform: Platform) -> Source {
+    match platform {
+        Platform::Facebook => Source::Facebook,
+        Platform::Instagram => Source::Instagram,
+        Platform::Linkedin => Source::Linkedin,
+        _ => Source::Other,
+    }
+}
+
+/// "Ada Lovelace" → (Ada, Lovelace); one word is a first name.
+fn split_name(name: &str) -> (Option<String>, Option<String>) {
+    let mut parts = name.trim().splitn(2, char::is_whitespace);
+    let first = parts.next().filter(|s| !s.is_empty()).map(str::to_string);
+    let last = parts
+        .next()
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty());
+    (first, last)
+}
+
+/// Every answer of the form (standard and custom), as kept on the touchpoint.
+fn answers_json(answers: &FormAnswers, extra: Map<String, Value>) -> Value {
+    let mut all = Map::new();
+    for (key, value) in [
+        ("first_name", &answers.first_name),
+        ("last_name", &answers.last_name),
+        ("email", &answers.email),
+        ("phone_number", &answers.phone),
+        ("company_name", &answers.company),
+        ("job_title", &answers.title),
+    ] {
+        if let Some(value) = value {
+            all.insert(key.into(), json!(value));
+        }
+    }
+    all.extend(extra);
+    Value::Object(all)
+}
