@@ -1,0 +1,174 @@
+// The dashboard: totals against the previous window, heat distribution, leads by source and by
+// stage (funnel), social engagement by platform over time, and the trending leads. The window is
+// selectable and kept in the URL (?window_days=N).
+
+import { api, isAbort, qs } from "../api.js";
+import { bars, funnel, lines, s } from "../charts.js";
+import { failure, field, fmtNumber, fmtScore, h, heatBadge, leadName, loading, replace, select } from "../dom.js";
+import { HEAT_LEVELS, SOCIAL_PLATFORMS, SOURCES, label } from "../vocab.js";
+
+const WINDOWS = [7, 14, 30, 90, 180, 365];
+const HEAT_COLORS = { COLD: "#2563eb", WARM: "#b45309", HOT: "#dc2626" };
+export const PLATFORM_STYLE = {
+  facebook: { color: "#1d4ed8", dash: null },
+  instagram: { color: "#be185d", dash: "7 4" },
+  linkedin: { color: "#0f766e", dash: "2 4" },
+};
+const FEED_SAMPLE = 200;
+const DAY = 86400000;
+
+export function mount(root, ctx) {
+  ctx.setTitle("Dashboard");
+  let days = Number(ctx.query.get("window_days")) || 30;
+  let controller = null;
+
+  const windowSelect = select("window_days", WINDOWS.map((d) => [d, `Last ${d} days`]), days, { id: "window-days" });
+  windowSelect.addEventListener("change", () => {
+    days = Number(windowSelect.value);
+    ctx.setQuery({ window_days: days === 30 ? "" : days });
+    load();
+  });
+  const content = h("div", { class: "dashboard" }, loading("Loading the dashboard…"));
+  replace(root, h("div", { class: "page-head" }, h("h1", { tabindex: "-1" }, "Dashboard"), h("form", { class: "inline-form", onsubmit: (e) => e.preventDefault() }, field("Window", windowSelect))), content);
+
+  async function load() {
+    controller?.abort();
+    controller = new AbortController();
+    const { signal } = controller;
+    const from = new Date(Date.now() - days * DAY);
+    // Fired together: the figures, and the window's social touchpoints for the time series.
+    const dashboardRequest = api(`/v1/dashboard${qs({ window_days: days })}`, { signal });
+    const feedRequest = api(`/v1/feed${qs({ from: from.toISOString(), limit: FEED_SAMPLE })}`, { signal }).catch((e) => (isAbort(e) ? Promise.reject(e) : null));
+    content.setAttribute("aria-busy", "true");
+    try {
+      const [data, feed] = await Promise.all([dashboardRequest, feedRequest]);
+      render(data, feed, from);
+    } catch (error) {
+      if (!isAbort(error)) replace(content, failure(error, "The dashboard"));
+    } finally {
+      if (!signal.aborted) content.removeAttribute("aria-busy");
+    }
+  }
+
+  function kpi(name, figure) {
+    const change = figure?.change ?? 0;
+    const pct = figure?.change_pct;
+    const cls = change > 0 ? "up" : change < 0 ? "down" : "flat";
+    const words = change === 0 ? "no change" : `${change > 0 ? "+" : ""}${fmtNumber(change)}${pct != null ? ` (${pct > 0 ? "+" : ""}${pct}%)` : ""}`;
+    return h(
+      "div",
+      { class: "kpi", dataset: { kpi: name } },
+      h("div", { class: "kpi__label" }, name),
+      h("div", { class: "kpi__value" }, fmtNumber(figure?.value ?? 0)),
+      figure?.previous == null
+        ? h("div", { class: "kpi__change" }, `in ${days} days`)
+        : h("div", { class: `kpi__change kpi__change--${cls}` }, h("span", { "aria-hidden": "true" }, change > 0 ? "▲ " : change < 0 ? "▼ " : ""), words, h("span", { class: "sr-only" }, " against the previous window")),
+    );
+  }
+
+  function figure(title, chart, ...extra) {
+    const id = `fig-${title.toLowerCase().replace(/\W+/g, "-")}`;
+    const wide = title.startsWith("Social engagement");
+    return h("figure", { class: `card chart-card${wide ? " chart-card--wide" : ""}`, "aria-labelledby": id }, h("figcaption", { id }, h("h2", {}, title)), chart, ...extra);
+  }
+
+  function trendList(title, rows, kind) {
+    return h(
+      "section",
+      { class: "card", "aria-labelledby": `trend-${kind}` },
+      h("h2", { id: `trend-${kind}` }, title),
+      rows.length
+        ? h(
+            "ol",
+            { class: "trending" },
+            rows.map((r) =>
+              h(
+                "li",
+                {},
+                h("a", { href: `/app/leads/${encodeURIComponent(r.id)}` }, leadName(r)),
+                r.company && h("span", { class: "sub" }, ` ${r.company}`),
+                " ",
+                heatBadge(r.heat_level, r.heat_score),
+                h("span", { class: `delta delta--${kind}` }, `${r.change > 0 ? "+" : ""}${fmtScore(r.change)}`),
+              ),
+            ),
+          )
+        : h("p", { class: "muted" }, kind === "rising" ? "No lead heated up in this window." : "No lead cooled down in this window."),
+    );
+  }
+
+  function engagementSeries(feed, from) {
+    // Daily points up to a month, weekly up to half a year, then 30-day buckets.
+    const size = days <= 31 ? DAY : days <= 180 ? 7 * DAY : 30 * DAY;
+    const count = Math.max(2, Math.ceil((Date.now() - from.getTime()) / size));
+    const buckets = Array.from({ length: count }, (_, i) => new Date(from.getTime() + i * size));
+    const values = Object.fromEntries(SOCIAL_PLATFORMS.map((p) => [p, new Array(count).fill(0)]));
+    for (const item of feed?.items || []) {
+      const i = Math.floor((new Date(item.occurred_at).getTime() - from.getTime()) / size);
+      if (values[item.platform] && i >= 0) values[item.platform][Math.min(i, count - 1)]++;
+    }
+    return { buckets, values };
+  }
+
+  function render(data, feed, from) {
+    const totals = data.totals || {};
+    const engagement = data.social_engagement || { by_platform: {}, by_type: {}, total: 0 };
+    const { buckets, values } = engagementSeries(feed, from);
+    const fmtTick = (d) => d.toLocaleDateString(undefined, { month: "short", day: "numeric" });
+    const sampled = feed?.next_cursor ? h("p", { class: "hint" }, `Drawn from the latest ${FEED_SAMPLE} social touchpoints of the window; the totals above are exact.`) : feed ? null : h("p", { class: "hint" }, "The social feed is not available, so there is no time series.");
+    const legend = h(
+      "ul",
+      { class: "legend" },
+      SOCIAL_PLATFORMS.map((p) =>
+        h(
+          "li",
+          { dataset: { platform: p } },
+          s("svg", { class: "legend__swatch", viewBox: "0 0 24 8", "aria-hidden": "true" }, s("line", { x1: 0, y1: 4, x2: 24, y2: 4, stroke: PLATFORM_STYLE[p].color, "stroke-width": 3, "stroke-dasharray": PLATFORM_STYLE[p].dash })),
+          label(p),
+          " ",
+          h("strong", { class: "legend__total", dataset: { platformTotal: p } }, fmtNumber(engagement.by_platform?.[p]?.total ?? 0)),
+        ),
+      ),
+    );
+    const byType = Object.entries(engagement.by_type || {}).filter(([, n]) => n > 0).sort((a, b) => b[1] - a[1]);
+
+    replace(
+      content,
+      h(
+        "section",
+        { class: "kpis", "aria-label": `Totals of the last ${days} days` },
+        kpi("Leads", totals.leads),
+        kpi("New leads", totals.new_leads),
+        kpi("Touchpoints", totals.touchpoints),
+        kpi("HOT leads", totals.hot_leads),
+        kpi("Social engagement", { value: engagement.total ?? 0 }),
+      ),
+      h(
+        "div",
+        { class: "grid" },
+        figure("Heat distribution", bars(HEAT_LEVELS.map((l) => ({ key: l, label: l, value: data.by_heat_level?.[l] ?? 0, color: HEAT_COLORS[l] })), { title: "Leads by heat level" })),
+        figure("Leads by source", bars(SOURCES.map((src) => ({ key: src, label: label(src), value: data.by_source?.[src] ?? 0 })).sort((a, b) => b.value - a.value), { title: "Leads by source", color: "#4f46e5" })),
+        figure("Pipeline funnel", funnel((data.by_stage || []).map((st) => ({ key: st.stage_id, label: st.name, value: st.count })), { title: "Leads by stage" }), data.unstaged ? h("p", { class: "hint" }, `${fmtNumber(data.unstaged)} lead(s) in no stage.`) : null),
+        figure(
+          "Social engagement by platform",
+          lines(
+            SOCIAL_PLATFORMS.map((p) => ({ key: p, label: label(p), ...PLATFORM_STYLE[p], values: values[p] })),
+            buckets,
+            { title: `Social touchpoints per ${days <= 31 ? "day" : days <= 180 ? "week" : "month"} by platform`, fmtTick },
+          ),
+          legend,
+          sampled,
+        ),
+        byType.length ? figure("Engagement by type", bars(byType.map(([t, n]) => ({ key: t, label: label(t), value: n })), { title: "Social touchpoints by type", color: "#0f766e", labelWidth: 150 })) : null,
+        trendList("Heating up", data.trending?.rising || [], "rising"),
+        trendList("Cooling down", data.trending?.falling || [], "falling"),
+      ),
+    );
+  }
+
+  load();
+  return {
+    refresh: load,
+    unmount: () => controller?.abort(),
+  };
+}
