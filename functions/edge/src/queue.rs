@@ -11,16 +11,26 @@ pub const SOCIAL_EVENTS_BINDING: &str = "SOCIAL_EVENTS";
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct SocialEventMessage {
     pub inbox_id: String,
+    /// Set by the sync worker's reconciliation to its scheduled time: the consumer never judges
+    /// an event due earlier than the run that found it due.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub as_of: Option<String>,
 }
 
 /// Enqueues an inbox event for the sync consumer.
 pub async fn enqueue(env: &Env, inbox_id: &str) -> Result<(), Problem> {
+    enqueue_as_of(env, inbox_id, None).await
+}
+
+/// Enqueues an inbox event found due at `as_of` (the reconciliation's scheduled time).
+pub async fn enqueue_as_of(env: &Env, inbox_id: &str, as_of: Option<&str>) -> Result<(), Problem> {
     let queue = env
         .queue(SOCIAL_EVENTS_BINDING)
         .map_err(|e| Problem::internal("binding SOCIAL_EVENTS", e))?;
     queue
         .send(SocialEventMessage {
             inbox_id: inbox_id.to_string(),
+            as_of: as_of.map(str::to_string),
         })
         .await
         .map_err(|e| Problem::internal("enqueue social event", e))

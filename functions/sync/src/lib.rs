@@ -14,10 +14,9 @@ use chrono::{DateTime, Utc};
 use leadheat_domain::sync::{next_status, Next, Outcome, Policy};
 use leadheat_domain::types::Platform;
 use leadheat_edge::http::Problem;
-use leadheat_edge::queue::SOCIAL_EVENTS_BINDING;
+use leadheat_edge::queue::{self, SocialEventMessage};
 use leadheat_edge::store::{inbox, integrations};
 use leadheat_edge::{clock, db, http};
-use serde::{Deserialize, Serialize};
 use worker::{
     event, Context, D1Database, Env, MessageBatch, MessageExt, Request, Response, Result,
     ScheduleContext, ScheduledEvent,
@@ -29,16 +28,6 @@ const RECONCILE_BATCH: u32 = 500;
 const RETENTION_DAYS: i64 = 30;
 /// Events pruned per run at most (keeps each run small; the backlog drains minute by minute).
 const PRUNE_BATCH: u32 = 1000;
-
-/// The queue message: the inbox row to work on. `as_of` is the reconciliation's scheduled time:
-/// the consumer never judges an event due earlier than the run that found it due (the same
-/// message shape as `leadheat_edge::queue::SocialEventMessage`, which it extends).
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct SyncMessage {
-    pub inbox_id: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub as_of: Option<String>,
-}
 
 #[event(fetch)]
 pub async fn fetch(req: Request, _env: Env, _ctx: Context) -> Result<Response> {
@@ -53,7 +42,7 @@ pub async fn fetch(req: Request, _env: Env, _ctx: Context) -> Result<Response> {
 /// Each message is acked or retried on its own and the handler always returns Ok: an Err would
 /// retry the whole batch, acked messages included (TOOLCHAIN.md).
 #[event(queue)]
-pub async fn queue(batch: MessageBatch<SyncMessage>, env: Env, _ctx: Context) -> Result<()> {
+pub async fn queue(batch: MessageBatch<SocialEventMessage>, env: Env, _ctx: Context) -> Result<()> {
     let db = match db::database(&env) {
         Ok(db) => db,
         Err(_) => {
@@ -107,18 +96,11 @@ async fn reconcile(env: &Env, now: DateTime<Utc>) -> std::result::Result<(), Pro
         }
         return Ok(());
     }
-    let queue = env
-        .queue(SOCIAL_EVENTS_BINDING)
-        .map_err(|e| Problem::internal("binding SOCIAL_EVENTS", e))?;
     let mut sent = 0usize;
     for inbox_id in due {
-        let message = SyncMessage {
-            inbox_id,
-            as_of: Some(as_of.clone()),
-        };
-        match queue.send(message).await {
+        match queue::enqueue_as_of(env, &inbox_id, Some(&as_of)).await {
             Ok(()) => sent += 1,
-            Err(error) => worker::console_warn!("re-enqueue failed: {error}"),
+            Err(problem) => worker::console_warn!("re-enqueue failed: {}", problem.detail),
         }
     }
     worker::console_log!(
