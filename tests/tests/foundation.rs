@@ -4,8 +4,10 @@
 use std::time::Duration;
 
 use leadheat_e2e::runner::{run, E2eTest};
-use leadheat_e2e::{meta_signature, unique_suffix, Runtime, META_APP_SECRET};
+use leadheat_e2e::social::{connect_page, numeric_id, page_event, post_meta};
+use leadheat_e2e::{unique_org, Runtime};
 use rusqlite::{Connection, OpenFlags};
+use serde_json::json;
 
 fn main() {
     let tests: &[E2eTest] = &[
@@ -77,40 +79,43 @@ fn dev_cron_route_fires_the_scoring_worker(rt: &Runtime) {
 }
 
 fn queue_round_trip_from_webhook_to_sync_consumer(rt: &Runtime) {
-    // A page no org has connected: the webhook stores and enqueues it, the sync consumer picks it
-    // up from the queue and records it as ignored.
-    let page_id = u64::from_str_radix(&unique_suffix()[..12], 16)
-        .unwrap()
-        .to_string();
-    let body = serde_json::json!({
-        "object": "page",
-        "entry": [{"id": page_id, "time": 1764000000, "changes": [{"field": "feed", "value": {
-            "item": "reaction", "verb": "add", "reaction_type": "like", "post_id": format!("{page_id}_1"),
-            "from": {"id": "123", "name": "A Visitor"}, "created_time": 1764000000
-        }}]}]
-    })
-    .to_string();
-    rt.post("/webhooks/facebook")
-        .header("Content-Type", "application/json")
-        .header(
-            "X-Hub-Signature-256",
-            &meta_signature(META_APP_SECRET, body.as_bytes()),
-        )
-        .send_bytes(body.as_bytes())
-        .expect(200);
+    // A page connected to an org: the webhook worker stores the delivery as pending and enqueues
+    // it; only the sync consumer, reached through the queue, turns it into a touchpoint and marks
+    // the row processed.
+    let org = unique_org("queue");
+    let page_id = numeric_id();
+    connect_page(rt, &org, &page_id);
+    let visitor = numeric_id();
+    let body = page_event(
+        &page_id,
+        json!([{"field": "feed", "value": {
+            "item": "reaction", "verb": "add", "reaction_type": "like",
+            "post_id": format!("{page_id}_1"), "from": {"id": visitor, "name": "A Visitor"},
+            "created_time": 1764000000
+        }}]),
+    );
+    post_meta(rt, "facebook", &body).expect(200);
     let status = rt.wait_for(
         "the sync consumer to process the inbox row",
         Duration::from_secs(30),
         || {
             db(rt)
-            .query_row(
-                "SELECT status FROM webhook_inbox WHERE platform = 'facebook' AND account_id = ?1",
-                [&page_id],
-                |row| row.get::<_, String>(0),
-            )
-            .ok()
-            .filter(|status| status != "pending")
+                .query_row(
+                    "SELECT status FROM webhook_inbox WHERE platform = 'facebook' AND account_id = ?1",
+                    [&page_id],
+                    |row| row.get::<_, String>(0),
+                )
+                .ok()
+                .filter(|status| status != "pending" && status != "processing")
         },
     );
-    assert_eq!(status, "ignored");
+    assert_eq!(status, "processed");
+    let touchpoints: i64 = db(rt)
+        .query_row(
+            "SELECT COUNT(*) FROM interactions WHERE org_id = ?1 AND type = 'social_like' AND captured_by = 'webhook'",
+            [&org],
+            |row| row.get(0),
+        )
+        .unwrap();
+    assert_eq!(touchpoints, 1);
 }
