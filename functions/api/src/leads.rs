@@ -427,7 +427,7 @@ pub async fn heat(_req: &ApiRequest, ctx: &Ctx, id: &str) -> Result<Response, Pr
         200,
         &json!({
             "lead_id": lead.id,
-            "score": heat_number(heat.score),
+            "score": leadheat_edge::http::compact_number(heat.score),
             "level": heat.level,
             "breakdown": heat.breakdown,
             "config_version": config_version,
@@ -435,13 +435,4 @@ pub async fn heat(_req: &ApiRequest, ctx: &Ctx, id: &str) -> Result<Response, Pr
             "decay_half_life_days": config.decay_half_life_days,
         }),
     )
-}
-
-/// Whole scores as JSON integers (`9`, not `9.0`), like the lead JSON.
-fn heat_number(score: f64) -> Value {
-    if score.fract() == 0.0 && score.abs() < 9.0e15 {
-        Value::from(score as i64)
-    } else {
-        Value::from(score)
-    }
 }

@@ -173,11 +173,10 @@ pub fn json<T: Serialize>(status: u16, body: &T) -> std::result::Result<Response
 
 /// A score as JSON: whole numbers as integers (`16`, not `16.0`), like the lead JSON.
 pub fn compact_number(value: f64) -> Value {
-    if value.fract() == 0.0 && value.abs() < 9_007_199_254_740_992.0 {
-        json!(value as i64)
-    } else {
-        json!(value)
-    }
+    // The domain's serializer is the one rule for this; the value serializer cannot fail on a
+    // number, so the fallback is never taken.
+    leadheat_domain::types::serialize_compact_f64(&value, serde_json::value::Serializer)
+        .unwrap_or(Value::Null)
 }
 
 /// 204 No Content.
