@@ -27,15 +27,43 @@ pub const DEFAULT_STAGES: [(&str, bool, bool); 7] = [
 /// Creates the org with its defaults unless it exists. Safe to race: every insert ignores a
 /// conflict, so two first requests at once create one org.
 pub async fn ensure(db: &D1Database, org_id: &str, now: DateTime<Utc>) -> Result<(), Problem> {
+    // Every authenticated request lands here; orgs are never deleted, so an org seen once by this
+    // isolate needs no further read.
+    if KNOWN_ORGS.with(|known| known.borrow().contains(org_id)) {
+        return Ok(());
+    }
     let exists: Option<serde_json::Value> = db::first(
         db,
         "SELECT 1 AS found FROM orgs WHERE id = ?1",
         &args![org_id],
     )
     .await?;
-    if exists.is_some() {
-        return Ok(());
+    if exists.is_none() {
+        create_with_defaults(db, org_id, now).await?;
     }
+    KNOWN_ORGS.with(|known| {
+        let mut known = known.borrow_mut();
+        if known.len() >= MAX_KNOWN_ORGS {
+            known.clear();
+        }
+        known.insert(org_id.to_string());
+    });
+    Ok(())
+}
+
+/// Orgs this isolate has seen exist (bounded: cleared when full).
+const MAX_KNOWN_ORGS: usize = 10_000;
+
+thread_local! {
+    static KNOWN_ORGS: std::cell::RefCell<std::collections::HashSet<String>> =
+        std::cell::RefCell::new(std::collections::HashSet::new());
+}
+
+async fn create_with_defaults(
+    db: &D1Database,
+    org_id: &str,
+    now: DateTime<Utc>,
+) -> Result<(), Problem> {
     let now = clock::rfc3339(now);
     let config = ScoringConfig::default();
     let weights =
