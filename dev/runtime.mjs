@@ -14,10 +14,12 @@
 //                                        ?cron=<expr> (default: its first cron) and
 //                                        ?time=<RFC 3339> (the scheduled time the handler sees)
 //   /__dev/workers/<function>/<path>  -> any path of any worker (health routes of cron-only workers)
+//   WebSocket upgrades (GET /v1/live)  -> piped byte for byte to Miniflare, which routes them
 
 import { spawnSync } from "node:child_process";
 import { copyFileSync, existsSync } from "node:fs";
 import http from "node:http";
+import net from "node:net";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { Log, LogLevel, Miniflare } from "miniflare";
@@ -160,7 +162,7 @@ async function main() {
     d1Persist: path.join(args.persist, "v3", "d1"),
     workers: workers.map((w) => w.options),
   });
-  await mf.ready;
+  const miniflareUrl = await mf.ready;
   const handles = new Map();
   for (const w of workers) handles.set(w.fn, await mf.getWorker(w.options.name));
 
@@ -226,6 +228,32 @@ async function main() {
       if (!res.headersSent) sendJson(res, 502, { error: "the local runtime failed to reach the worker" });
       else res.end();
     }
+  });
+
+  // WebSockets: the upgrade request and then both directions are piped unchanged to Miniflare's
+  // own socket, which routes by the same wrangler routes. Origin is dropped as above.
+  server.on("upgrade", (req, socket, head) => {
+    const upstream = net.connect(Number(miniflareUrl.port), miniflareUrl.hostname, () => {
+      const lines = [`${req.method} ${req.url} HTTP/1.1`];
+      for (let i = 0; i < req.rawHeaders.length; i += 2) {
+        const name = req.rawHeaders[i];
+        if (name.toLowerCase() === "origin") continue;
+        const value = name.toLowerCase() === "host" ? miniflareUrl.host : req.rawHeaders[i + 1];
+        lines.push(`${name}: ${value}`);
+      }
+      upstream.write(lines.join("\r\n") + "\r\n\r\n");
+      if (head?.length) upstream.write(head);
+      upstream.pipe(socket);
+      socket.pipe(upstream);
+    });
+    const close = () => {
+      upstream.destroy();
+      socket.destroy();
+    };
+    upstream.on("error", close);
+    socket.on("error", close);
+    upstream.on("close", close);
+    socket.on("close", close);
   });
 
   server.keepAliveTimeout = 30_000;

@@ -14,6 +14,7 @@ pub mod ids;
 pub mod lead_forms;
 pub mod lead_query;
 pub mod leads;
+pub mod live;
 pub mod pipeline;
 pub mod platforms;
 pub mod ranking;

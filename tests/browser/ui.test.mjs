@@ -60,11 +60,23 @@ async function settled(p = page) {
   await p.waitForFunction(() => !document.querySelector("main .loading, main [aria-busy='true'], .lead-card.is-saving"), null, { timeout: 15_000 });
 }
 
-async function shot(name, { readme = false } = {}) {
-  await settled();
+async function shot(name, { readme = false, p = page } = {}) {
+  await settled(p);
   const file = path.join(ARTIFACTS, `${name}.png`);
-  await page.screenshot({ path: file, fullPage: true });
+  await p.screenshot({ path: file, fullPage: true });
   if (readme) copyFileSync(file, path.join(README_SCREENSHOTS, `${name}.png`));
+}
+
+/**
+ * A second tab of the same user, signed in through the URL fragment, whose live socket is
+ * replaced by `onLiveSocket` (a Playwright WebSocketRoute handler) before the app opens it.
+ */
+async function tabWithLiveSocket(onLiveSocket, url) {
+  const tab = await browser.context.newPage();
+  tab.on("pageerror", (error) => pageErrors.push(error.message));
+  await tab.routeWebSocket(/\/v1\/live$/, onLiveSocket);
+  await tab.goto(`${url}#token=${token}`);
+  return tab;
 }
 
 /** Waits until the leads table shows exactly `names` (in order when `ordered`). */
@@ -173,37 +185,38 @@ test("infinite scroll loads the next page of leads", { timeout: 90_000 }, async 
 test("a manual touchpoint raises the badge from WARM to HOT at once", { timeout: 60_000 }, async () => {
   const wanda = seeded.leads.Wanda;
   assert.equal(wanda.heat_level, "WARM");
-  // Live refreshes are held back here, so whatever changes comes from the POST answer itself.
-  await page.route("**/v1/changes*", async (route) => {
+  // Live refreshes are held back in this tab (its socket never reaches the server and the changes
+  // probe says nothing changed), so whatever changes comes from the POST answer itself.
+  const quiet = await tabWithLiveSocket(() => {}, `${base}/app/leads/${wanda.id}`);
+  await quiet.route("**/v1/changes*", async (route) => {
     const response = await route.fetch();
     await route.fulfill({ response, json: { ...(await response.json()), changed: false } });
   });
   try {
-    await page.goto(`${base}/app/leads/${wanda.id}`);
-    const badge = page.locator("#lead-heat .heat");
+    const badge = quiet.locator("#lead-heat .heat");
     await eventually(async () => (await badge.textContent()).startsWith("WARM"), { what: "the WARM badge" });
-    await page.getByText("Budget (EUR)").waitFor();
+    await quiet.getByText("Budget (EUR)").waitFor();
 
-    const form = page.getByRole("form", { name: "Add a touchpoint" });
+    const form = quiet.getByRole("form", { name: "Add a touchpoint" });
     await form.getByLabel("Type", { exact: true }).selectOption("price_quote");
     await form.getByLabel("Platform", { exact: true }).selectOption("email");
     await form.getByLabel("Note", { exact: true }).fill("Asked for a quote for 40 seats");
     const requests = [];
     const onRequest = (r) => requests.push(`${r.method()} ${new URL(r.url()).pathname}`);
-    page.on("request", onRequest);
-    const posted = page.waitForResponse((r) => r.url().endsWith(`/v1/leads/${wanda.id}/interactions`) && r.request().method() === "POST");
+    quiet.on("request", onRequest);
+    const posted = quiet.waitForResponse((r) => r.url().endsWith(`/v1/leads/${wanda.id}/interactions`) && r.request().method() === "POST");
     await form.getByRole("button", { name: "Add touchpoint" }).click();
     assert.equal((await posted).status(), 201);
     await eventually(async () => (await badge.textContent()) === "HOT 16", { timeout: 3_000, what: "the HOT badge" });
-    page.off("request", onRequest);
+    quiet.off("request", onRequest);
     assert.ok(!requests.includes(`GET /v1/leads/${wanda.id}`), `the badge changed without refetching the lead: ${requests.join(", ")}`);
 
-    await page.locator(".timeline__item").first().getByText("Price quote", { exact: true }).waitFor();
-    await page.locator(".timeline__item").first().getByText("Asked for a quote for 40 seats").waitFor();
-    await page.getByRole("region", { name: "Why this heat" }).getByText("Score 16.").waitFor();
-    await shot("lead");
+    await quiet.locator(".timeline__item").first().getByText("Price quote", { exact: true }).waitFor();
+    await quiet.locator(".timeline__item").first().getByText("Asked for a quote for 40 seats").waitFor();
+    await quiet.getByRole("region", { name: "Why this heat" }).getByText("Score 16.").waitFor();
+    await shot("lead", { p: quiet });
   } finally {
-    await page.unroute("**/v1/changes*");
+    await quiet.close();
   }
   const stored = await api.get(`/v1/leads/${wanda.id}`);
   assert.equal(stored.heat_level, "HOT");
@@ -307,7 +320,18 @@ test("a refused move is rolled back with a visible message", { timeout: 60_000 }
 });
 
 test("a webhook event appears live on an open dashboard", { timeout: 90_000 }, async (t) => {
+  // What the page's own WebSocket receives from the org's live hub.
+  const notices = [];
+  const onSocket = (socket) => {
+    if (!new URL(socket.url()).pathname.endsWith("/v1/live")) return;
+    socket.on("framereceived", ({ payload }) => {
+      if (typeof payload === "string" && payload.startsWith("{")) notices.push({ ...JSON.parse(payload), seenAt: Date.now() });
+    });
+  };
+  page.on("websocket", onSocket);
   await page.goto(`${base}/app/dashboard`);
+  const live = page.locator("#live");
+  await eventually(async () => (await live.getAttribute("data-transport")) === "socket" && (await live.textContent()).trim() === "Live", { what: "the live socket to open" });
   const facebook = page.locator('[data-platform-total="facebook"]');
   await facebook.waitFor();
   const before = Number(await facebook.textContent());
@@ -335,11 +359,35 @@ test("a webhook event appears live on an open dashboard", { timeout: 90_000 }, a
     ],
   });
   const started = Date.now();
-  await eventually(async () => Number(await facebook.textContent()) === before + 1, { timeout: 30_000, what: "the Facebook total to go up on screen" });
-  t.diagnostic(`the webhook event was on screen ${((Date.now() - started) / 1000).toFixed(1)} s after it was posted`);
+  // Within the 30 s safety-net poll of a page with a socket: the notice, not the poll, brings it.
+  await eventually(async () => Number(await facebook.textContent()) === before + 1, { timeout: 20_000, what: "the Facebook total to go up on screen" });
+  const onScreen = Date.now();
+  page.off("websocket", onSocket);
+  const social = notices.find((n) => n.type === "changed" && n.source === "social");
+  assert.ok(social, `the page's socket received the sync worker's notice: ${JSON.stringify(notices)}`);
+  t.diagnostic(`the webhook event was on screen ${((onScreen - started) / 1000).toFixed(1)} s after it was posted (notice after ${((social.seenAt - started) / 1000).toFixed(1)} s)`);
   assert.equal(Number((await touchpoints.textContent()).replace(/\D/g, "")), touchpointsBefore + 1);
   assert.equal(await page.evaluate(() => window.__sameDocument), true, "no reload happened");
   await shot("dashboard", { readme: true });
+});
+
+test("without a WebSocket the dashboard still updates by polling", { timeout: 90_000 }, async (t) => {
+  // This tab's socket is refused at once, as a proxy without WebSocket support would.
+  const tab = await tabWithLiveSocket((socket) => socket.close({ code: 1011, reason: "no websockets here" }), `${base}/app/dashboard`);
+  try {
+    const live = tab.locator("#live");
+    await eventually(async () => (await live.getAttribute("data-transport")) === "poll" && (await live.textContent()).trim() === "Live (polling)", { what: "the polling fallback" });
+    const touchpoints = tab.locator('[data-kpi="Touchpoints"] .kpi__value');
+    await touchpoints.waitFor();
+    const count = async () => Number((await touchpoints.textContent()).replace(/\D/g, ""));
+    const before = await count();
+    await api.post(`/v1/leads/${seeded.leads.Priya.id}/interactions`, { type: "meeting", platform: "in_person", metadata: { note: "Polled in" } });
+    const started = Date.now();
+    await eventually(async () => (await count()) === before + 1, { timeout: 20_000, what: "the touchpoint count to go up by polling" });
+    t.diagnostic(`polling showed the touchpoint after ${((Date.now() - started) / 1000).toFixed(1)} s`);
+  } finally {
+    await tab.close();
+  }
 });
 
 test("the social feed filters by platform", { timeout: 60_000 }, async () => {

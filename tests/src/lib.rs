@@ -19,6 +19,7 @@ use hmac::{Hmac, Mac};
 use serde_json::Value;
 use sha2::Sha256;
 
+pub mod live;
 pub mod runner;
 pub mod social;
 pub mod stub;

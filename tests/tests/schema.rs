@@ -1633,11 +1633,18 @@ fn plan_org_feed_filtered_by_platform_or_type() {
 #[test]
 fn plan_changes_poll_is_one_lookup_per_table() {
     let conn = db();
-    // GET /v1/changes: the newest interaction and the newest lead change of one org.
+    // GET /v1/changes: the newest interaction, lead change and heat level change of one org.
     let sql = "SELECT MAX(created_at) FROM interactions WHERE org_id = ?1";
     assert_plan(&conn, sql, "interactions_org_created", Order::FromIndex);
     let sql = "SELECT MAX(updated_at) FROM leads WHERE org_id = ?1";
     assert_plan(&conn, sql, "leads_org_updated", Order::FromIndex);
+    let sql = "SELECT MAX(changed_at) FROM heat_level_changes WHERE org_id = ?1";
+    assert_plan(
+        &conn,
+        sql,
+        "heat_level_changes_org_changed",
+        Order::FromIndex,
+    );
 }
 
 #[test]

@@ -1,12 +1,15 @@
 // Leadheat's sales UI: routing under /app/, the session, and live updates.
 //
-// Live updates poll GET /v1/changes?since=<cursor> every 2 seconds (a pair of indexed MAX()
-// queries on the server); when it answers changed, the view on screen refetches what it shows.
-// Polling pauses while the tab is hidden.
+// Live updates: the org's WebSocket (live.js) tells the page the moment a change is committed;
+// the page then asks GET /v1/changes?since=<cursor> (three indexed MAX() queries on the server) and
+// the view on screen refetches what it shows. The same probe is polled as the fallback: every 2
+// seconds while there is no socket, every 30 seconds as a safety net while there is one. Polling
+// pauses while the tab is hidden.
 
 import { api, qs } from "./api.js";
 import { claims, getToken, onAuthChange, setToken, signOut, takeTokenFromUrl } from "./auth.js";
 import { h, notify, replace } from "./dom.js";
+import { openLiveSocket } from "./live.js";
 import * as board from "./views/board.js";
 import * as dashboard from "./views/dashboard.js";
 import * as feed from "./views/feed.js";
@@ -15,6 +18,7 @@ import * as leads from "./views/leads.js";
 import * as signin from "./views/signin.js";
 
 const POLL_MS = 2000;
+const SOCKET_POLL_MS = 30_000;
 
 const ROUTES = [
   { pattern: /^\/app\/leads\/?$/, view: leads, nav: "leads" },
@@ -98,38 +102,79 @@ function updateSession() {
 let cursor = null;
 let pollTimer = null;
 let polling = false;
+// A notice that arrived while a probe was already running: probe again right after it.
+let noticePending = false;
+let liveSocket = null;
+let transport = "poll";
 
 function setLive(state, text, title) {
   const live = document.getElementById("live");
   live.dataset.state = state;
+  live.dataset.transport = transport;
   document.getElementById("live-text").textContent = text;
   live.title = title || text;
 }
 
-async function poll() {
+const liveLabel = () => (transport === "socket" ? "Live" : "Live (polling)");
+
+/**
+ * Asks whether anything changed and refreshes the view if so. `notified`: a notice said so, so
+ * the view refreshes even when the cursor did not move (a rescoring that changed scores only).
+ */
+async function poll({ notified = false } = {}) {
   clearTimeout(pollTimer);
-  if (!getToken() || polling) return;
+  if (!getToken()) return;
+  if (polling) {
+    noticePending ||= notified;
+    return;
+  }
   if (document.hidden) {
+    noticePending ||= notified;
     pollTimer = setTimeout(poll, POLL_MS);
     return;
   }
   polling = true;
+  notified ||= noticePending;
+  noticePending = false;
   try {
     const answer = await api(`/v1/changes${qs({ since: cursor })}`);
-    const changed = cursor !== null && answer.changed;
+    const changed = cursor !== null && (answer.changed || notified);
     cursor = answer.cursor;
-    setLive("on", "Live", `Live updates on; last check ${new Date().toLocaleTimeString()}`);
+    setLive("on", liveLabel(), `Live updates on (${transport === "socket" ? "WebSocket" : "polling"}); last check ${new Date().toLocaleTimeString()}`);
     if (changed && current?.refresh) {
       setLive("sync", "Updating…");
       await current.refresh();
-      setLive("on", "Live", `Updated at ${new Date().toLocaleTimeString()}`);
+      setLive("on", liveLabel(), `Updated at ${new Date().toLocaleTimeString()}`);
     }
   } catch (error) {
     setLive(error?.status === 501 ? "off" : "error", error?.status === 501 ? "Live off" : "Reconnecting…", error?.message);
   } finally {
     polling = false;
   }
-  if (getToken()) pollTimer = setTimeout(poll, POLL_MS);
+  if (!getToken()) return;
+  if (noticePending) {
+    noticePending = false;
+    poll({ notified: true });
+  } else {
+    pollTimer = setTimeout(poll, transport === "socket" ? SOCKET_POLL_MS : POLL_MS);
+  }
+}
+
+function startLive() {
+  liveSocket?.close();
+  transport = "poll";
+  liveSocket = getToken()
+    ? openLiveSocket({
+        token: getToken,
+        onNotice: () => poll({ notified: true }),
+        onTransport: (next, detail) => {
+          transport = next;
+          setLive("on", liveLabel(), next === "socket" ? "Live updates over WebSocket" : `Live updates by polling: the WebSocket ${detail}`);
+          // Catch up on anything missed while the socket was down, and poll at the new pace.
+          poll();
+        },
+      })
+    : null;
 }
 
 document.addEventListener("visibilitychange", () => {
@@ -157,6 +202,7 @@ onAuthChange((token, reason) => {
   cursor = null;
   if (!token && reason) notify(reason, "error");
   render({ focus: true });
+  startLive();
   if (token) poll();
 });
 
@@ -164,5 +210,6 @@ const handed = takeTokenFromUrl();
 if (handed) setToken(handed);
 else {
   render();
+  startLive();
   poll();
 }

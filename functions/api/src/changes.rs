@@ -2,16 +2,19 @@
 //! every couple of seconds, refetching what is on screen only when the answer is yes.
 //!
 //! The cursor is the org's latest write time: the newest `interactions.created_at` (every
-//! touchpoint, whichever way it arrived: manual, webhook, sync, tracking) or `leads.updated_at`
-//! (creates, edits, moves), whichever is later. Both are RFC 3339 storage-format strings, so they
-//! compare as text. Each is one `MAX()` per table restricted to the org; with an index on
-//! `(org_id, created_at)` / `(org_id, updated_at)` SQLite answers each with a single index seek.
+//! touchpoint, whichever way it arrived: manual, webhook, sync, tracking), `leads.updated_at`
+//! (creates, edits, moves) or `heat_level_changes.changed_at` (a badge changing colour, the
+//! scoring job's rescoring included), whichever is latest. All are RFC 3339 storage-format
+//! strings, so they compare as text. Each is one `MAX()` per table restricted to the org; with an
+//! index led by `(org_id, <time>)` SQLite answers each with a single index seek.
 //!
 //! `{"cursor": "<RFC 3339>", "changed": bool}`: `changed` is true when the cursor is later than
 //! `since`; without `since` it is false (the caller has just loaded and keeps the cursor). An org
 //! with no data yet has the epoch as its cursor, so the cursor is always a string.
 //!
-//! Not covered: rescoring by the scheduled job and deletions (neither bumps these columns).
+//! Pages are told to ask here by the live WebSocket (`live.rs`) as soon as a change is committed,
+//! and poll it as the fallback. Not covered: a rescoring that moves scores without changing a
+//! level, and deletions (neither bumps these columns); the live notice still refreshes the page.
 
 use chrono::{DateTime, Utc};
 use leadheat_edge::http::{self, Problem};
@@ -30,6 +33,7 @@ const EPOCH: &str = "1970-01-01T00:00:00.000Z";
 struct Latest {
     interactions: Option<String>,
     leads: Option<String>,
+    levels: Option<String>,
 }
 
 pub async fn get(req: &ApiRequest, ctx: &Ctx) -> Result<Response, Problem> {
@@ -49,12 +53,19 @@ pub async fn get(req: &ApiRequest, ctx: &Ctx) -> Result<Response, Problem> {
     let latest: Option<Latest> = db::first(
         &ctx.db,
         "SELECT (SELECT MAX(created_at) FROM interactions WHERE org_id = ?1) AS interactions, \
-                (SELECT MAX(updated_at) FROM leads WHERE org_id = ?1) AS leads",
+                (SELECT MAX(updated_at) FROM leads WHERE org_id = ?1) AS leads, \
+                (SELECT MAX(changed_at) FROM heat_level_changes WHERE org_id = ?1) AS levels",
         &args![ctx.org()],
     )
     .await?;
     let cursor = latest
-        .and_then(|l| l.interactions.into_iter().chain(l.leads).max())
+        .and_then(|l| {
+            l.interactions
+                .into_iter()
+                .chain(l.leads)
+                .chain(l.levels)
+                .max()
+        })
         .unwrap_or_else(|| EPOCH.to_string());
     let changed = since.is_some_and(|since| cursor > since);
     let mut response = http::json(200, &json!({"cursor": cursor, "changed": changed}))?;

@@ -23,9 +23,14 @@ pub struct Ctx {
 impl Ctx {
     /// Verifies the bearer token and makes sure the caller's org exists.
     pub async fn authenticate(req: &ApiRequest, env: Env) -> Result<Ctx, Problem> {
-        let now = clock::now();
         let header = req.header("Authorization");
-        let token = bearer_token(header.as_deref()).ok_or_else(|| {
+        Ctx::authenticate_token(bearer_token(header.as_deref()), env).await
+    }
+
+    /// Verifies a token however it arrived (a bearer header, or a WebSocket subprotocol).
+    pub async fn authenticate_token(token: Option<&str>, env: Env) -> Result<Ctx, Problem> {
+        let now = clock::now();
+        let token = token.ok_or_else(|| {
             Problem::unauthorized("send a bearer token: Authorization: Bearer <JWT>")
         })?;
         let secret = config::required(&env, "AUTH_JWT_SECRET")?;

@@ -12,6 +12,7 @@ mod idempotency;
 mod integrations;
 mod interactions;
 mod leads;
+mod live;
 mod openapi;
 mod pipeline;
 mod request;
@@ -21,18 +22,23 @@ mod scoring;
 mod tracking;
 
 use context::Ctx;
+use leadheat_domain::live::ChangeSource;
 use leadheat_edge::http::{self, Problem};
 use request::ApiRequest;
 use routes::Route;
 use worker::{event, Context, Env, Method, Request, Response, Result};
 
 #[event(fetch)]
-pub async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
+pub async fn fetch(req: Request, env: Env, worker_ctx: Context) -> Result<Response> {
     let path = req.path();
     if path == "/app" || path.starts_with("/app/") {
         return ui_assets(req, &env).await;
     }
-    let response = http::respond(serve(req, env).await)?;
+    let response = http::respond(serve(req, env, &worker_ctx).await)?;
+    if response.status_code() == 101 {
+        // An accepted WebSocket: CORS does not apply, and its headers are the hub's.
+        return Ok(response);
+    }
     http::add_cors(response.headers())?;
     Ok(response)
 }
@@ -49,7 +55,11 @@ async fn ui_assets(req: Request, env: &Env) -> Result<Response> {
     }
 }
 
-async fn serve(req: Request, env: Env) -> std::result::Result<Response, Problem> {
+async fn serve(
+    req: Request,
+    env: Env,
+    worker_ctx: &Context,
+) -> std::result::Result<Response, Problem> {
     if req.method() == Method::Options {
         // CORS preflight: the headers are added to every response in `fetch`.
         return http::no_content();
@@ -59,16 +69,24 @@ async fn serve(req: Request, env: Env) -> std::result::Result<Response, Problem>
     match route {
         Route::Health => return Ok(http::health()?),
         Route::OpenApi => return openapi::serve(),
-        Route::Track { ref site_key } => return tracking::track(&req, &env, site_key).await,
+        Route::Track { ref site_key } => {
+            return tracking::track(&req, &env, worker_ctx, site_key).await
+        }
+        Route::Live => return live::connect(&req, env).await,
         _ => {}
     }
     let ctx = Ctx::authenticate(&req, env).await?;
-    match (req.method == Method::Post, req.header("Idempotency-Key")) {
+    let response = match (req.method == Method::Post, req.header("Idempotency-Key")) {
         (true, Some(key)) => {
             idempotency::guarded(&req, &ctx, &key, dispatch(route, &req, &ctx)).await
         }
         _ => dispatch(route, &req, &ctx).await,
+    }?;
+    let is_write = !matches!(req.method, Method::Get | Method::Head);
+    if is_write && (200..300).contains(&response.status_code()) {
+        live::notify_later(worker_ctx, &ctx.env, ctx.org(), ChangeSource::Api);
     }
+    Ok(response)
 }
 
 async fn dispatch(
@@ -77,7 +95,7 @@ async fn dispatch(
     ctx: &Ctx,
 ) -> std::result::Result<Response, Problem> {
     match route {
-        Route::Health | Route::OpenApi | Route::Track { .. } => {
+        Route::Health | Route::OpenApi | Route::Track { .. } | Route::Live => {
             unreachable!("served before authentication")
         }
         Route::CreateLead => leads::create(req, ctx).await,

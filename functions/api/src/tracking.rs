@@ -9,15 +9,17 @@
 
 use chrono::{DateTime, Duration, Utc};
 use leadheat_domain::leads::LeadInput;
+use leadheat_domain::live::ChangeSource;
 use leadheat_domain::tracking::{self as rules, EventKind, TrackEvent};
 use leadheat_domain::types::{CapturedBy, Platform, Source};
 use leadheat_edge::http::{self, Problem};
 use leadheat_edge::store::{orgs, rate_limits, tracking as store};
 use leadheat_edge::{clock, db, lead_matching, touchpoints};
 use serde_json::{json, Map, Value};
-use worker::{D1Database, Env, Response};
+use worker::{Context, D1Database, Env, Response};
 
 use crate::context::Ctx;
+use crate::live;
 use crate::request::ApiRequest;
 
 /// Prefix of tracking event ids.
@@ -54,7 +56,12 @@ pub async fn rotate(req: &ApiRequest, ctx: &Ctx) -> Result<Response, Problem> {
 }
 
 /// `POST /track/<site_key>`.
-pub async fn track(req: &ApiRequest, env: &Env, site_key: &str) -> Result<Response, Problem> {
+pub async fn track(
+    req: &ApiRequest,
+    env: &Env,
+    worker_ctx: &Context,
+    site_key: &str,
+) -> Result<Response, Problem> {
     if req.body.len() > rules::MAX_BODY_BYTES {
         return Err(Problem::payload_too_large(rules::MAX_BODY_BYTES));
     }
@@ -114,6 +121,10 @@ pub async fn track(req: &ApiRequest, env: &Env, site_key: &str) -> Result<Respon
     }
     .handle(&event)
     .await?;
+    if outcome.identified {
+        // The lead may have a new touchpoint (or was just created): open pages refresh.
+        live::notify_later(worker_ctx, env, &org.id, ChangeSource::Tracking);
+    }
     http::json(
         202,
         &json!({"status": "accepted", "event_id": outcome.event_id, "identified": outcome.identified}),

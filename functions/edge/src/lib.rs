@@ -7,6 +7,7 @@ pub mod config;
 pub mod db;
 pub mod http;
 pub mod lead_matching;
+pub mod live;
 pub mod platform_api;
 pub mod queue;
 pub mod store;

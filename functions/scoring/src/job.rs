@@ -2,7 +2,7 @@
 //! the nightly cron (or to finish a nightly pass a budget cut short) write snapshots and trends
 //! and prune old snapshots.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use chrono::{DateTime, NaiveDate, Utc};
@@ -36,13 +36,15 @@ const STALE_FLAG_LIMIT: usize = 10_000;
 const PRUNE_LIMIT: usize = 5000;
 const PRUNE_ROUNDS: usize = 10;
 
-/// Runs the job; `summary` collects what it did (also on error, up to the error).
+/// Runs the job; `summary` collects what it did and `changed_orgs` the orgs whose leads it
+/// rescored (both also on error, up to the error).
 pub async fn run(
     db: &D1Database,
     env: &Env,
     run_id: &str,
     now: DateTime<Utc>,
     summary: &mut RunSummary,
+    changed_orgs: &mut BTreeSet<String>,
 ) -> Result<(), Problem> {
     let budget = Budget::from_vars(
         config::optional(env, "SCORING_BATCH_SIZE").as_deref(),
@@ -59,7 +61,7 @@ pub async fn run(
         return Ok(());
     }
     summary.lease = "acquired";
-    let outcome = work(db, now, budget, retention_days, summary).await;
+    let outcome = work(db, now, budget, retention_days, summary, changed_orgs).await;
     // Released whatever happened; a crash leaves it to expire.
     let released = store::release_lease(db, LEASE_NAME, run_id).await;
     outcome?;
@@ -95,9 +97,10 @@ async fn work(
     budget: Budget,
     retention_days: i64,
     summary: &mut RunSummary,
+    changed_orgs: &mut BTreeSet<String>,
 ) -> Result<(), Problem> {
     let kind = summary.kind.unwrap_or(RunKind::Frequent);
-    let rescoring_finished = rescore(db, now, budget, summary).await?;
+    let rescoring_finished = rescore(db, now, budget, summary, changed_orgs).await?;
 
     // The snapshot pass: a nightly run starts the day's; a frequent run finishes one that an
     // earlier run's budget cut short.
@@ -139,6 +142,7 @@ async fn rescore(
     now: DateTime<Utc>,
     budget: Budget,
     summary: &mut RunSummary,
+    changed_orgs: &mut BTreeSet<String>,
 ) -> Result<bool, Problem> {
     let orgs = store::orgs_with_work(db, ORGS_PER_RUN).await?;
     let mut all_done = orgs.len() < ORGS_PER_RUN;
@@ -161,6 +165,7 @@ async fn rescore(
             }
         };
         summary.orgs += 1;
+        let rescored_before = summary.rescored;
         let org_done = rescore_org(
             db,
             org,
@@ -170,8 +175,11 @@ async fn rescore(
             &mut batches_left,
             summary,
         )
-        .await?;
-        all_done &= org_done;
+        .await;
+        if summary.rescored > rescored_before {
+            changed_orgs.insert(org.org_id.clone());
+        }
+        all_done &= org_done?;
     }
     Ok(all_done)
 }

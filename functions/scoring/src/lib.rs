@@ -8,9 +8,12 @@
 
 mod job;
 
+use std::collections::BTreeSet;
+
+use leadheat_domain::live::ChangeSource;
 use leadheat_domain::rescoring::{RunKind, RunSummary};
 use leadheat_edge::store::jobs;
-use leadheat_edge::{clock, db, http};
+use leadheat_edge::{clock, db, http, live};
 use worker::{event, Context, Env, Request, Response, Result, ScheduleContext, ScheduledEvent};
 
 #[event(fetch)]
@@ -49,7 +52,14 @@ pub async fn scheduled(event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
         }
     };
 
-    if let Err(problem) = job::run(&db, &env, &run_id, now, &mut summary).await {
+    let mut changed_orgs = BTreeSet::new();
+    let outcome = job::run(&db, &env, &run_id, now, &mut summary, &mut changed_orgs).await;
+    // Open pages of the orgs whose leads were rescored refresh (committed batches count even
+    // when a later one failed).
+    for org_id in &changed_orgs {
+        live::publish(&env, org_id, ChangeSource::Scoring, &started_at).await;
+    }
+    if let Err(problem) = outcome {
         summary.errors += 1;
         summary.finished = false;
         summary.will_resume = true;

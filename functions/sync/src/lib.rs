@@ -10,13 +10,16 @@
 
 mod apply;
 
+use std::collections::BTreeSet;
+
 use chrono::{DateTime, Utc};
+use leadheat_domain::live::ChangeSource;
 use leadheat_domain::sync::{next_status, Next, Outcome, Policy};
 use leadheat_domain::types::Platform;
 use leadheat_edge::http::Problem;
 use leadheat_edge::queue::{self, SocialEventMessage};
 use leadheat_edge::store::{inbox, integrations};
-use leadheat_edge::{clock, db, http};
+use leadheat_edge::{clock, db, http, live};
 use worker::{
     event, Context, D1Database, Env, MessageBatch, MessageExt, Request, Response, Result,
     ScheduleContext, ScheduledEvent,
@@ -58,11 +61,15 @@ pub async fn queue(batch: MessageBatch<SocialEventMessage>, env: Env, _ctx: Cont
             return Ok(());
         }
     };
+    let mut changed_orgs = BTreeSet::new();
     for message in messages {
         let body = message.body();
         let now = effective_now(body.as_of.as_deref());
         match process(&env, &db, &body.inbox_id, now).await {
-            Ok(()) => message.ack(),
+            Ok(changed_org) => {
+                changed_orgs.extend(changed_org);
+                message.ack();
+            }
             Err(problem) => {
                 // The row stays claimed; its lease expires and the reconciliation picks it up,
                 // and the queue retries this message meanwhile.
@@ -70,6 +77,11 @@ pub async fn queue(batch: MessageBatch<SocialEventMessage>, env: Env, _ctx: Cont
                 message.retry();
             }
         }
+    }
+    // One notice per org per batch, after its changes are committed.
+    let at = clock::rfc3339(clock::now());
+    for org_id in changed_orgs {
+        live::publish(&env, &org_id, ChangeSource::Social, &at).await;
     }
     Ok(())
 }
@@ -118,23 +130,24 @@ fn effective_now(as_of: Option<&str>) -> DateTime<Utc> {
         .map_or(now, |t| t.max(now))
 }
 
-/// Claims the event, applies it, and records the outcome. An `Err` only for storage failures.
+/// Claims the event, applies it, and records the outcome; returns the org whose data it changed,
+/// if it was processed. An `Err` only for storage failures.
 async fn process(
     env: &Env,
     db: &D1Database,
     inbox_id: &str,
     now: DateTime<Utc>,
-) -> std::result::Result<(), Problem> {
+) -> std::result::Result<Option<String>, Problem> {
     let policy = Policy::default();
     let now_text = clock::rfc3339(now);
     let lease_until = clock::rfc3339(now + policy.lease);
     let Some(event) = inbox::claim(db, inbox_id, &now_text, &lease_until).await? else {
         // Not due yet, held by another consumer, or finished: nothing to do.
-        return Ok(());
+        return Ok(None);
     };
     let Ok(platform) = event.platform.parse::<Platform>() else {
         inbox::mark_dead(db, &event.id, "unknown platform").await?;
-        return Ok(());
+        return Ok(None);
     };
 
     // Which org: the one recorded at receipt, else the one that has connected the account since.
@@ -153,7 +166,7 @@ async fn process(
             "no org has connected this account",
         )
         .await?;
-        return Ok(());
+        return Ok(None);
     };
     if event.org_id.is_none() {
         inbox::set_org(db, &event.id, &org_id).await?;
@@ -171,7 +184,7 @@ async fn process(
     let Some(integration) = integration.filter(|i| i.status != "disconnected" && still_connected)
     else {
         inbox::mark_ignored(db, &event.id, &now_text, "the integration is disconnected").await?;
-        return Ok(());
+        return Ok(None);
     };
 
     let received_at = DateTime::parse_from_rfc3339(&event.received_at)
@@ -228,5 +241,6 @@ async fn process(
             }
         }
     }
-    Ok(())
+    // Applied, possibly in part (a retry keeps the touchpoints already recorded).
+    Ok(Some(org_id))
 }
