@@ -1,10 +1,11 @@
-//! Dashboard arithmetic: the reporting window, the window before it, and how a figure changed
-//! between the two. The figures themselves come from aggregate SQL at the edge.
+//! Dashboard arithmetic: the reporting window, the window before it, how a figure changed
+//! between the two, and the window's social engagement laid out day by day. The figures
+//! themselves come from aggregate SQL at the edge.
 
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use serde::Serialize;
 
-use crate::types::FieldError;
+use crate::types::{FieldError, Platform};
 
 pub const DEFAULT_WINDOW_DAYS: i64 = 30;
 pub const MAX_WINDOW_DAYS: i64 = 365;
@@ -59,6 +60,66 @@ impl Window {
     pub fn earliest_baseline_day(&self) -> NaiveDate {
         self.start_day() - Duration::days(SNAPSHOT_TOLERANCE_DAYS)
     }
+
+    /// Every UTC day the window touches, oldest first: `days + 1` of them, because a window that
+    /// does not start at midnight covers part of its first day and part of its last.
+    pub fn utc_days(&self) -> impl Iterator<Item = NaiveDate> {
+        let last_day = self.end.date_naive();
+        self.start_day()
+            .iter_days()
+            .take_while(move |day| *day <= last_day)
+    }
+}
+
+/// The social touchpoints of one UTC day of the window.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EngagementDay {
+    pub day: NaiveDate,
+    /// One count per social platform, in `Platform::ALL` order, zeros included.
+    pub by_platform: Vec<(Platform, i64)>,
+}
+
+impl EngagementDay {
+    pub fn total(&self) -> i64 {
+        self.by_platform.iter().map(|(_, n)| n).sum()
+    }
+}
+
+/// The window's social engagement as a series: one entry per UTC day of the window (oldest first),
+/// each listing every social platform. `counts` are `(day, platform, touchpoints)` as aggregated
+/// by the store; a day or platform without a count is zero, repeated pairs add up, and counts
+/// outside the window's days or on a non-social platform are ignored (the store's query selects
+/// none, so the series sums to the window's totals).
+pub fn engagement_by_day(
+    window: &Window,
+    counts: impl IntoIterator<Item = (NaiveDate, Platform, i64)>,
+) -> Vec<EngagementDay> {
+    let social: Vec<Platform> = Platform::ALL
+        .iter()
+        .copied()
+        .filter(|platform| platform.is_social())
+        .collect();
+    let mut series: Vec<EngagementDay> = window
+        .utc_days()
+        .map(|day| EngagementDay {
+            day,
+            by_platform: social.iter().map(|platform| (*platform, 0)).collect(),
+        })
+        .collect();
+    let first_day = window.start_day();
+    for (day, platform, n) in counts {
+        // Days are consecutive, so a day's entry sits at its distance from the first day.
+        let Ok(index) = usize::try_from((day - first_day).num_days()) else {
+            continue;
+        };
+        let Some(entry) = series.get_mut(index) else {
+            continue;
+        };
+        if let Some((_, count)) = entry.by_platform.iter_mut().find(|(p, _)| *p == platform) {
+            *count += n;
+        }
+    }
+    series
 }
 
 /// A figure of this window against the previous one.
@@ -118,6 +179,130 @@ mod tests {
         assert_eq!(w.end, now);
         assert_eq!(w.start_day().to_string(), "2026-03-01");
         assert_eq!(w.earliest_baseline_day().to_string(), "2026-02-22");
+    }
+
+    fn day(text: &str) -> NaiveDate {
+        text.parse().unwrap()
+    }
+
+    fn platform_counts(entry: &EngagementDay) -> Vec<(&'static str, i64)> {
+        entry
+            .by_platform
+            .iter()
+            .map(|(platform, n)| (platform.as_str(), *n))
+            .collect()
+    }
+
+    #[test]
+    fn a_window_covers_its_partial_first_and_last_days() {
+        let now = Utc.with_ymd_and_hms(2026, 11, 26, 10, 30, 0).unwrap();
+        let days: Vec<String> = Window::ending_at(now, 3)
+            .utc_days()
+            .map(|d| d.to_string())
+            .collect();
+        assert_eq!(
+            days,
+            ["2026-11-23", "2026-11-24", "2026-11-25", "2026-11-26"]
+        );
+        // At midnight the last day holds only the window's end instant, which the window includes.
+        let midnight = Utc.with_ymd_and_hms(2026, 3, 1, 0, 0, 0).unwrap();
+        let w = Window::ending_at(midnight, 30);
+        assert_eq!(w.utc_days().count(), 31);
+        assert_eq!(w.utc_days().last(), Some(day("2026-03-01")));
+        // Across a month end and a leap day, still one entry per day.
+        let leap = Utc.with_ymd_and_hms(2028, 3, 2, 12, 0, 0).unwrap();
+        let days: Vec<String> = Window::ending_at(leap, 2)
+            .utc_days()
+            .map(|d| d.to_string())
+            .collect();
+        assert_eq!(days, ["2028-02-29", "2028-03-01", "2028-03-02"]);
+        assert_eq!(
+            Window::ending_at(now, MAX_WINDOW_DAYS).utc_days().count(),
+            366
+        );
+    }
+
+    #[test]
+    fn engagement_by_day_fills_every_day_and_platform_with_zeros() {
+        let now = Utc.with_ymd_and_hms(2026, 11, 26, 10, 30, 0).unwrap();
+        let w = Window::ending_at(now, 4);
+        let series = engagement_by_day(
+            &w,
+            [
+                (day("2026-11-22"), Platform::Facebook, 3),
+                (day("2026-11-22"), Platform::Linkedin, 1),
+                (day("2026-11-26"), Platform::Instagram, 2),
+            ],
+        );
+        let days: Vec<String> = series.iter().map(|e| e.day.to_string()).collect();
+        assert_eq!(
+            days,
+            [
+                "2026-11-22",
+                "2026-11-23",
+                "2026-11-24",
+                "2026-11-25",
+                "2026-11-26"
+            ]
+        );
+        assert_eq!(
+            platform_counts(&series[0]),
+            [("facebook", 3), ("instagram", 0), ("linkedin", 1)]
+        );
+        assert_eq!(series[0].total(), 4);
+        for quiet in &series[1..4] {
+            assert_eq!(
+                platform_counts(quiet),
+                [("facebook", 0), ("instagram", 0), ("linkedin", 0)]
+            );
+            assert_eq!(quiet.total(), 0);
+        }
+        assert_eq!(
+            platform_counts(&series[4]),
+            [("facebook", 0), ("instagram", 2), ("linkedin", 0)]
+        );
+    }
+
+    #[test]
+    fn engagement_by_day_of_a_quiet_window_is_all_zeros() {
+        let now = Utc.with_ymd_and_hms(2026, 11, 26, 0, 0, 0).unwrap();
+        let series = engagement_by_day(&Window::ending_at(now, 30), []);
+        assert_eq!(series.len(), 31);
+        assert_eq!(series[0].day, day("2026-10-27"));
+        assert!(series
+            .iter()
+            .all(|e| e.total() == 0 && e.by_platform.len() == 3));
+    }
+
+    #[test]
+    fn engagement_by_day_adds_repeats_and_ignores_what_is_outside_the_window() {
+        let now = Utc.with_ymd_and_hms(2026, 11, 26, 10, 30, 0).unwrap();
+        let series = engagement_by_day(
+            &Window::ending_at(now, 1),
+            [
+                (day("2026-11-25"), Platform::Facebook, 2),
+                (day("2026-11-25"), Platform::Facebook, 5),
+                (day("2026-11-24"), Platform::Facebook, 100),
+                (day("2026-11-27"), Platform::Linkedin, 100),
+                (day("2026-11-26"), Platform::Website, 100),
+            ],
+        );
+        assert_eq!(
+            series
+                .iter()
+                .map(|e| (e.day.to_string(), platform_counts(e)))
+                .collect::<Vec<_>>(),
+            [
+                (
+                    "2026-11-25".to_string(),
+                    vec![("facebook", 7), ("instagram", 0), ("linkedin", 0)]
+                ),
+                (
+                    "2026-11-26".to_string(),
+                    vec![("facebook", 0), ("instagram", 0), ("linkedin", 0)]
+                ),
+            ]
+        );
     }
 
     #[test]

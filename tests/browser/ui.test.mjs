@@ -319,6 +319,9 @@ test("a refused move is rolled back with a visible message", { timeout: 60_000 }
   await shot("board", { readme: true });
 });
 
+const engagementChart = () => page.locator("svg.chart[data-days]");
+const engagementValues = async (platform) => (await engagementChart().locator(`g[data-key="${platform}"]`).getAttribute("data-values")).split(" ").map(Number);
+
 test("a webhook event appears live on an open dashboard", { timeout: 90_000 }, async (t) => {
   // What the page's own WebSocket receives from the org's live hub.
   const notices = [];
@@ -329,11 +332,31 @@ test("a webhook event appears live on an open dashboard", { timeout: 90_000 }, a
     });
   };
   page.on("websocket", onSocket);
+  // The page asks for the figures once; the engagement chart draws the day-by-day series they carry.
+  const requested = [];
+  const record = (request) => {
+    const { pathname } = new URL(request.url());
+    if (pathname.startsWith("/v1/") && pathname !== "/v1/changes") requested.push(pathname);
+  };
+  page.on("request", record);
+  const dashboardResponse = page.waitForResponse((r) => new URL(r.url()).pathname === "/v1/dashboard");
   await page.goto(`${base}/app/dashboard`);
+  const data = await (await dashboardResponse).json();
   const live = page.locator("#live");
   await eventually(async () => (await live.getAttribute("data-transport")) === "socket" && (await live.textContent()).trim() === "Live", { what: "the live socket to open" });
   const facebook = page.locator('[data-platform-total="facebook"]');
   await facebook.waitFor();
+  await settled();
+  page.off("request", record);
+  assert.deepEqual(requested, ["/v1/dashboard"], "one request, no feed sample");
+  const byDay = data.social_engagement.by_day;
+  assert.equal(byDay.length, 31, "every UTC day of the default 30-day window");
+  assert.equal(await engagementChart().getAttribute("data-days"), "31");
+  for (const platform of ["facebook", "instagram", "linkedin"]) {
+    assert.deepEqual(await engagementValues(platform), byDay.map((d) => d[platform]), platform);
+  }
+  const facebookDays = await engagementValues("facebook");
+  assert.deepEqual(facebookDays.filter((n) => n > 0), [1, 1, 1], "the seed's Facebook touchpoints fall on three days");
   const before = Number(await facebook.textContent());
   assert.equal(before, 3, "the seed has three Facebook touchpoints");
   const touchpoints = page.locator('[data-kpi="Touchpoints"] .kpi__value');
@@ -368,6 +391,10 @@ test("a webhook event appears live on an open dashboard", { timeout: 90_000 }, a
   t.diagnostic(`the webhook event was on screen ${((onScreen - started) / 1000).toFixed(1)} s after it was posted (notice after ${((social.seenAt - started) / 1000).toFixed(1)} s)`);
   assert.equal(Number((await touchpoints.textContent()).replace(/\D/g, "")), touchpointsBefore + 1);
   assert.equal(await page.evaluate(() => window.__sameDocument), true, "no reload happened");
+  // The comment happened now: today's point, the chart's last, went up by one.
+  const facebookNow = await engagementValues("facebook");
+  assert.equal(facebookNow.at(-1), facebookDays.at(-1) + 1);
+  assert.deepEqual(facebookNow.slice(0, -1), facebookDays.slice(0, -1));
   await shot("dashboard", { readme: true });
 });
 

@@ -3,6 +3,8 @@
 
 use leadheat_e2e::runner::{run, E2eTest};
 use leadheat_e2e::{token, unique_org, unique_suffix, Resp, Runtime};
+use std::collections::BTreeMap;
+
 use rusqlite::{Connection, OpenFlags};
 use serde_json::{json, Value};
 
@@ -27,6 +29,10 @@ fn main() {
         (
             "dashboard_figures_match_a_seeded_org",
             dashboard_figures_match_a_seeded_org,
+        ),
+        (
+            "dashboard_social_engagement_by_day_is_exact",
+            dashboard_social_engagement_by_day_is_exact,
         ),
         (
             "scoring_config_read_validate_and_change",
@@ -737,6 +743,144 @@ fn dashboard_figures_match_a_seeded_org(rt: &Runtime) {
     let empty = other.get("/v1/dashboard").expect(200).json();
     assert_eq!(empty["totals"]["leads"]["value"], 0);
     assert_eq!(empty["window_days"], 30);
+}
+
+const SOCIAL_PLATFORMS: [&str; 3] = ["facebook", "instagram", "linkedin"];
+
+/// `social_engagement.by_day` of a dashboard against the social touchpoints that should be in it
+/// (`(platform, occurred_at ms)`): one entry per UTC day from the window's first day to its last,
+/// oldest first, each with every platform and its total, zeros where nothing happened; the
+/// series adds up to the per-platform totals and the overall total.
+fn assert_engagement_by_day(dash: &Value, expected: &[(&str, i64)]) {
+    let social = &dash["social_engagement"];
+    let by_day = social["by_day"]
+        .as_array()
+        .expect("social_engagement.by_day");
+    let window_days = dash["window_days"].as_i64().unwrap();
+    assert_eq!(by_day.len() as i64, window_days + 1, "{by_day:?}");
+    let from = dash["window"]["from"].as_str().unwrap();
+    let to = dash["window"]["to"].as_str().unwrap();
+    assert_eq!(by_day[0]["day"], from[..10]);
+    assert_eq!(by_day[by_day.len() - 1]["day"], to[..10]);
+    let mut want: BTreeMap<String, Value> = BTreeMap::new();
+    for (platform, at) in expected {
+        let day = want
+            .entry(rfc(*at)[..10].to_string())
+            .or_insert_with(|| json!({"facebook": 0, "instagram": 0, "linkedin": 0, "total": 0}));
+        day[*platform] = json!(day[*platform].as_i64().unwrap() + 1);
+        day["total"] = json!(day["total"].as_i64().unwrap() + 1);
+    }
+    // The first day's midnight: the window started `window_days` before about now.
+    let approximate_start = now_ms() - window_days * DAY_MS;
+    let first_midnight = (-1..=1)
+        .map(|k| (approximate_start.div_euclid(DAY_MS) + k) * DAY_MS)
+        .find(|ms| rfc(*ms)[..10] == from[..10])
+        .expect("the window starts within a day of now minus its length");
+    let zero = json!({"facebook": 0, "instagram": 0, "linkedin": 0, "total": 0});
+    for (i, entry) in by_day.iter().enumerate() {
+        let day = rfc(first_midnight + i as i64 * DAY_MS)[..10].to_string();
+        assert_eq!(entry["day"], day, "entry {i} is not the next day");
+        let mut counts = entry.as_object().unwrap().clone();
+        counts.remove("day");
+        assert_eq!(
+            Value::Object(counts),
+            want.remove(&day).unwrap_or_else(|| zero.clone()),
+            "{day}"
+        );
+    }
+    assert!(want.is_empty(), "days missing from by_day: {want:?}");
+    for platform in SOCIAL_PLATFORMS {
+        let sum: i64 = by_day.iter().map(|d| d[platform].as_i64().unwrap()).sum();
+        assert_eq!(
+            json!(sum),
+            social["by_platform"][platform]["total"],
+            "{platform}"
+        );
+    }
+    let sum: i64 = by_day.iter().map(|d| d["total"].as_i64().unwrap()).sum();
+    assert_eq!(json!(sum), social["total"]);
+}
+
+fn dashboard_social_engagement_by_day_is_exact(rt: &Runtime) {
+    let org = unique_org("dashdays");
+    let api = Api::new(rt, &org, "member");
+    let now = now_ms();
+    let days = |n: i64| now - n * DAY_MS;
+    // A UTC midnight well inside the window, to put two touchpoints a millisecond apart on two days.
+    let midnight = days(10).div_euclid(DAY_MS) * DAY_MS;
+
+    let lead = create_lead(&api, "Dora", "facebook");
+    let in_window = [
+        ("facebook", "social_like", now - MINUTE_MS),
+        ("facebook", "social_like", days(3)),
+        ("facebook", "social_comment", days(3)),
+        ("linkedin", "social_share", days(3)),
+        ("instagram", "story_view", days(29)),
+        // The window's partial first day.
+        ("instagram", "social_follow", days(30) + 10 * MINUTE_MS),
+        ("facebook", "direct_message", midnight - 1),
+        ("linkedin", "connection_accepted", midnight),
+    ];
+    for (platform, kind, at) in in_window {
+        touch(&api, &lead, kind, platform, at);
+    }
+    // Not social engagement of this window: the previous window, a social type on a non-social
+    // platform, a non-social type on a social platform.
+    touch(&api, &lead, "social_like", "facebook", days(31));
+    touch(&api, &lead, "social_like", "website", days(3));
+    touch(&api, &lead, "lead_form", "facebook", days(3));
+
+    let dash = api.get("/v1/dashboard?window_days=30").expect(200).json();
+    let social = &dash["social_engagement"];
+    assert_eq!(social["total"], 8);
+    assert_eq!(social["by_platform"]["facebook"]["total"], 4);
+    assert_eq!(social["by_platform"]["instagram"]["total"], 2);
+    assert_eq!(social["by_platform"]["linkedin"]["total"], 2);
+    let expected: Vec<(&str, i64)> = in_window.iter().map(|(p, _, at)| (*p, *at)).collect();
+    assert_engagement_by_day(&dash, &expected);
+    let by_day = social["by_day"].as_array().unwrap();
+    // Spelled out for the busiest day (three days ago) and the days around midnight.
+    assert_eq!(
+        by_day[27],
+        json!({"day": rfc(days(3))[..10], "facebook": 2, "instagram": 0, "linkedin": 1, "total": 3})
+    );
+    assert_eq!(
+        by_day[19],
+        json!({"day": rfc(midnight - 1)[..10], "facebook": 1, "instagram": 0, "linkedin": 0, "total": 1})
+    );
+    assert_eq!(
+        by_day[20],
+        json!({"day": rfc(midnight)[..10], "facebook": 0, "instagram": 0, "linkedin": 1, "total": 1})
+    );
+    assert_eq!(
+        by_day[15],
+        json!({"day": rfc(days(15))[..10], "facebook": 0, "instagram": 0, "linkedin": 0, "total": 0})
+    );
+
+    // A 4-day window: today's like and the three-days-ago day only.
+    let short = api.get("/v1/dashboard?window_days=4").expect(200).json();
+    assert_eq!(short["social_engagement"]["total"], 4);
+    assert_engagement_by_day(
+        &short,
+        &[
+            ("facebook", now - MINUTE_MS),
+            ("facebook", days(3)),
+            ("facebook", days(3)),
+            ("linkedin", days(3)),
+        ],
+    );
+
+    // An org without touchpoints: every day of the default window, all zeros.
+    let other = Api::new(rt, &unique_org("dashdaysempty"), "viewer");
+    let empty = other.get("/v1/dashboard").expect(200).json();
+    assert_engagement_by_day(&empty, &[]);
+    assert_eq!(
+        empty["social_engagement"]["by_day"]
+            .as_array()
+            .unwrap()
+            .len(),
+        31
+    );
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -1712,6 +1712,60 @@ fn plan_dashboard_counts_and_trending() {
     assert_plan(&conn, &sql, "leads_org_trend", Order::FromIndex);
 }
 
+/// Social engagement over the window, per platform and type and per UTC day (as
+/// `store::dashboard` writes them): each seeks the window's range once per social platform and
+/// reads no other platform's touchpoints.
+#[test]
+fn plan_dashboard_social_engagement() {
+    let conn = db();
+    // The lists the store inlines: the domain's social types and platforms.
+    let quoted = |wire: Vec<&str>| {
+        wire.iter()
+            .map(|v| format!("'{v}'"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let social = format!(
+        "type IN ({}) AND platform IN ({})",
+        quoted(
+            InteractionType::ALL
+                .iter()
+                .filter(|kind| kind.is_social())
+                .map(|kind| kind.as_str())
+                .collect()
+        ),
+        quoted(
+            Platform::ALL
+                .iter()
+                .filter(|platform| platform.is_social())
+                .map(|platform| platform.as_str())
+                .collect()
+        ),
+    );
+    let sql = format!(
+        "SELECT platform, type, COUNT(*) AS n FROM interactions \
+         WHERE org_id = ?1 AND occurred_at >= ?2 AND occurred_at <= ?3 AND {social} \
+         GROUP BY platform, type ORDER BY platform, type"
+    );
+    assert_plan(
+        &conn,
+        &sql,
+        "interactions_org_platform_occurred",
+        Order::MaySort,
+    );
+    let sql = format!(
+        "SELECT substr(occurred_at, 1, 10) AS day, platform, COUNT(*) AS n FROM interactions \
+         WHERE org_id = ?1 AND occurred_at >= ?2 AND occurred_at <= ?3 AND {social} \
+         GROUP BY day, platform ORDER BY day, platform"
+    );
+    assert_plan(
+        &conn,
+        &sql,
+        "interactions_org_platform_occurred",
+        Order::MaySort,
+    );
+}
+
 // ---------------------------------------------------------------------------------------------
 // The migration files themselves
 

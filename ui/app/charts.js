@@ -116,7 +116,7 @@ export function lines(series, buckets, { title, width = 860, height = 250, fmtTi
     series.map((x) =>
       s(
         "g",
-        { "data-key": x.key, "data-total": x.values.reduce((a, b) => a + b, 0) },
+        { "data-key": x.key, "data-total": x.values.reduce((a, b) => a + b, 0), "data-values": x.values.join(" ") },
         s("polyline", { points: x.values.map((v, i) => `${X(i).toFixed(1)},${Y(v).toFixed(1)}`).join(" "), fill: "none", stroke: x.color, "stroke-width": 2.5, "stroke-dasharray": x.dash, "stroke-linejoin": "round" }),
         x.values.map((v, i) => (v > 0 ? s("circle", { cx: X(i).toFixed(1), cy: Y(v).toFixed(1), r: 3.5, fill: x.color }, s("title", {}, `${x.label}: ${v}`)) : null)),
       ),

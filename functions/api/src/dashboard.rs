@@ -1,5 +1,6 @@
 //! `GET /v1/dashboard?window_days=30`: counts by heat level, source and stage; social engagement per
-//! platform and type over the window; trending leads; totals against the previous window.
+//! platform and type over the window, and per platform day by day; trending leads; totals against
+//! the previous window.
 //!
 //! Every figure is aggregated by D1 (one batch of COUNT/SUM queries); no lead is loaded to be
 //! counted. Trending compares a lead's score now with its snapshot at the window start, or, for a
@@ -7,7 +8,7 @@
 
 use std::collections::BTreeMap;
 
-use leadheat_domain::dashboard::{self as rules, Window, TRENDING_LIMIT};
+use leadheat_domain::dashboard::{self as rules, EngagementDay, Window, TRENDING_LIMIT};
 use leadheat_domain::types::{HeatLevel, InteractionType, Platform, Source};
 use leadheat_edge::clock;
 use leadheat_edge::http::{self, Problem};
@@ -57,7 +58,7 @@ pub async fn get(req: &ApiRequest, ctx: &Ctx) -> Result<Response, Problem> {
             "stage_id": s.stage_id, "name": s.name, "count": s.n,
         })).collect::<Vec<_>>(),
         "unstaged": figures.unstaged,
-        "social_engagement": engagement(&figures.engagement),
+        "social_engagement": engagement(&figures.engagement, &window, &figures.engagement_by_day),
         "trending": {
             "rising": figures.rising.iter().map(trending_json).collect::<Vec<_>>(),
             "falling": figures.falling.iter().map(trending_json).collect::<Vec<_>>(),
@@ -79,9 +80,14 @@ fn counts(keys: &[&str], rows: &[KeyCount]) -> Map<String, Value> {
         .collect()
 }
 
-/// `{"total", "by_platform": {platform: {"total", "by_type": {type: n}}}, "by_type": {type: n}}`
-/// over the social platforms and social types (every one listed, zeros included).
-fn engagement(rows: &[store::Engagement]) -> Value {
+/// `{"total", "by_platform": {platform: {"total", "by_type": {type: n}}}, "by_type": {type: n},
+/// "by_day": [{"day", platform: n, "total"}]}` over the social platforms and social types (every
+/// one listed, zeros included) and every UTC day of the window, oldest first.
+fn engagement(
+    rows: &[store::Engagement],
+    window: &Window,
+    daily: &[store::DailyEngagement],
+) -> Value {
     let social_types: Vec<&str> = InteractionType::ALL
         .iter()
         .filter(|k| k.is_social())
@@ -113,7 +119,23 @@ fn engagement(rows: &[store::Engagement]) -> Value {
         .iter()
         .map(|k| (k.to_string(), json!(by_type.get(k).copied().unwrap_or(0))))
         .collect();
-    json!({"total": total, "by_platform": by_platform, "by_type": by_type})
+    let by_day: Vec<Value> =
+        rules::engagement_by_day(window, daily.iter().map(|r| (r.day, r.platform, r.n)))
+            .iter()
+            .map(engagement_day_json)
+            .collect();
+    json!({"total": total, "by_platform": by_platform, "by_type": by_type, "by_day": by_day})
+}
+
+/// `{"day": "2026-11-20", "facebook": 3, "instagram": 0, "linkedin": 1, "total": 4}`
+fn engagement_day_json(entry: &EngagementDay) -> Value {
+    let mut day = Map::new();
+    day.insert("day".to_string(), json!(entry.day.to_string()));
+    for (platform, n) in &entry.by_platform {
+        day.insert(platform.as_str().to_string(), json!(n));
+    }
+    day.insert("total".to_string(), json!(entry.total()));
+    Value::Object(day)
 }
 
 fn trending_json(row: &Trending) -> Value {

@@ -170,6 +170,21 @@ mod tests {
                 "Interaction.{field}"
             );
         }
+        // The UI's engagement chart draws from the per-day series.
+        let engagement =
+            &doc["components"]["schemas"]["Dashboard"]["properties"]["social_engagement"];
+        assert!(
+            engagement["required"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|f| f == "by_day"),
+            "Dashboard.social_engagement.by_day"
+        );
+        assert_eq!(
+            engagement["properties"]["by_day"]["items"]["required"],
+            serde_json::json!(["day", "facebook", "instagram", "linkedin", "total"])
+        );
         assert!(doc["paths"]["/v1/leads"]["get"].is_object());
         assert_eq!(
             doc["paths"]["/v1/health"]["get"]["security"],

@@ -14,8 +14,6 @@ export const PLATFORM_STYLE = {
   instagram: { color: "#be185d", dash: "7 4" },
   linkedin: { color: "#0f766e", dash: "2 4" },
 };
-const FEED_SAMPLE = 200;
-const DAY = 86400000;
 
 export function mount(root, ctx) {
   ctx.setTitle("Dashboard");
@@ -35,14 +33,10 @@ export function mount(root, ctx) {
     controller?.abort();
     controller = new AbortController();
     const { signal } = controller;
-    const from = new Date(Date.now() - days * DAY);
-    // Fired together: the figures, and the window's social touchpoints for the time series.
-    const dashboardRequest = api(`/v1/dashboard${qs({ window_days: days })}`, { signal });
-    const feedRequest = api(`/v1/feed${qs({ from: from.toISOString(), limit: FEED_SAMPLE })}`, { signal }).catch((e) => (isAbort(e) ? Promise.reject(e) : null));
     content.setAttribute("aria-busy", "true");
     try {
-      const [data, feed] = await Promise.all([dashboardRequest, feedRequest]);
-      render(data, feed, from);
+      // One request: the figures include the day-by-day engagement series.
+      render(await api(`/v1/dashboard${qs({ window_days: days })}`, { signal }));
     } catch (error) {
       if (!isAbort(error)) replace(content, failure(error, "The dashboard"));
     } finally {
@@ -97,25 +91,35 @@ export function mount(root, ctx) {
     );
   }
 
-  function engagementSeries(feed, from) {
-    // Daily points up to a month, weekly up to half a year, then 30-day buckets.
-    const size = days <= 31 ? DAY : days <= 180 ? 7 * DAY : 30 * DAY;
-    const count = Math.max(2, Math.ceil((Date.now() - from.getTime()) / size));
-    const buckets = Array.from({ length: count }, (_, i) => new Date(from.getTime() + i * size));
-    const values = Object.fromEntries(SOCIAL_PLATFORMS.map((p) => [p, new Array(count).fill(0)]));
-    for (const item of feed?.items || []) {
-      const i = Math.floor((new Date(item.occurred_at).getTime() - from.getTime()) / size);
-      if (values[item.platform] && i >= 0) values[item.platform][Math.min(i, count - 1)]++;
-    }
+  // Daily points up to a month, weekly up to half a year, then 30-day buckets: runs of
+  // consecutive days of the API's exact per-day series (oldest first), added up per platform.
+  function engagementSeries(byDay) {
+    const size = days <= 31 ? 1 : days <= 180 ? 7 : 30;
+    const buckets = [];
+    const values = Object.fromEntries(SOCIAL_PLATFORMS.map((p) => [p, []]));
+    byDay.forEach((entry, i) => {
+      if (i % size === 0) {
+        buckets.push(new Date(`${entry.day}T00:00:00Z`));
+        for (const p of SOCIAL_PLATFORMS) values[p].push(0);
+      }
+      for (const p of SOCIAL_PLATFORMS) values[p][values[p].length - 1] += entry[p] ?? 0;
+    });
     return { buckets, values };
   }
 
-  function render(data, feed, from) {
+  function render(data) {
     const totals = data.totals || {};
     const engagement = data.social_engagement || { by_platform: {}, by_type: {}, total: 0 };
-    const { buckets, values } = engagementSeries(feed, from);
-    const fmtTick = (d) => d.toLocaleDateString(undefined, { month: "short", day: "numeric" });
-    const sampled = feed?.next_cursor ? h("p", { class: "hint" }, `Drawn from the latest ${FEED_SAMPLE} social touchpoints of the window; the totals above are exact.`) : feed ? null : h("p", { class: "hint" }, "The social feed is not available, so there is no time series.");
+    const byDay = engagement.by_day || [];
+    const { buckets, values } = engagementSeries(byDay);
+    // The series' days are UTC days: label them as such whatever the browser's time zone.
+    const fmtTick = (d) => d.toLocaleDateString(undefined, { month: "short", day: "numeric", timeZone: "UTC" });
+    const engagementChart = lines(
+      SOCIAL_PLATFORMS.map((p) => ({ key: p, label: label(p), ...PLATFORM_STYLE[p], values: values[p] })),
+      buckets,
+      { title: `Social touchpoints per ${days <= 31 ? "day" : days <= 180 ? "week" : "month"} by platform`, fmtTick },
+    );
+    engagementChart.setAttribute("data-days", byDay.length);
     const legend = h(
       "ul",
       { class: "legend" },
@@ -149,16 +153,7 @@ export function mount(root, ctx) {
         figure("Heat distribution", bars(HEAT_LEVELS.map((l) => ({ key: l, label: l, value: data.by_heat_level?.[l] ?? 0, color: HEAT_COLORS[l] })), { title: "Leads by heat level" })),
         figure("Leads by source", bars(SOURCES.map((src) => ({ key: src, label: label(src), value: data.by_source?.[src] ?? 0 })).sort((a, b) => b.value - a.value), { title: "Leads by source", color: "#4f46e5" })),
         figure("Pipeline funnel", funnel((data.by_stage || []).map((st) => ({ key: st.stage_id, label: st.name, value: st.count })), { title: "Leads by stage" }), data.unstaged ? h("p", { class: "hint" }, `${fmtNumber(data.unstaged)} lead(s) in no stage.`) : null),
-        figure(
-          "Social engagement by platform",
-          lines(
-            SOCIAL_PLATFORMS.map((p) => ({ key: p, label: label(p), ...PLATFORM_STYLE[p], values: values[p] })),
-            buckets,
-            { title: `Social touchpoints per ${days <= 31 ? "day" : days <= 180 ? "week" : "month"} by platform`, fmtTick },
-          ),
-          legend,
-          sampled,
-        ),
+        figure("Social engagement by platform", engagementChart, legend),
         byType.length ? figure("Engagement by type", bars(byType.map(([t, n]) => ({ key: t, label: label(t), value: n })), { title: "Social touchpoints by type", color: "#0f766e", labelWidth: 150 })) : null,
         trendList("Heating up", data.trending?.rising || [], "rising"),
         trendList("Cooling down", data.trending?.falling || [], "falling"),

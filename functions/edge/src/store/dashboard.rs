@@ -1,6 +1,7 @@
 //! The dashboard's aggregate reads: every figure is a COUNT / SUM computed by D1, all of them in
 //! one batch (one round trip); no lead is loaded to count it.
 
+use chrono::NaiveDate;
 use leadheat_domain::types::{InteractionType, Platform};
 use serde::Deserialize;
 use worker::D1Database;
@@ -42,6 +43,14 @@ pub struct Engagement {
     pub n: i64,
 }
 
+/// Social touchpoints of one platform on one UTC day of the window.
+#[derive(Debug, Clone, Deserialize)]
+pub struct DailyEngagement {
+    pub day: NaiveDate,
+    pub platform: Platform,
+    pub n: i64,
+}
+
 #[derive(Debug, Clone, Default, Deserialize)]
 pub struct Totals {
     pub leads_now: i64,
@@ -73,6 +82,7 @@ pub struct Figures {
     pub by_stage: Vec<StageCount>,
     pub unstaged: i64,
     pub engagement: Vec<Engagement>,
+    pub engagement_by_day: Vec<DailyEngagement>,
     pub totals: Totals,
     pub rising: Vec<Trending>,
     pub falling: Vec<Trending>,
@@ -115,6 +125,15 @@ pub async fn figures(db: &D1Database, b: &Bounds<'_>) -> Result<Figures, Problem
          WHERE org_id = ?1 AND occurred_at >= ?2 AND occurred_at <= ?3 \
          AND type IN ({social_types}) AND platform IN ({social_platforms}) \
          GROUP BY platform, type ORDER BY platform, type"
+    );
+    // The same touchpoints as `engagement`, per UTC day: stored instants are all
+    // `YYYY-MM-DDTHH:MM:SS.sssZ` (a CHECK holds them to it), so their first ten characters are
+    // the UTC day.
+    let engagement_by_day = format!(
+        "SELECT substr(occurred_at, 1, 10) AS day, platform, COUNT(*) AS n FROM interactions \
+         WHERE org_id = ?1 AND occurred_at >= ?2 AND occurred_at <= ?3 \
+         AND type IN ({social_types}) AND platform IN ({social_platforms}) \
+         GROUP BY day, platform ORDER BY day, platform"
     );
     // ?1 org, ?2 previous window start, ?3 window start, ?4 window end.
     let totals = "SELECT \
@@ -175,6 +194,7 @@ pub async fn figures(db: &D1Database, b: &Bounds<'_>) -> Result<Figures, Problem
         db::statement(db, totals, &window_args)?,
         db::statement(db, &rising, &trending_args)?,
         db::statement(db, &falling, &trending_args)?,
+        db::statement(db, &engagement_by_day, &args![b.org_id, b.start, b.end])?,
     ];
     let results = db::batch(db, statements).await?;
     let result = |i: usize| {
@@ -193,5 +213,6 @@ pub async fn figures(db: &D1Database, b: &Bounds<'_>) -> Result<Figures, Problem
         totals: totals.into_iter().next().unwrap_or_default(),
         rising: db::rows(result(6)?, &rising)?,
         falling: db::rows(result(7)?, &falling)?,
+        engagement_by_day: db::rows(result(8)?, &engagement_by_day)?,
     })
 }
