@@ -17,7 +17,7 @@
 //   WebSocket upgrades (GET /v1/live)  -> piped byte for byte to Miniflare, which routes them
 
 import { spawnSync } from "node:child_process";
-import { copyFileSync, existsSync } from "node:fs";
+import { copyFileSync, existsSync, readFileSync } from "node:fs";
 import http from "node:http";
 import net from "node:net";
 import path from "node:path";
@@ -68,6 +68,14 @@ function ensureDevVars() {
   }
 }
 
+// The secret names of .dev.vars.example (NAME=value lines).
+function declaredSecrets() {
+  return readFileSync(path.join(ROOT, ".dev.vars.example"), "utf8")
+    .split("\n")
+    .map((line) => line.match(/^([A-Z][A-Z0-9_]*)=/)?.[1])
+    .filter(Boolean);
+}
+
 function applyMigrations(persist) {
   say(`applying D1 migrations to the local database in ${persist}`);
   const wrangler = path.join(ROOT, "node_modules", ".bin", "wrangler");
@@ -105,9 +113,10 @@ function workerDefinitions() {
     if (!existsSync(scriptPath)) {
       fail(`${path.relative(ROOT, scriptPath)} is missing; build the workers first with \`make build\``);
     }
-    // [vars] and secrets can be overridden by an environment variable of the same name.
+    // [vars] and secrets can be overridden by an environment variable of the same name, also a
+    // secret that an older local .dev.vars lacks but .dev.vars.example declares.
     const bindings = { ...(workerOptions.bindings || {}) };
-    for (const name of Object.keys(bindings)) {
+    for (const name of new Set([...Object.keys(bindings), ...declaredSecrets()])) {
       if (process.env[name] !== undefined) bindings[name] = process.env[name];
     }
     return {

@@ -211,6 +211,71 @@ pub fn sealed_key_id(sealed: &str) -> Option<&str> {
     SealedParts::parse(sealed).ok().map(|parts| parts.key_id)
 }
 
+/// The configured keys: the current one seals, the previous ones (during a rotation) only open.
+///
+/// Rotation: set the new key as `TOKEN_ENCRYPTION_KEY` and the old one in
+/// `TOKEN_ENCRYPTION_KEYS_PREVIOUS`; tokens sealed by an old key keep working, are re-sealed under
+/// the current key as they are used or swept, and once none is left the old key is removed.
+#[derive(Debug, Clone)]
+pub struct TokenKeyring {
+    current: TokenKey,
+    previous: Vec<TokenKey>,
+}
+
+/// A token opened by a [`TokenKeyring`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OpenedToken {
+    pub plaintext: String,
+    /// Sealed by a previous key: store it again sealed under the current one.
+    pub needs_reseal: bool,
+}
+
+impl TokenKeyring {
+    /// Parses the current key and an optional list of previous keys (separated by commas or
+    /// whitespace; empty means none). A bad previous key is an error too: a rotation that
+    /// silently lost its old key would make every old token unreadable.
+    pub fn parse(current: &str, previous: Option<&str>) -> Result<Self, CryptoError> {
+        let current = TokenKey::parse(current)?;
+        let previous = previous
+            .unwrap_or("")
+            .split(|c: char| c == ',' || c.is_whitespace())
+            .filter(|part| !part.is_empty())
+            .enumerate()
+            .map(|(index, part)| {
+                TokenKey::parse(part).map_err(|error| match error {
+                    CryptoError::InvalidKey(reason) => CryptoError::InvalidKey(format!(
+                        "previous key {} (TOKEN_ENCRYPTION_KEYS_PREVIOUS): {reason}",
+                        index + 1
+                    )),
+                    other => other,
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Self { current, previous })
+    }
+
+    pub fn current(&self) -> &TokenKey {
+        &self.current
+    }
+
+    /// Seals under the current key (see [`encrypt_token`]).
+    pub fn seal(&self, nonce: [u8; NONCE_LEN], plaintext: &str, associated_data: &[u8]) -> String {
+        encrypt_token(&self.current, nonce, plaintext, associated_data)
+    }
+
+    /// Opens a token sealed by any configured key, saying whether it should be re-sealed.
+    pub fn open(&self, sealed: &str, associated_data: &[u8]) -> Result<OpenedToken, CryptoError> {
+        let keys: Vec<&TokenKey> = std::iter::once(&self.current)
+            .chain(&self.previous)
+            .collect();
+        let plaintext = decrypt_token(&keys, sealed, associated_data)?;
+        Ok(OpenedToken {
+            plaintext,
+            needs_reseal: sealed_key_id(sealed) != Some(self.current.key_id()),
+        })
+    }
+}
+
 struct SealedParts<'a> {
     key_id: &'a str,
     nonce: [u8; NONCE_LEN],
@@ -529,5 +594,51 @@ mod tests {
             );
             assert_eq!(sealed_key_id(&case), None, "{short}");
         }
+    }
+
+    #[test]
+    fn keyring_opens_old_tokens_and_asks_to_reseal_them() {
+        let old = other_key();
+        let old_hex = hex::encode([0x42u8; 32]);
+        let sealed_old = encrypt_token(&old, NONCE, TOKEN, AD);
+
+        let rotated = TokenKeyring::parse(KEY_HEX, Some(&format!(" {old_hex} ,"))).unwrap();
+        assert_eq!(rotated.current().key_id(), key().key_id());
+        let opened = rotated.open(&sealed_old, AD).unwrap();
+        assert_eq!(opened.plaintext, TOKEN);
+        assert!(opened.needs_reseal);
+
+        let resealed = rotated.seal([9; NONCE_LEN], &opened.plaintext, AD);
+        assert_eq!(sealed_key_id(&resealed), Some(key().key_id()));
+        let reopened = rotated.open(&resealed, AD).unwrap();
+        assert_eq!(reopened.plaintext, TOKEN);
+        assert!(!reopened.needs_reseal);
+
+        // Once the old key is removed, only re-sealed tokens open.
+        let after = TokenKeyring::parse(KEY_HEX, None).unwrap();
+        assert_eq!(after.open(&resealed, AD).unwrap().plaintext, TOKEN);
+        assert_eq!(
+            after.open(&sealed_old, AD),
+            Err(CryptoError::UnknownKeyId(old.key_id().to_string()))
+        );
+        // The associated data still binds a token to its row under a keyring.
+        assert_eq!(
+            rotated.open(&sealed_old, b"org_2|facebook"),
+            Err(CryptoError::DecryptionFailed)
+        );
+    }
+
+    #[test]
+    fn keyring_refuses_a_bad_previous_key_and_names_it() {
+        let error = TokenKeyring::parse(KEY_HEX, Some(&format!("{KEY_HEX}, nope"))).unwrap_err();
+        match error {
+            CryptoError::InvalidKey(reason) => {
+                assert!(reason.contains("previous key 2"), "{reason}");
+                assert!(!reason.contains("nope"), "the key is not echoed: {reason}");
+            }
+            other => panic!("expected InvalidKey, got {other:?}"),
+        }
+        assert!(TokenKeyring::parse("", None).is_err());
+        assert!(TokenKeyring::parse(KEY_HEX, Some(" , ")).is_ok());
     }
 }

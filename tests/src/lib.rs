@@ -78,6 +78,12 @@ impl Runtime {
         runtime
     }
 
+    /// Sets (or replaces) an environment override for the next start, e.g. a rotated secret.
+    pub fn set_env(&mut self, name: &str, value: &str) {
+        self.env.retain(|(k, _)| k != name);
+        self.env.push((name.to_string(), value.to_string()));
+    }
+
     /// Stops the runtime (as Ctrl-C would) and starts it again on the same port and database.
     pub fn restart(&mut self) {
         self.stop();

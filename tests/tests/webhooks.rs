@@ -111,6 +111,10 @@ fn main() {
             "reconciliation_recovers_a_lost_queue_message",
             reconciliation_recovers_a_lost_queue_message,
         ),
+        (
+            "token_key_rotation_reseals_tokens_so_the_old_key_can_go",
+            token_key_rotation_reseals_tokens_so_the_old_key_can_go,
+        ),
     ];
     let stub = STUB.get_or_init(Stub::start);
     let runtime = Runtime::start_with_env(&[
@@ -1244,4 +1248,84 @@ fn reconciliation_recovers_a_lost_queue_message(_shared: &Runtime) {
         lead_by_email(&rt, &org, &email).unwrap()["heat_score"],
         json!(5)
     );
+}
+
+// ------------------------------------------------------------------------------------------------
+// Key rotation
+
+/// The development key of `.dev.vars.example` and a second key to rotate to.
+const KEY_A: &str = "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f";
+const KEY_B: &str = "f0e1d2c3b4a5968778695a4b3c2d1e0f00112233445566778899aabbccddeeff";
+
+/// The key id the sealed format names: the first 8 hex characters of SHA-256 of the key.
+fn key_id(hex_key: &str) -> String {
+    use sha2::{Digest, Sha256};
+    let bytes = hex::decode(hex_key).unwrap();
+    hex::encode(Sha256::digest(bytes))[..8].to_string()
+}
+
+/// A lead form through the stub on `rt`, which must be fetched with the org's original token.
+fn leadgen_is_fetched_with_the_token(rt: &Runtime, org: &str, page: &str) {
+    let leadgen_id = numeric_id();
+    let email = format!("rotation.{}@example.com", unique_suffix());
+    stub().add_meta_lead(&leadgen_id, standard_fields(&email));
+    post_meta(rt, "facebook", &leadgen_event(page, &leadgen_id)).expect(200);
+    rt.wait_for("the lead form to be applied", WAIT, || {
+        lead_by_email(rt, org, &email)
+    });
+    let calls = stub().calls(&leadgen_id);
+    assert_eq!(calls.len(), 1, "{calls:?}");
+    assert!(
+        calls[0].target.contains(&format!(
+            "access_token={}",
+            urlencode(&format!("EAAB-token-{org}"))
+        )),
+        "{:?}",
+        calls[0]
+    );
+}
+
+fn stored_key_id(rt: &Runtime, org: &str) -> (String, String) {
+    db(rt)
+        .query_row(
+            "SELECT token_key_id, substr(token_ciphertext, 4, 8) FROM integrations \
+             WHERE org_id = ?1 AND platform = 'facebook'",
+            [org],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap()
+}
+
+fn token_key_rotation_reseals_tokens_so_the_old_key_can_go(_shared: &Runtime) {
+    // Its own runtime: the test restarts it with other keys.
+    let stub = stub();
+    let mut rt = Runtime::start_with_env(&[
+        ("META_GRAPH_BASE_URL", &stub.meta_base()),
+        ("LINKEDIN_API_BASE_URL", &stub.linkedin_base()),
+        ("TOKEN_ENCRYPTION_KEY", KEY_A),
+        ("TOKEN_ENCRYPTION_KEYS_PREVIOUS", ""),
+    ]);
+    let org = unique_org("rotation");
+    let page = numeric_id();
+    connect_page(&rt, &org, &page);
+    let (a, b) = (key_id(KEY_A), key_id(KEY_B));
+    assert_eq!(stored_key_id(&rt, &org), (a.clone(), a.clone()));
+    leadgen_is_fetched_with_the_token(&rt, &org, &page);
+
+    // Rotate: B seals from now on, A still opens; the sync cron's sweep re-seals under B.
+    rt.set_env("TOKEN_ENCRYPTION_KEY", KEY_B);
+    rt.set_env("TOKEN_ENCRYPTION_KEYS_PREVIOUS", KEY_A);
+    rt.restart();
+    assert_eq!(stored_key_id(&rt, &org), (a.clone(), a));
+    fire_sync(&rt, 0);
+    assert_eq!(stored_key_id(&rt, &org), (b.clone(), b.clone()));
+    leadgen_is_fetched_with_the_token(&rt, &org, &page);
+
+    // The old key is removed: the re-sealed token still works.
+    rt.set_env("TOKEN_ENCRYPTION_KEYS_PREVIOUS", "");
+    rt.restart();
+    leadgen_is_fetched_with_the_token(&rt, &org, &page);
+    assert_eq!(stored_key_id(&rt, &org), (b.clone(), b));
+    let facebook = integration(&rt, &org, "facebook");
+    assert_eq!(facebook["status"], "connected", "{facebook}");
 }

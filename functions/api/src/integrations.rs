@@ -1,12 +1,11 @@
 //! `/v1/integrations`: connect an org's Facebook pages, Instagram accounts and LinkedIn
 //! organisations / ad accounts with their access token (sealed with TOKEN_ENCRYPTION_KEY, never
-//! returned), the status of each platform's sync, and replay of dead events.
+//! returned; see `leadheat_edge::tokens`), the status of each platform's sync, and replay of dead events.
 
-use leadheat_domain::crypto::{encrypt_token, TokenKey};
 use leadheat_domain::types::{FieldError, Platform};
 use leadheat_edge::http::{self, Problem};
 use leadheat_edge::store::{inbox, integrations, throttles};
-use leadheat_edge::{clock, config, queue};
+use leadheat_edge::{queue, tokens};
 use serde_json::{json, Map, Value};
 use worker::Response;
 
@@ -19,11 +18,6 @@ const PLATFORMS: [Platform; 3] = [Platform::Facebook, Platform::Instagram, Platf
 const DEAD_SHOWN: u32 = 20;
 const REPLAY_LIMIT: u32 = 500;
 const MAX_ACCOUNTS: usize = 100;
-
-/// The associated data a token is sealed with: a sealed token only opens for its org and platform.
-pub fn token_associated_data(org_id: &str, platform: Platform) -> String {
-    format!("{org_id}|{}", platform.as_str())
-}
 
 fn platform_of(raw: &str) -> Result<Platform, Problem> {
     match raw.parse::<Platform>() {
@@ -210,20 +204,14 @@ pub async fn put(req: &ApiRequest, ctx: &Ctx, platform: &str) -> Result<Response
         )));
     }
 
-    let key = TokenKey::parse(&config::required(&ctx.env, "TOKEN_ENCRYPTION_KEY")?)
-        .map_err(|e| Problem::internal("TOKEN_ENCRYPTION_KEY", e))?;
-    let sealed = encrypt_token(
-        &key,
-        clock::random_bytes(),
-        token,
-        token_associated_data(ctx.org(), platform).as_bytes(),
-    );
+    let keyring = tokens::keyring(&ctx.env)?;
+    let sealed = tokens::seal(&keyring, ctx.org(), platform.as_str(), token);
     integrations::connect(
         &ctx.db,
         ctx.org(),
         platform.as_str(),
         &sealed,
-        key.key_id(),
+        keyring.current().key_id(),
         &accounts,
         &ctx.now_rfc3339(),
     )

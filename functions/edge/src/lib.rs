@@ -11,4 +11,5 @@ pub mod live;
 pub mod platform_api;
 pub mod queue;
 pub mod store;
+pub mod tokens;
 pub mod touchpoints;

@@ -3,7 +3,6 @@
 //! `touchpoints`), lead forms are fetched from the platform under its rate limits.
 
 use chrono::{DateTime, Utc};
-use leadheat_domain::crypto::{decrypt_token, TokenKey};
 use leadheat_domain::lead_forms::{self, FormAnswers};
 use leadheat_domain::leads::{normalize_email, normalize_phone, LeadInput, SocialProfileInput};
 use leadheat_domain::platforms::{linkedin, LeadFormRef, SocialEvent, Touch};
@@ -15,7 +14,7 @@ use leadheat_edge::platform_api::{self, Answer, NoAnswer};
 use leadheat_edge::store::integrations::{self, Integration};
 use leadheat_edge::store::{interactions, throttles};
 use leadheat_edge::touchpoints::{self, NewTouchpoint};
-use leadheat_edge::{clock, config};
+use leadheat_edge::{clock, tokens};
 use serde_json::{json, Map, Value};
 use worker::{D1Database, Env};
 
@@ -193,7 +192,7 @@ impl Run<'_> {
         &mut self,
         form: &LeadFormRef,
     ) -> Result<(FormAnswers, Map<String, Value>), Stop> {
-        let token = self.token()?;
+        let token = self.token().await?;
         self.gate().await?;
         let answer = platform_api::meta_lead(self.env, &token, &form.leadgen_id).await;
         let body = self
@@ -228,7 +227,7 @@ impl Run<'_> {
         &mut self,
         form: &LeadFormRef,
     ) -> Result<(FormAnswers, Map<String, Value>), Stop> {
-        let token = self.token()?;
+        let token = self.token().await?;
         self.gate().await?;
         let path = format!(
             "leadFormResponses/{}",
@@ -272,7 +271,7 @@ impl Run<'_> {
     }
 
     /// The org's access token, decrypted (a missing or undecryptable one is a token failure).
-    fn token(&mut self) -> Result<String, Stop> {
+    async fn token(&mut self) -> Result<String, Stop> {
         if let Some(token) = &self.token {
             return Ok(token.clone());
         }
@@ -284,18 +283,22 @@ impl Run<'_> {
         let Some(sealed) = &self.integration.token_ciphertext else {
             return Err(Outcome::TokenInvalid("no access token is stored".into()));
         };
-        let key = config::required(self.env, "TOKEN_ENCRYPTION_KEY")
-            .map_err(internal)
-            .and_then(|raw| {
-                TokenKey::parse(&raw).map_err(|e| Outcome::Transient {
-                    error: format!("TOKEN_ENCRYPTION_KEY: {e}"),
-                    retry_after: None,
-                })
-            })?;
-        let associated = format!("{}|{}", self.org_id, self.platform.as_str());
-        let token = decrypt_token(&[&key], sealed, associated.as_bytes()).map_err(|e| {
-            Outcome::TokenInvalid(format!("the stored token cannot be decrypted: {e}"))
+        let keyring = tokens::keyring(self.env).map_err(|_| Outcome::Transient {
+            error:
+                "TOKEN_ENCRYPTION_KEY or TOKEN_ENCRYPTION_KEYS_PREVIOUS is missing or malformed \
+                    (details in the worker log)"
+                    .into(),
+            retry_after: None,
         })?;
+        let token = tokens::open(
+            self.db,
+            &keyring,
+            self.org_id,
+            self.platform.as_str(),
+            sealed,
+        )
+        .await
+        .map_err(|e| Outcome::TokenInvalid(format!("the stored token cannot be decrypted: {e}")))?;
         self.token = Some(token.clone());
         Ok(token)
     }

@@ -19,7 +19,7 @@ use leadheat_domain::types::Platform;
 use leadheat_edge::http::Problem;
 use leadheat_edge::queue::{self, SocialEventMessage};
 use leadheat_edge::store::{inbox, integrations};
-use leadheat_edge::{clock, db, http, live};
+use leadheat_edge::{clock, db, http, live, tokens};
 use worker::{
     event, Context, D1Database, Env, MessageBatch, MessageExt, Request, Response, Result,
     ScheduleContext, ScheduledEvent,
@@ -31,6 +31,8 @@ const RECONCILE_BATCH: u32 = 500;
 const RETENTION_DAYS: i64 = 30;
 /// Events pruned per run at most (keeps each run small; the backlog drains minute by minute).
 const PRUNE_BATCH: u32 = 1000;
+/// Access tokens re-sealed under the current key per run after a key rotation.
+const RESEAL_BATCH: u32 = 100;
 
 #[event(fetch)]
 pub async fn fetch(req: Request, _env: Env, _ctx: Context) -> Result<Response> {
@@ -87,13 +89,31 @@ pub async fn queue(batch: MessageBatch<SocialEventMessage>, env: Env, _ctx: Cont
 }
 
 /// The reconciliation: re-enqueues inbox events that are pending and due, or whose lease expired
-/// (a consumer died), as of the scheduled time.
+/// (a consumer died), as of the scheduled time. Then the key rotation sweep re-seals access tokens
+/// still sealed by a previous TOKEN_ENCRYPTION_KEY.
 #[event(scheduled)]
 pub async fn scheduled(event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
     let now = clock::from_ms(event.schedule() as i64);
     if let Err(problem) = reconcile(&env, now).await {
         worker::console_error!("reconciliation failed: {}", problem.detail);
     }
+    if let Err(problem) = reseal_tokens(&env, now).await {
+        worker::console_error!("re-sealing access tokens failed: {}", problem.detail);
+    }
+}
+
+async fn reseal_tokens(env: &Env, now: DateTime<Utc>) -> std::result::Result<(), Problem> {
+    let db = db::database(env)?;
+    let keyring = tokens::keyring(env)?;
+    let sweep = tokens::reseal_sweep(&db, &keyring, RESEAL_BATCH, &clock::rfc3339(now)).await?;
+    if sweep != tokens::Sweep::default() {
+        worker::console_log!(
+            "{{\"job\":\"token-reseal\",\"resealed\":{},\"unreadable\":{}}}",
+            sweep.resealed,
+            sweep.unreadable
+        );
+    }
+    Ok(())
 }
 
 async fn reconcile(env: &Env, now: DateTime<Utc>) -> std::result::Result<(), Problem> {

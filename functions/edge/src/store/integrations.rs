@@ -150,6 +150,51 @@ pub async fn connect(
     Ok(())
 }
 
+/// A token sealed by a key other than the current one (after a key rotation).
+#[derive(Debug, Clone, Deserialize)]
+pub struct SealedByOldKey {
+    pub org_id: String,
+    pub platform: String,
+    pub token_ciphertext: String,
+}
+
+/// Up to `limit` tokens of connected integrations not sealed by `current_key_id`: the rotation
+/// sweep's work.
+pub async fn sealed_by_other_keys(
+    db: &D1Database,
+    current_key_id: &str,
+    limit: u32,
+) -> Result<Vec<SealedByOldKey>, Problem> {
+    db::all(
+        db,
+        "SELECT org_id, platform, token_ciphertext FROM integrations \
+         WHERE token_ciphertext IS NOT NULL AND token_key_id IS NOT ?1 AND status = 'connected' \
+         LIMIT ?2",
+        &args![current_key_id, limit],
+    )
+    .await
+}
+
+/// Replaces a token by the same token sealed under the current key, only if the row still holds
+/// `old_ciphertext` (a reconnect in between wins). Returns whether it was replaced.
+pub async fn reseal_token(
+    db: &D1Database,
+    org_id: &str,
+    platform: &str,
+    old_ciphertext: &str,
+    new_ciphertext: &str,
+    new_key_id: &str,
+) -> Result<bool, Problem> {
+    let changed = db::run(
+        db,
+        "UPDATE integrations SET token_ciphertext = ?4, token_key_id = ?5 \
+         WHERE org_id = ?1 AND platform = ?2 AND token_ciphertext = ?3",
+        &args![org_id, platform, old_ciphertext, new_ciphertext, new_key_id],
+    )
+    .await?;
+    Ok(changed > 0)
+}
+
 /// Disconnects: forgets the token and the accounts (events for them are then ignored).
 pub async fn disconnect(
     db: &D1Database,

@@ -1,0 +1,107 @@
+//! Platform access tokens at rest: sealed under the current `TOKEN_ENCRYPTION_KEY`, opened with it
+//! or with a previous key listed in `TOKEN_ENCRYPTION_KEYS_PREVIOUS` during a rotation, and
+//! re-sealed under the current key whenever an old one opened them (on use, and by the sync
+//! worker's minute sweep), so the previous key can be removed once no row names it.
+
+use leadheat_domain::crypto::{CryptoError, TokenKeyring};
+use worker::{D1Database, Env};
+
+use crate::http::Problem;
+use crate::store::integrations;
+use crate::{clock, config};
+
+/// The configured keys; a missing or malformed key is a deployment error.
+pub fn keyring(env: &Env) -> Result<TokenKeyring, Problem> {
+    let current = config::required(env, "TOKEN_ENCRYPTION_KEY")?;
+    let previous = config::optional(env, "TOKEN_ENCRYPTION_KEYS_PREVIOUS");
+    TokenKeyring::parse(&current, previous.as_deref())
+        .map_err(|e| Problem::internal("TOKEN_ENCRYPTION_KEY", e))
+}
+
+/// What a sealed token is bound to: its org and platform, so a token copied into another row
+/// does not open.
+pub fn associated_data(org_id: &str, platform: &str) -> String {
+    format!("{org_id}|{platform}")
+}
+
+/// Seals an org's token for `platform` under the current key, with a fresh random nonce.
+pub fn seal(keyring: &TokenKeyring, org_id: &str, platform: &str, token: &str) -> String {
+    keyring.seal(
+        clock::random_bytes(),
+        token,
+        associated_data(org_id, platform).as_bytes(),
+    )
+}
+
+/// Opens an integration's token; one sealed by a previous key is stored again under the current
+/// key (best effort: the token is returned either way).
+pub async fn open(
+    db: &D1Database,
+    keyring: &TokenKeyring,
+    org_id: &str,
+    platform: &str,
+    sealed: &str,
+) -> Result<String, CryptoError> {
+    let opened = keyring.open(sealed, associated_data(org_id, platform).as_bytes())?;
+    if opened.needs_reseal {
+        let resealed = seal(keyring, org_id, platform, &opened.plaintext);
+        let key_id = keyring.current().key_id();
+        if let Err(problem) =
+            integrations::reseal_token(db, org_id, platform, sealed, &resealed, key_id).await
+        {
+            worker::console_warn!(
+                "re-sealing the {platform} token of {org_id} failed: {}",
+                problem.detail
+            );
+        }
+    }
+    Ok(opened.plaintext)
+}
+
+/// What one sweep did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Sweep {
+    pub resealed: u32,
+    /// Tokens no configured key opens (their integration will ask for a new token when used).
+    pub unreadable: u32,
+}
+
+/// Re-seals up to `limit` tokens still sealed by another key than the current one. A token no
+/// configured key opens marks its integration as needing a new token (as its next use would), so
+/// the sweep does not pick it again.
+pub async fn reseal_sweep(
+    db: &D1Database,
+    keyring: &TokenKeyring,
+    limit: u32,
+    now: &str,
+) -> Result<Sweep, Problem> {
+    let mut sweep = Sweep::default();
+    let rows = integrations::sealed_by_other_keys(db, keyring.current().key_id(), limit).await?;
+    for row in rows {
+        let aad = associated_data(&row.org_id, &row.platform);
+        match keyring.open(&row.token_ciphertext, aad.as_bytes()) {
+            Ok(opened) => {
+                let resealed = seal(keyring, &row.org_id, &row.platform, &opened.plaintext);
+                if integrations::reseal_token(
+                    db,
+                    &row.org_id,
+                    &row.platform,
+                    &row.token_ciphertext,
+                    &resealed,
+                    keyring.current().key_id(),
+                )
+                .await?
+                {
+                    sweep.resealed += 1;
+                }
+            }
+            Err(error) => {
+                let reason = format!("the stored token cannot be decrypted: {error}");
+                integrations::mark_needs_token(db, &row.org_id, &row.platform, &reason, now)
+                    .await?;
+                sweep.unreadable += 1;
+            }
+        }
+    }
+    Ok(sweep)
+}
