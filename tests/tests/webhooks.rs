@@ -591,16 +591,7 @@ fn facebook_leadgen_creates_a_scored_lead_from_the_form(rt: &Runtime) {
     assert_eq!(metadata["form_answers"]["budget"], "10k-50k");
 
     // The Graph call carried the org's token.
-    let calls = stub().calls(&leadgen_id);
-    assert_eq!(calls.len(), 1);
-    assert!(
-        calls[0].target.contains(&format!(
-            "access_token={}",
-            urlencode(&format!("EAAB-token-{org}"))
-        )),
-        "{:?}",
-        calls[0]
-    );
+    assert_fetched_once_with_the_org_token(&org, &leadgen_id);
 
     // The integration shows the processed event.
     let facebook = integration(rt, &org, "facebook");
@@ -1273,7 +1264,12 @@ fn leadgen_is_fetched_with_the_token(rt: &Runtime, org: &str, page: &str) {
     rt.wait_for("the lead form to be applied", WAIT, || {
         lead_by_email(rt, org, &email)
     });
-    let calls = stub().calls(&leadgen_id);
+    assert_fetched_once_with_the_org_token(org, &leadgen_id);
+}
+
+/// The stub saw exactly one Graph call for the lead form, with `connect_page`'s token of `org`.
+fn assert_fetched_once_with_the_org_token(org: &str, leadgen_id: &str) {
+    let calls = stub().calls(leadgen_id);
     assert_eq!(calls.len(), 1, "{calls:?}");
     assert!(
         calls[0].target.contains(&format!(
