@@ -290,6 +290,27 @@ test("keyboard moves: Alt+Arrow keys on a focused card", { timeout: 60_000 }, as
   assert.deepEqual(await columnNames("Contacted"), ["Grace Lee", "Cora Chen", "Wanda Walsh", "Diego Alvarez"]);
 });
 
+test("a live refresh of the board updates the changed card and leaves every other card in place", { timeout: 60_000 }, async () => {
+  await page.goto(`${base}/app/board`);
+  const walter = card("Walter Wong");
+  await walter.waitFor();
+  await settled();
+  const before = await walter.locator(".heat").textContent();
+  // Tag every card's DOM node; a card re-created by the refresh loses the tag.
+  const tagged = await page.evaluate(() => {
+    const cards = [...document.querySelectorAll("li.lead-card")];
+    cards.forEach((c) => (c.__sameNode = true));
+    return cards.length;
+  });
+  // Not a social touchpoint, so the feed and engagement figures of later tests stay as seeded.
+  await api.post(`/v1/leads/${seeded.leads.Walter.id}/interactions`, { type: "price_quote", platform: "email" });
+  await eventually(async () => (await walter.locator(".heat").textContent()) !== before, { what: "Walter's badge to change live" });
+  const kept = await page.evaluate(() =>
+    [...document.querySelectorAll("li.lead-card")].filter((c) => !c.__sameNode).map((c) => c.dataset.name),
+  );
+  assert.deepEqual(kept, ["Walter Wong"], `only the changed card is new (${tagged} cards were tagged)`);
+});
+
 test("a refused move is rolled back with a visible message", { timeout: 60_000 }, async () => {
   await page.goto(`${base}/app/board`);
   await card("Aisha Khan").waitFor();

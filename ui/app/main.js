@@ -19,6 +19,7 @@ import * as signin from "./views/signin.js";
 
 const POLL_MS = 2000;
 const SOCKET_POLL_MS = 30_000;
+const FIRST_PROBE_WAIT_MS = 1_500;
 
 const ROUTES = [
   { pattern: /^\/app\/leads\/?$/, view: leads, nav: "leads" },
@@ -198,18 +199,24 @@ window.addEventListener("popstate", () => render({ focus: true }));
 
 document.getElementById("signout").addEventListener("click", () => signOut());
 
-onAuthChange((token, reason) => {
+/**
+ * Starts a session's page: the first changes probe sets the cursor BEFORE the view reads its
+ * data, so a change committed while the view loads moves the cursor past it and is picked up by
+ * the next probe (the socket's opening triggers one). Without a token there is nothing to probe.
+ */
+async function start({ focus = false } = {}) {
   cursor = null;
-  if (!token && reason) notify(reason, "error");
-  render({ focus: true });
   startLive();
-  if (token) poll();
+  // A slow probe must not hold the page back for long.
+  await Promise.race([poll(), new Promise((resolve) => setTimeout(resolve, FIRST_PROBE_WAIT_MS))]);
+  render({ focus });
+}
+
+onAuthChange((token, reason) => {
+  if (!token && reason) notify(reason, "error");
+  start({ focus: true });
 });
 
 const handed = takeTokenFromUrl();
 if (handed) setToken(handed);
-else {
-  render();
-  startLive();
-  poll();
-}
+else start();

@@ -35,11 +35,14 @@ export function mount(root, ctx) {
   const cardsOf = (list) => [...list.children].filter((el) => el.classList.contains("lead-card"));
   const stageName = (stageId) => stages.find((s) => s.id === stageId)?.name || "the stage";
 
+  // What a card shows: a refresh keeps a card whose key is unchanged (the same DOM node).
+  const cardKey = (lead) => JSON.stringify([leadName(lead), lead.company, lead.heat_level, lead.heat_score, lead.heat_trend]);
+
   function card(lead) {
     const name = leadName(lead);
     const el = h(
       "li",
-      { class: "lead-card", tabindex: "0", draggable: "true", dataset: { leadId: lead.id, name, heat: lead.heat_level }, "aria-label": `${name}, ${lead.heat_level} ${lead.heat_score}`, "aria-describedby": "board-help" },
+      { class: "lead-card", tabindex: "0", draggable: "true", dataset: { leadId: lead.id, name, heat: lead.heat_level, key: cardKey(lead) }, "aria-label": `${name}, ${lead.heat_level} ${lead.heat_score}`, "aria-describedby": "board-help" },
       h("a", { href: `/app/leads/${encodeURIComponent(lead.id)}`, draggable: "false", class: "lead-card__name", tabindex: "-1" }, name),
       lead.company && h("div", { class: "sub" }, lead.company),
       h("div", { class: "lead-card__heat" }, heatBadge(lead.heat_level, lead.heat_score), trendArrow(lead.heat_trend)),
@@ -61,8 +64,9 @@ export function mount(root, ctx) {
 
   function column(stage) {
     const list = h("ol", { class: "column__cards", dataset: { stageId: stage.id }, "aria-labelledby": `col-${stage.id}` }, (stage.leads || []).map(card));
-    const more = h("button", { type: "button", class: "btn btn--small", hidden: !stage.next_cursor }, "Show more");
-    more.addEventListener("click", () => loadMore(stage, list, more));
+    const more = h("button", { type: "button", class: "btn btn--small", dataset: { moreOf: stage.id }, hidden: !stage.next_cursor }, "Show more");
+    // The stage as last rendered: a live refresh replaces the stage objects.
+    more.addEventListener("click", () => loadMore(stages.find((s) => s.id === stage.id) || stage, list, more));
     return h(
       "section",
       { class: `column${stage.is_won ? " column--won" : stage.is_closed ? " column--closed" : ""}`, dataset: { stageId: stage.id } },
@@ -76,6 +80,33 @@ export function mount(root, ctx) {
     stages = data.stages || [];
     if (!stages.length) return replace(boardEl, h("p", { class: "muted" }, "This org has no pipeline stages yet."));
     replace(boardEl, stages.map(column));
+  }
+
+  /**
+   * A live refresh: with the same columns, each column gets the wanted cards in the wanted order,
+   * reusing the DOM node of every card that shows the same thing, and a column already right is
+   * not touched. So a notice never pulls a card from under the pointer or the focus, and a board
+   * nobody else changed stays exactly as it is. Other column sets are rendered anew.
+   */
+  function reconcile(data) {
+    const next = data.stages || [];
+    const sameColumns = next.length === stages.length && next.every((s, i) => s.id === stages[i].id && s.name === stages[i].name && s.is_won === stages[i].is_won && s.is_closed === stages[i].is_closed);
+    if (!sameColumns) return render(data);
+    stages = next;
+    for (const stage of stages) {
+      const list = listOf(stage.id);
+      const wanted = (stage.leads || []).map((lead) => {
+        const shown = cardOf(lead.id);
+        return shown && shown.dataset.key === cardKey(lead) ? shown : card(lead);
+      });
+      const current = cardsOf(list);
+      if (wanted.length !== current.length || wanted.some((el, i) => el !== current[i])) list.replaceChildren(...wanted);
+      const count = String(stage.lead_count ?? wanted.length);
+      const countEl = boardEl.querySelector(`[data-count="${CSS.escape(stage.id)}"]`);
+      if (countEl && countEl.textContent !== count) countEl.textContent = count;
+      const more = boardEl.querySelector(`[data-more-of="${CSS.escape(stage.id)}"]`);
+      if (more) more.hidden = !stage.next_cursor;
+    }
   }
 
   async function loadMore(stage, list, button) {
@@ -139,7 +170,10 @@ export function mount(root, ctx) {
     try {
       const lead = await api(`/v1/leads/${encodeURIComponent(leadId)}/move`, { method: "POST", body });
       // The answer is the moved lead: refresh the card's heat (the move may have rescored it).
-      if (lead?.id) el.querySelector(".lead-card__heat").replaceChildren(heatBadge(lead.heat_level, lead.heat_score), trendArrow(lead.heat_trend));
+      if (lead?.id) {
+        el.querySelector(".lead-card__heat").replaceChildren(heatBadge(lead.heat_level, lead.heat_score), trendArrow(lead.heat_trend));
+        Object.assign(el.dataset, { heat: lead.heat_level, key: cardKey(lead) });
+      }
       announce(`${name} moved to ${stageName(toStageId)}, position ${position + 1} of ${siblings.length}.`);
     } catch (error) {
       // Roll back: the card returns to where it was, and the user is told why.
@@ -285,8 +319,8 @@ export function mount(root, ctx) {
       return;
     }
     const focused = document.activeElement?.closest?.(".lead-card")?.dataset.leadId;
-    render(data);
-    if (focused) cardOf(focused)?.focus({ preventScroll: true });
+    reconcile(data);
+    if (focused && !boardEl.contains(document.activeElement)) cardOf(focused)?.focus({ preventScroll: true });
   }
 
   return {
