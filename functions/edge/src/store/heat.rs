@@ -158,6 +158,25 @@ pub async fn flag_for_rescore(db: &D1Database, org_id: &str, lead_id: &str) -> R
     Ok(())
 }
 
+/// Flags a merge's target for the scoring job: its heat stamp moves (so no score computed from
+/// its touchpoints before the merge is written over) and its `last_interaction_at` is refreshed
+/// from the touchpoints it now holds. Place it after the statements moving the touchpoints.
+pub fn flag_after_merge_statement(
+    db: &D1Database,
+    org_id: &str,
+    lead_id: &str,
+) -> Result<D1PreparedStatement, Problem> {
+    db::statement(
+        db,
+        &format!(
+            "UPDATE leads SET heat_stamp = heat_stamp + 1, needs_rescore = 1, last_interaction_at = {} \
+             WHERE id = ?1 AND org_id = ?2",
+            last_interaction_at("?1")
+        ),
+        &args![lead_id, org_id],
+    )
+}
+
 /// Flags every lead of the org that is not flagged yet (a new config, a requested recalculation).
 pub fn flag_org_for_rescore_statement(
     db: &D1Database,
@@ -233,6 +252,22 @@ pub fn trend_update_statement(
          WHERE id IN (SELECT json_extract(value, '$.lead_id') FROM json_each(?1))",
         &args![rows],
     )
+}
+
+/// Deletes a lead's heat history: its snapshots, then its level changes (the lead is erased, or
+/// merged into another one whose history is its own).
+pub fn erase_lead_history_statements(
+    db: &D1Database,
+    org_id: &str,
+    lead_id: &str,
+) -> Result<Vec<D1PreparedStatement>, Problem> {
+    [
+        "DELETE FROM heat_snapshots WHERE lead_id = ?1 AND org_id = ?2",
+        "DELETE FROM heat_level_changes WHERE lead_id = ?1 AND org_id = ?2",
+    ]
+    .into_iter()
+    .map(|sql| db::statement(db, sql, &args![lead_id, org_id]))
+    .collect()
 }
 
 /// Deletes up to `limit` snapshots of days before `cutoff` (index `heat_snapshots_org_day`, org by

@@ -164,6 +164,33 @@ pub fn insert_statement(
     )
 }
 
+/// Moves every interaction of lead `from` to lead `to` (a merge).
+pub fn reassign_lead_statement(
+    db: &D1Database,
+    org_id: &str,
+    from: &str,
+    to: &str,
+) -> Result<D1PreparedStatement, Problem> {
+    db::statement(
+        db,
+        "UPDATE interactions SET lead_id = ?1 WHERE lead_id = ?2 AND org_id = ?3",
+        &args![to, from, org_id],
+    )
+}
+
+/// Deletes every interaction of a lead (its erasure).
+pub fn erase_lead_statement(
+    db: &D1Database,
+    org_id: &str,
+    lead_id: &str,
+) -> Result<D1PreparedStatement, Problem> {
+    db::statement(
+        db,
+        "DELETE FROM interactions WHERE lead_id = ?1 AND org_id = ?2",
+        &args![lead_id, org_id],
+    )
+}
+
 /// Erases the form answers a lead form touchpoint holds (the member deleted the response on the
 /// platform): the touchpoint stays (its points and time), its answers are gone.
 pub async fn erase_form_answers(
