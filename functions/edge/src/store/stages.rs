@@ -2,7 +2,7 @@
 //! order, the board's pages of leads, and a lead's move (its UPDATE is `leads::move_statement`).
 
 use serde::Deserialize;
-use worker::D1Database;
+use worker::{D1Database, D1PreparedStatement};
 
 use crate::args;
 use crate::db;
@@ -44,7 +44,7 @@ pub async fn get(db: &D1Database, org_id: &str, id: &str) -> Result<Option<Stage
     .await
 }
 
-/// A new stage; `false` when the org already has a stage of that name (case-insensitive).
+/// A new stage.
 pub struct NewStage<'a> {
     pub id: &'a str,
     pub org_id: &'a str,
@@ -55,8 +55,13 @@ pub struct NewStage<'a> {
     pub now: &'a str,
 }
 
-pub async fn create(db: &D1Database, stage: &NewStage<'_>) -> Result<bool, Problem> {
-    let changed = db::run(
+/// Inserts a stage unless the org already has a stage of that name (case-insensitive): then it
+/// changes nothing (check `db::changes()`).
+pub fn insert_statement(
+    db: &D1Database,
+    stage: &NewStage<'_>,
+) -> Result<D1PreparedStatement, Problem> {
+    db::statement(
         db,
         "INSERT INTO pipeline_stages (id, org_id, name, rank_key, is_closed, is_won, created_at, updated_at) \
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7) ON CONFLICT (org_id, name) DO NOTHING",
@@ -70,8 +75,12 @@ pub async fn create(db: &D1Database, stage: &NewStage<'_>) -> Result<bool, Probl
             stage.now
         ],
     )
-    .await?;
-    Ok(changed == 1)
+}
+
+/// Creates a stage; `false` when the org already has a stage of that name (case-insensitive).
+pub async fn create(db: &D1Database, stage: &NewStage<'_>) -> Result<bool, Problem> {
+    let results = db::batch(db, vec![insert_statement(db, stage)?]).await?;
+    Ok(results.first().map(db::changes) == Some(1))
 }
 
 /// What an update or delete of a stage came to.
