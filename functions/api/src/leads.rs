@@ -15,6 +15,7 @@ use leadheat_edge::store::interactions as interactions_store;
 use leadheat_edge::store::leads::{
     self as store, CustomFilter, LeadRecord, LeadWrite, UpdateOutcome,
 };
+use leadheat_edge::store::stages;
 use leadheat_edge::touchpoints::{self, NewTouchpoint};
 use serde_json::{json, Map, Value};
 use worker::Response;
@@ -163,7 +164,7 @@ async fn apply_patch(
     let phone = patch.phone.clone().apply(lead.phone.clone());
     let (stage_id, rank_key, stage_move) = match &patch.stage_id {
         Change::Set(stage) if Some(stage) != lead.stage_id.as_ref() => {
-            if !store::stage_exists(&ctx.db, ctx.org(), stage).await? {
+            if !stages::exists(&ctx.db, ctx.org(), stage).await? {
                 return Err(Problem::field("stage_id", "unknown stage"));
             }
             let rank = store::rank_at_end(&ctx.db, ctx.org(), stage).await?;

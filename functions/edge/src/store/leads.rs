@@ -212,30 +212,72 @@ pub async fn try_batch(
     }
 }
 
-/// The org's first stage (by position), where new leads go by default.
-pub async fn first_stage(db: &D1Database, org_id: &str) -> Result<Option<String>, Problem> {
-    #[derive(Deserialize)]
-    struct Row {
-        id: String,
-    }
-    let row: Option<Row> = db::first(
+/// The org's first lead (by id) with this normalized email.
+pub async fn first_with_email(
+    db: &D1Database,
+    org_id: &str,
+    email_normalized: &str,
+) -> Result<Option<String>, Problem> {
+    let row: Option<IdRow> = db::first(
         db,
-        "SELECT id FROM pipeline_stages WHERE org_id = ?1 ORDER BY rank_key, id LIMIT 1",
-        &args![org_id],
+        "SELECT id FROM leads WHERE org_id = ?1 AND email_normalized = ?2 ORDER BY id LIMIT 1",
+        &args![org_id, email_normalized],
     )
     .await?;
     Ok(row.map(|r| r.id))
 }
 
-/// Whether the stage exists in the org.
-pub async fn stage_exists(db: &D1Database, org_id: &str, stage_id: &str) -> Result<bool, Problem> {
-    let row: Option<Value> = db::first(
+/// The org's first lead (by id) with this normalized phone.
+pub async fn first_with_phone(
+    db: &D1Database,
+    org_id: &str,
+    phone_normalized: &str,
+) -> Result<Option<String>, Problem> {
+    let row: Option<IdRow> = db::first(
         db,
-        "SELECT 1 AS found FROM pipeline_stages WHERE org_id = ?1 AND id = ?2",
-        &args![org_id, stage_id],
+        "SELECT id FROM leads WHERE org_id = ?1 AND phone_normalized = ?2 ORDER BY id LIMIT 1",
+        &args![org_id, phone_normalized],
     )
     .await?;
-    Ok(row.is_some())
+    Ok(row.map(|r| r.id))
+}
+
+#[derive(Deserialize)]
+struct IdRow {
+    id: String,
+}
+
+/// A lead older than another one (a smaller id) that shares its email or phone.
+pub struct OlderDuplicate {
+    pub id: String,
+    /// Whether the email matched (else the phone did).
+    pub by_email: bool,
+}
+
+/// The org's oldest lead with an id below `than_id` and this normalized email or phone.
+pub async fn older_with_email_or_phone(
+    db: &D1Database,
+    org_id: &str,
+    than_id: &str,
+    email_normalized: Option<&str>,
+    phone_normalized: Option<&str>,
+) -> Result<Option<OlderDuplicate>, Problem> {
+    #[derive(Deserialize)]
+    struct Row {
+        id: String,
+        by: String,
+    }
+    let row: Option<Row> = db::first(
+        db,
+        "SELECT id, IIF(email_normalized = ?3, 'email', 'phone') AS by FROM leads \
+         WHERE org_id = ?1 AND id < ?2 AND (email_normalized = ?3 OR phone_normalized = ?4) ORDER BY id LIMIT 1",
+        &args![org_id, than_id, email_normalized, phone_normalized],
+    )
+    .await?;
+    Ok(row.map(|r| OlderDuplicate {
+        by_email: r.by == "email",
+        id: r.id,
+    }))
 }
 
 /// A position after the last lead of the stage.

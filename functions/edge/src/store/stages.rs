@@ -2,6 +2,7 @@
 //! order, the board's pages of leads, and a lead's move (its UPDATE is `leads::move_statement`).
 
 use serde::Deserialize;
+use serde_json::Value;
 use worker::{D1Database, D1PreparedStatement};
 
 use crate::args;
@@ -90,6 +91,32 @@ pub enum Outcome {
     NotFound,
     /// Rename: the name is taken. Delete: the stage still holds leads (or is the last one).
     Conflict,
+}
+
+/// The org's first stage (by position), where new leads go by default.
+pub async fn first_id(db: &D1Database, org_id: &str) -> Result<Option<String>, Problem> {
+    #[derive(Deserialize)]
+    struct Row {
+        id: String,
+    }
+    let row: Option<Row> = db::first(
+        db,
+        "SELECT id FROM pipeline_stages WHERE org_id = ?1 ORDER BY rank_key, id LIMIT 1",
+        &args![org_id],
+    )
+    .await?;
+    Ok(row.map(|r| r.id))
+}
+
+/// Whether the stage exists in the org.
+pub async fn exists(db: &D1Database, org_id: &str, stage_id: &str) -> Result<bool, Problem> {
+    let row: Option<Value> = db::first(
+        db,
+        "SELECT 1 AS found FROM pipeline_stages WHERE org_id = ?1 AND id = ?2",
+        &args![org_id, stage_id],
+    )
+    .await?;
+    Ok(row.is_some())
 }
 
 /// Changes a stage's name and flags (`None` keeps the current value).
