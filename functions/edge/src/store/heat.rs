@@ -6,6 +6,7 @@
 use leadheat_domain::scoring::Heat;
 use leadheat_domain::types::HeatLevel;
 use serde::Serialize;
+use serde_json::Value;
 use worker::{D1Database, D1PreparedStatement};
 
 use crate::args;
@@ -252,6 +253,36 @@ pub fn trend_update_statement(
          WHERE id IN (SELECT json_extract(value, '$.lead_id') FROM json_each(?1))",
         &args![rows],
     )
+}
+
+/// A lead's daily snapshots (`day`, `score`, `level`), oldest first, as stored (export).
+pub async fn snapshots_of_lead(
+    db: &D1Database,
+    org_id: &str,
+    lead_id: &str,
+) -> Result<Vec<Value>, Problem> {
+    db::all(
+        db,
+        "SELECT day, score, level FROM heat_snapshots WHERE lead_id = ?1 AND org_id = ?2 ORDER BY day",
+        &args![lead_id, org_id],
+    )
+    .await
+}
+
+/// A lead's level changes (`old_level`, `new_level`, `changed_at`), oldest first, as stored
+/// (export).
+pub async fn level_changes_of_lead(
+    db: &D1Database,
+    org_id: &str,
+    lead_id: &str,
+) -> Result<Vec<Value>, Problem> {
+    db::all(
+        db,
+        "SELECT old_level, new_level, changed_at FROM heat_level_changes WHERE lead_id = ?1 AND org_id = ?2 \
+         ORDER BY changed_at, id",
+        &args![lead_id, org_id],
+    )
+    .await
 }
 
 /// Deletes a lead's heat history: its snapshots, then its level changes (the lead is erased, or

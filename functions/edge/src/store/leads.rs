@@ -734,6 +734,20 @@ pub async fn merged_into(
     Ok(row.map(|r| r.into_lead_id))
 }
 
+/// The leads merged into this one (`merged_lead_id`, `merged_at`), oldest merge first (export).
+pub async fn merged_into_lead(
+    db: &D1Database,
+    org_id: &str,
+    id: &str,
+) -> Result<Vec<Value>, Problem> {
+    db::all(
+        db,
+        "SELECT merged_lead_id, merged_at FROM lead_merges WHERE into_lead_id = ?1 AND org_id = ?2 ORDER BY merged_at",
+        &args![id, org_id],
+    )
+    .await
+}
+
 /// A typed custom field filter, made by the API from `cf.<key>=value` and the definitions.
 #[derive(Debug, Clone)]
 pub enum CustomFilter {
