@@ -104,6 +104,19 @@ pub fn guarded_level_change_statement(
     )
 }
 
+/// The org's latest heat level change time as one row `at` (NULL without any). See
+/// [`crate::store::latest_write_at`].
+pub fn latest_level_change_statement(
+    db: &D1Database,
+    org_id: &str,
+) -> Result<D1PreparedStatement, Problem> {
+    db::statement(
+        db,
+        "SELECT MAX(changed_at) AS at FROM heat_level_changes WHERE org_id = ?1",
+        &args![org_id],
+    )
+}
+
 /// One level change the scoring job wants recorded if, and only if, its guarded heat write
 /// applied (see [`level_changes_after_writes_statement`]).
 #[derive(Debug, Clone, Serialize)]

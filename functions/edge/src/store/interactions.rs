@@ -191,6 +191,19 @@ pub fn erase_lead_statement(
     )
 }
 
+/// The org's latest touchpoint insert time as one row `at` (NULL without any): a single seek on
+/// `interactions_org_created`. See [`crate::store::latest_write_at`].
+pub fn latest_created_statement(
+    db: &D1Database,
+    org_id: &str,
+) -> Result<D1PreparedStatement, Problem> {
+    db::statement(
+        db,
+        "SELECT MAX(created_at) AS at FROM interactions WHERE org_id = ?1",
+        &args![org_id],
+    )
+}
+
 /// Erases the form answers a lead form touchpoint holds (the member deleted the response on the
 /// platform): the touchpoint stays (its points and time), its answers are gone.
 pub async fn erase_form_answers(

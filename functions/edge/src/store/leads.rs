@@ -480,6 +480,19 @@ pub async fn update(
     }
 }
 
+/// The org's latest lead write time as one row `at` (NULL without leads): a single seek on
+/// `leads_org_updated`. See [`crate::store::latest_write_at`].
+pub fn latest_updated_statement(
+    db: &D1Database,
+    org_id: &str,
+) -> Result<D1PreparedStatement, Problem> {
+    db::statement(
+        db,
+        "SELECT MAX(updated_at) AS at FROM leads WHERE org_id = ?1",
+        &args![org_id],
+    )
+}
+
 /// Puts a lead at `to` = `(stage_id, rank_key)`, only if it still sits at `from` (so two
 /// concurrent moves of one lead cannot interleave); bumps the version.
 pub fn move_statement(
