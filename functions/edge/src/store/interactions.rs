@@ -143,11 +143,38 @@ pub fn insert_statement(
     db: &D1Database,
     row: &NewInteractionRow<'_>,
 ) -> Result<D1PreparedStatement, Problem> {
+    insert(db, row, false)
+}
+
+/// Like [`insert_statement`], but the row only lands when the statement right before this one in
+/// the same batch changed exactly one row: SQLite's `changes()` is the row count of the previous
+/// INSERT, UPDATE or DELETE on the connection (a batch runs its statements in order, in one
+/// transaction). So a touchpoint that reports a guarded write (a move) is only written with it.
+pub fn guarded_insert_statement(
+    db: &D1Database,
+    row: &NewInteractionRow<'_>,
+) -> Result<D1PreparedStatement, Problem> {
+    insert(db, row, true)
+}
+
+fn insert(
+    db: &D1Database,
+    row: &NewInteractionRow<'_>,
+    after_one_change: bool,
+) -> Result<D1PreparedStatement, Problem> {
+    // `INSERT ... SELECT` needs its WHERE before the upsert clause (SQLite's parsing rule).
+    let values = if after_one_change {
+        "SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11 WHERE changes() = 1"
+    } else {
+        "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"
+    };
     db::statement(
         db,
-        "INSERT INTO interactions (id, org_id, lead_id, type, platform, occurred_at, captured_by, points, \
-         external_id, metadata, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11) \
-         ON CONFLICT (org_id, platform, external_id) DO NOTHING",
+        &format!(
+            "INSERT INTO interactions (id, org_id, lead_id, type, platform, occurred_at, captured_by, points, \
+             external_id, metadata, created_at) {values} \
+             ON CONFLICT (org_id, platform, external_id) DO NOTHING"
+        ),
         &args![
             row.id,
             row.org_id,
