@@ -324,9 +324,11 @@ pub async fn neighbour_rank(
     Ok(row.map(|r| r.rank_key))
 }
 
-/// Puts a lead at `rank_key` in `stage_id` (one statement, guarded by the lead's previous
-/// position so two concurrent moves of one lead cannot interleave). Returns whether it applied.
-pub async fn move_lead(
+/// The statement putting a lead at `rank_key` in `stage_id`, guarded by the lead's previous
+/// position so two concurrent moves of one lead cannot interleave: it changes one row if the
+/// move applied, none if the lead had moved meanwhile. The pipeline runs it in one batch with the
+/// move's touchpoint (`touchpoints::record_after`).
+pub fn move_lead_statement(
     db: &D1Database,
     org_id: &str,
     lead_id: &str,
@@ -334,15 +336,13 @@ pub async fn move_lead(
     stage_id: &str,
     rank_key: &str,
     now: &str,
-) -> Result<bool, Problem> {
-    let statement = leads::move_statement(
+) -> Result<D1PreparedStatement, Problem> {
+    leads::move_statement(
         db,
         org_id,
         lead_id,
         (from.stage_id.as_deref(), from.rank_key.as_deref()),
         (stage_id, rank_key),
         now,
-    )?;
-    let results = db::batch(db, vec![statement]).await?;
-    Ok(results.first().map(db::changes) == Some(1))
+    )
 }
