@@ -27,6 +27,10 @@ fn main() {
             move_is_validated_and_scoped_to_the_org,
         ),
         (
+            "move_and_its_touchpoint_commit_together",
+            move_and_its_touchpoint_commit_together,
+        ),
+        (
             "dashboard_figures_match_a_seeded_org",
             dashboard_figures_match_a_seeded_org,
         ),
@@ -622,6 +626,117 @@ fn move_is_validated_and_scoped_to_the_org(rt: &Runtime) {
         .expect(404);
     // Nothing moved.
     assert_eq!(column(&api, "Contacted"), Vec::<String>::new());
+}
+
+/// What a move may change of a lead: its position, version and heat.
+fn lead_state(rt: &Runtime, lead: &str) -> Vec<rusqlite::types::Value> {
+    db(rt)
+        .query_row(
+            "SELECT stage_id, rank_key, version, updated_at, heat_score, heat_level, heat_stamp, \
+             needs_rescore, scored_at, last_interaction_at FROM leads WHERE id = ?1",
+            [lead],
+            |row| (0..10).map(|i| row.get(i)).collect(),
+        )
+        .unwrap()
+}
+
+/// The lead's interaction types and its level change count.
+fn lead_history(rt: &Runtime, lead: &str) -> (Vec<String>, i64) {
+    let conn = db(rt);
+    let types = conn
+        .prepare("SELECT type FROM interactions WHERE lead_id = ?1 ORDER BY occurred_at, id")
+        .unwrap()
+        .query_map([lead], |row| row.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    let changes = conn
+        .query_row(
+            "SELECT COUNT(*) FROM heat_level_changes WHERE lead_id = ?1",
+            [lead],
+            |row| row.get(0),
+        )
+        .unwrap();
+    (types, changes)
+}
+
+/// Runs `sql` on the runtime's database through a writable connection: a test installs a trigger
+/// to make one statement of one lead fail or do nothing, and drops it afterwards.
+fn write_db(rt: &Runtime, sql: &str) {
+    let conn = Connection::open(rt.database_path()).expect("the local D1 file opens writable");
+    conn.busy_timeout(std::time::Duration::from_secs(10))
+        .unwrap();
+    conn.execute_batch(sql).unwrap();
+}
+
+/// A move and its stage_change touchpoint are one transaction. Triggers installed through a
+/// writable connection make one half fail or do nothing; they run on a runtime of this test's own,
+/// since a second writer makes the runtime's concurrent writes fail with SQLITE_BUSY, which would
+/// break the tests running beside this one.
+fn move_and_its_touchpoint_commit_together(_shared: &Runtime) {
+    let own = Runtime::start();
+    let rt = &own;
+    let org = unique_org("moveatomic");
+    let api = Api::new(rt, &org, "member");
+    let new = stage_id(&api, "New");
+    let contacted = stage_id(&api, "Contacted");
+    let qualified = stage_id(&api, "Qualified");
+    let lead = create_lead(&api, "Tia", "direct");
+    let suffix = unique_suffix().replace(|c: char| !c.is_ascii_alphanumeric(), "_");
+    let path = format!("/v1/leads/{lead}/move");
+    let start = lead_state(rt, &lead);
+    assert_eq!(
+        api.get(&format!("/v1/leads/{lead}")).expect(200).json()["stage_id"],
+        new.as_str()
+    );
+
+    // The touchpoint half fails (its interaction insert is refused): the move is undone with it.
+    let refuse = format!("test_refuse_touchpoint_{suffix}");
+    write_db(
+        rt,
+        &format!(
+            "CREATE TRIGGER {refuse} BEFORE INSERT ON interactions \
+             WHEN NEW.lead_id = '{lead}' AND NEW.type = 'stage_change' \
+             BEGIN SELECT RAISE(ABORT, 'refused by the test'); END;"
+        ),
+    );
+    let failed = api.post(&path, &json!({"stage_id": contacted}));
+    write_db(rt, &format!("DROP TRIGGER {refuse};"));
+    assert_eq!(failed.status, 500, "{}", failed.body);
+    assert_eq!(
+        lead_state(rt, &lead),
+        start,
+        "the lead moved without its touchpoint"
+    );
+    assert_eq!(lead_history(rt, &lead), (vec![], 0));
+
+    // The move loses its race (its guarded UPDATE changes no row, as when another move came
+    // first): 409, and no touchpoint, heat or level change is written.
+    let skip = format!("test_skip_move_{suffix}");
+    write_db(
+        rt,
+        &format!(
+            "CREATE TRIGGER {skip} BEFORE UPDATE OF stage_id ON leads WHEN OLD.id = '{lead}' \
+             BEGIN SELECT RAISE(IGNORE); END;"
+        ),
+    );
+    let lost = api.post(&path, &json!({"stage_id": contacted}));
+    write_db(rt, &format!("DROP TRIGGER {skip};"));
+    assert_eq!(lost.status, 409, "{}", lost.body);
+    assert_eq!(
+        lost.header("Content-Type"),
+        Some("application/problem+json")
+    );
+    assert_eq!(lead_state(rt, &lead), start);
+    assert_eq!(lead_history(rt, &lead), (vec![], 0));
+
+    // Each successful move writes exactly one stage_change.
+    move_lead(&api, &lead, json!({"stage_id": contacted}));
+    assert_eq!(lead_history(rt, &lead).0, ["stage_change"]);
+    let moved = move_lead(&api, &lead, json!({"stage_id": qualified}));
+    assert_eq!(moved["stage_id"], qualified.as_str());
+    assert_eq!(moved["version"], 3, "{moved}");
+    assert_eq!(lead_history(rt, &lead).0, ["stage_change", "stage_change"]);
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -18,8 +18,7 @@
 
 use chrono::{DateTime, Utc};
 use leadheat_edge::http::{self, Problem};
-use leadheat_edge::{args, clock, db};
-use serde::Deserialize;
+use leadheat_edge::{clock, store};
 use serde_json::json;
 use worker::Response;
 
@@ -28,13 +27,6 @@ use crate::request::ApiRequest;
 
 /// The cursor of an org without any lead or touchpoint.
 const EPOCH: &str = "1970-01-01T00:00:00.000Z";
-
-#[derive(Deserialize)]
-struct Latest {
-    interactions: Option<String>,
-    leads: Option<String>,
-    levels: Option<String>,
-}
 
 pub async fn get(req: &ApiRequest, ctx: &Ctx) -> Result<Response, Problem> {
     let since = match req.query("since") {
@@ -50,22 +42,8 @@ pub async fn get(req: &ApiRequest, ctx: &Ctx) -> Result<Response, Problem> {
                 })?,
         ),
     };
-    let latest: Option<Latest> = db::first(
-        &ctx.db,
-        "SELECT (SELECT MAX(created_at) FROM interactions WHERE org_id = ?1) AS interactions, \
-                (SELECT MAX(updated_at) FROM leads WHERE org_id = ?1) AS leads, \
-                (SELECT MAX(changed_at) FROM heat_level_changes WHERE org_id = ?1) AS levels",
-        &args![ctx.org()],
-    )
-    .await?;
-    let cursor = latest
-        .and_then(|l| {
-            l.interactions
-                .into_iter()
-                .chain(l.leads)
-                .chain(l.levels)
-                .max()
-        })
+    let cursor = store::latest_write_at(&ctx.db, ctx.org())
+        .await?
         .unwrap_or_else(|| EPOCH.to_string());
     let changed = since.is_some_and(|since| cursor > since);
     let mut response = http::json(200, &json!({"cursor": cursor, "changed": changed}))?;

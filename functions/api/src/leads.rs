@@ -6,15 +6,16 @@ use leadheat_domain::lead_query::{parse_lead_query, LeadQuery};
 use leadheat_domain::leads::{self as domain, normalize_email, normalize_phone, Change, LeadPatch};
 use leadheat_domain::scoring;
 use leadheat_domain::types::{FieldError, FieldType};
-use leadheat_edge::args;
-use leadheat_edge::db::{self, Arg};
+use leadheat_edge::db::Arg;
 use leadheat_edge::http::{self, Problem};
 use leadheat_edge::lead_matching;
 use leadheat_edge::store::custom_fields as defs_store;
+use leadheat_edge::store::heat;
 use leadheat_edge::store::interactions as interactions_store;
 use leadheat_edge::store::leads::{
     self as store, CustomFilter, LeadRecord, LeadWrite, UpdateOutcome,
 };
+use leadheat_edge::store::stages;
 use leadheat_edge::touchpoints::{self, NewTouchpoint};
 use serde_json::{json, Map, Value};
 use worker::Response;
@@ -163,7 +164,7 @@ async fn apply_patch(
     let phone = patch.phone.clone().apply(lead.phone.clone());
     let (stage_id, rank_key, stage_move) = match &patch.stage_id {
         Change::Set(stage) if Some(stage) != lead.stage_id.as_ref() => {
-            if !store::stage_exists(&ctx.db, ctx.org(), stage).await? {
+            if !stages::exists(&ctx.db, ctx.org(), stage).await? {
                 return Err(Problem::field("stage_id", "unknown stage"));
             }
             let rank = store::rank_at_end(&ctx.db, ctx.org(), stage).await?;
@@ -380,25 +381,9 @@ pub async fn merge(req: &ApiRequest, ctx: &Ctx, id: &str) -> Result<Response, Pr
 pub async fn export(_req: &ApiRequest, ctx: &Ctx, id: &str) -> Result<Response, Problem> {
     let lead = find(ctx, id).await?;
     let interactions = interactions_store::all_for_lead(&ctx.db, ctx.org(), id).await?;
-    let snapshots: Vec<Value> = db::all(
-        &ctx.db,
-        "SELECT day, score, level FROM heat_snapshots WHERE lead_id = ?1 AND org_id = ?2 ORDER BY day",
-        &args![id, ctx.org()],
-    )
-    .await?;
-    let level_changes: Vec<Value> = db::all(
-        &ctx.db,
-        "SELECT old_level, new_level, changed_at FROM heat_level_changes WHERE lead_id = ?1 AND org_id = ?2 \
-         ORDER BY changed_at, id",
-        &args![id, ctx.org()],
-    )
-    .await?;
-    let merged: Vec<Value> = db::all(
-        &ctx.db,
-        "SELECT merged_lead_id, merged_at FROM lead_merges WHERE into_lead_id = ?1 AND org_id = ?2 ORDER BY merged_at",
-        &args![id, ctx.org()],
-    )
-    .await?;
+    let snapshots = heat::snapshots_of_lead(&ctx.db, ctx.org(), id).await?;
+    let level_changes = heat::level_changes_of_lead(&ctx.db, ctx.org(), id).await?;
+    let merged = store::merged_into_lead(&ctx.db, ctx.org(), id).await?;
     let mut response = http::json(
         200,
         &json!({

@@ -1,6 +1,6 @@
 //! The pipeline: stages (list, create, rename, reorder, delete when empty), the board (each stage
 //! with a page of its leads in position order) and moving a lead, which writes a `stage_change`
-//! touchpoint.
+//! touchpoint in the same transaction.
 //!
 //! Positions are fractional keys (`leadheat_domain::ranking`): a move writes one key between the
 //! new neighbours and never renumbers the column.
@@ -442,26 +442,24 @@ pub async fn move_lead(req: &ApiRequest, ctx: &Ctx, id: &str) -> Result<Response
             .map_err(|e| Problem::validation(vec![e]))?,
     };
 
+    // The move and its stage_change touchpoint are one batch: the touchpoint is only written if
+    // the guarded move applied, and a failure of either leaves the lead where it was.
     let now = ctx.now_rfc3339();
-    if !stages::move_lead(&ctx.db, ctx.org(), id, &from, &stage_id, &rank_key, &now).await? {
-        return Err(Problem::conflict(
-            "the lead was moved concurrently; reload and retry",
-        ));
-    }
-    let recorded = touchpoints::record(
-        &ctx.db,
-        ctx.org(),
-        touchpoints::NewTouchpoint::stage_change(
-            id,
-            from.stage_id.as_deref(),
-            Some(&stage_id),
-            &ctx.claims.sub,
-            ctx.now,
-        ),
+    let moved =
+        stages::move_lead_statement(&ctx.db, ctx.org(), id, &from, &stage_id, &rank_key, &now)?;
+    let touch = touchpoints::NewTouchpoint::stage_change(
+        id,
+        from.stage_id.as_deref(),
+        Some(&stage_id),
+        &ctx.claims.sub,
         ctx.now,
-    )
-    .await?;
-    http::json(200, &recorded.lead)
+    );
+    match touchpoints::record_after(&ctx.db, ctx.org(), moved, touch, ctx.now).await? {
+        Some(recorded) => http::json(200, &recorded.lead),
+        None => Err(Problem::conflict(
+            "the lead was moved concurrently; reload and retry",
+        )),
+    }
 }
 
 /// A neighbour's (rank_key, id), which must sit in the target stage (422 naming `field` if not).

@@ -10,14 +10,12 @@
 
 use chrono::{DateTime, Utc};
 use leadheat_domain::leads::LeadInput;
-use serde::Deserialize;
 use worker::D1Database;
 
-use crate::args;
 use crate::db;
 use crate::http::Problem;
 use crate::store::leads::{self, Constraint, Fill, LeadRecord};
-use crate::store::social_profiles;
+use crate::store::{social_profiles, stages};
 use crate::touchpoints;
 
 /// How a lead was found or made.
@@ -77,30 +75,14 @@ pub async fn find_match(
     org_id: &str,
     input: &LeadInput,
 ) -> Result<Option<(String, &'static str)>, Problem> {
-    #[derive(Deserialize)]
-    struct Row {
-        id: String,
-    }
     if let Some(email) = input.email_normalized() {
-        let row: Option<Row> = db::first(
-            db,
-            "SELECT id FROM leads WHERE org_id = ?1 AND email_normalized = ?2 ORDER BY id LIMIT 1",
-            &args![org_id, email],
-        )
-        .await?;
-        if let Some(row) = row {
-            return Ok(Some((row.id, "email")));
+        if let Some(id) = leads::first_with_email(db, org_id, &email).await? {
+            return Ok(Some((id, "email")));
         }
     }
     if let Some(phone) = input.phone_normalized() {
-        let row: Option<Row> = db::first(
-            db,
-            "SELECT id FROM leads WHERE org_id = ?1 AND phone_normalized = ?2 ORDER BY id LIMIT 1",
-            &args![org_id, phone],
-        )
-        .await?;
-        if let Some(row) = row {
-            return Ok(Some((row.id, "phone")));
+        if let Some(id) = leads::first_with_phone(db, org_id, &phone).await? {
+            return Ok(Some((id, "phone")));
         }
     }
     for profile in &input.social_profiles {
@@ -159,12 +141,12 @@ async fn create(
 ) -> Result<Option<LeadRecord>, Problem> {
     let stage_id = match &input.stage_id {
         Some(stage_id) => {
-            if !leads::stage_exists(db, org_id, stage_id).await? {
+            if !stages::exists(db, org_id, stage_id).await? {
                 return Err(Problem::field("stage_id", "unknown stage"));
             }
             Some(stage_id.clone())
         }
-        None => leads::first_stage(db, org_id).await?,
+        None => stages::first_id(db, org_id).await?,
     };
     let rank = match &stage_id {
         Some(stage_id) => Some(leads::rank_at_end(db, org_id, stage_id).await?),
@@ -190,22 +172,13 @@ async fn settle_concurrent_duplicate(
     input: &LeadInput,
     now: DateTime<Utc>,
 ) -> Result<(LeadRecord, MatchOutcome), Problem> {
-    #[derive(Deserialize)]
-    struct Row {
-        id: String,
-        by: String,
-    }
     let (email, phone) = (input.email_normalized(), input.phone_normalized());
     if email.is_none() && phone.is_none() {
         return Ok((lead, MatchOutcome::Created));
     }
-    let older: Option<Row> = db::first(
-        db,
-        "SELECT id, IIF(email_normalized = ?3, 'email', 'phone') AS by FROM leads \
-         WHERE org_id = ?1 AND id < ?2 AND (email_normalized = ?3 OR phone_normalized = ?4) ORDER BY id LIMIT 1",
-        &args![org_id, lead.id.as_str(), email, phone],
-    )
-    .await?;
+    let older =
+        leads::older_with_email_or_phone(db, org_id, &lead.id, email.as_deref(), phone.as_deref())
+            .await?;
     let Some(older) = older else {
         return Ok((lead, MatchOutcome::Created));
     };
@@ -214,11 +187,7 @@ async fn settle_concurrent_duplicate(
     };
     leads::merge(db, org_id, &target, &lead, now).await?;
     touchpoints::rescore(db, org_id, &target.id, now).await?;
-    let by = if older.by == "email" {
-        "email"
-    } else {
-        "phone"
-    };
+    let by = if older.by_email { "email" } else { "phone" };
     Ok((
         leads::require(db, org_id, &target.id).await?,
         MatchOutcome::Matched { by },

@@ -1,7 +1,8 @@
 //! Recording a touchpoint: the interaction insert and the lead's new heat score, level and last
 //! interaction time in ONE D1 batch, computed by the domain's `score()` over all the lead's
 //! touches with the org's scoring config. Used by the API (manual entry), the social sync
-//! consumer, the pipeline (stage changes) and website tracking.
+//! consumer, the pipeline (stage changes) and website tracking. A touchpoint reporting a write of
+//! its own (a move's stage change) goes into that write's batch: [`record_after`].
 //!
 //! Concurrency: the heat UPDATE is guarded by the lead's `heat_stamp` (read before the touches)
 //! and by the new interaction's existence (so a duplicate external id changes nothing). When the
@@ -14,7 +15,7 @@ use leadheat_domain::ids::prefix;
 use leadheat_domain::scoring::{self, points_for, Heat, ScoringConfig, Touch};
 use leadheat_domain::types::{CapturedBy, HeatLevel, InteractionType, Platform};
 use serde_json::{json, Map, Value};
-use worker::D1Database;
+use worker::{D1Database, D1PreparedStatement};
 
 use crate::clock;
 use crate::db;
@@ -93,6 +94,43 @@ pub async fn record(
     touch: NewTouchpoint,
     now: DateTime<Utc>,
 ) -> Result<Recorded, Problem> {
+    record_in_batch(db, org_id, None, touch, now)
+        .await?
+        .ok_or_else(|| Problem::internal("touchpoint", "refused without a guarding statement"))
+}
+
+/// Records a touchpoint that reports a write, in ONE batch with it: `guard` (an INSERT, UPDATE
+/// or DELETE of at most one row, such as the guarded UPDATE of a move) runs first, and the
+/// touchpoint's interaction, heat and level change are written only if `guard` changed exactly
+/// one row. `Ok(None)` when it changed none: then nothing at all was written. Either both land
+/// or neither does, whatever fails.
+///
+/// The touchpoint must not carry an external id: a duplicate of one could not be refused
+/// without also refusing (or silently committing) the guarded write.
+pub async fn record_after(
+    db: &D1Database,
+    org_id: &str,
+    guard: D1PreparedStatement,
+    touch: NewTouchpoint,
+    now: DateTime<Utc>,
+) -> Result<Option<Recorded>, Problem> {
+    if touch.external_id.is_some() {
+        return Err(Problem::internal(
+            "touchpoint",
+            "a touchpoint recorded after a guarding statement has no external id",
+        ));
+    }
+    record_in_batch(db, org_id, Some(guard), touch, now).await
+}
+
+/// [`record`] and [`record_after`]: `None` only when `guard` changed no row.
+async fn record_in_batch(
+    db: &D1Database,
+    org_id: &str,
+    guard: Option<D1PreparedStatement>,
+    touch: NewTouchpoint,
+    now: DateTime<Utc>,
+) -> Result<Option<Recorded>, Problem> {
     let metadata = match touch.metadata {
         Value::Null => Value::Object(Map::new()),
         Value::Object(map) => Value::Object(map),
@@ -119,7 +157,7 @@ pub async fn record(
         if let Some(existing) =
             interactions::by_external_id(db, org_id, touch.platform, external_id).await?
         {
-            return duplicate(db, org_id, existing).await;
+            return duplicate(db, org_id, existing).await.map(Some);
         }
     }
     let (config, config_version) = scoring_config(db, org_id).await?;
@@ -137,37 +175,41 @@ pub async fn record(
         .parse::<HeatLevel>()
         .unwrap_or(HeatLevel::Cold);
 
-    let mut statements = vec![
-        interactions::insert_statement(
-            db,
-            &NewInteractionRow {
-                id: &id,
-                org_id,
-                lead_id: &lead.id,
-                kind: touch.kind,
-                platform: touch.platform,
-                occurred_at: &occurred_at,
-                captured_by: touch.captured_by,
-                points: points as f64,
-                external_id: &external_id,
-                metadata: &metadata_text,
-                created_at: &now_text,
-            },
-        )?,
-        heat::write_statement(
-            db,
-            &HeatWrite {
-                org_id,
-                lead_id: &lead.id,
-                heat: &heat,
-                config_version,
-                scored_at: &now_text,
-                expected_stamp: lead.heat_stamp,
-                requires_interaction: Some(&id),
-                refresh_last_interaction: true,
-            },
-        )?,
-    ];
+    let row = NewInteractionRow {
+        id: &id,
+        org_id,
+        lead_id: &lead.id,
+        kind: touch.kind,
+        platform: touch.platform,
+        occurred_at: &occurred_at,
+        captured_by: touch.captured_by,
+        points: points as f64,
+        external_id: &external_id,
+        metadata: &metadata_text,
+        created_at: &now_text,
+    };
+    // The order matters: the guarded insert checks `changes()` of the guard right before it; the
+    // heat write needs the new interaction; the level change checks `changes()` of the heat write.
+    let guarded = guard.is_some();
+    let mut statements: Vec<D1PreparedStatement> = guard.into_iter().collect();
+    statements.push(if guarded {
+        interactions::guarded_insert_statement(db, &row)?
+    } else {
+        interactions::insert_statement(db, &row)?
+    });
+    statements.push(heat::write_statement(
+        db,
+        &HeatWrite {
+            org_id,
+            lead_id: &lead.id,
+            heat: &heat,
+            config_version,
+            scored_at: &now_text,
+            expected_stamp: lead.heat_stamp,
+            requires_interaction: Some(&id),
+            refresh_last_interaction: true,
+        },
+    )?);
     if heat.level != old_level {
         statements.push(heat::guarded_level_change_statement(
             db,
@@ -181,8 +223,15 @@ pub async fn record(
         )?);
     }
     let results = db::batch(db, statements).await?;
-    let inserted = results.first().map(db::changes).unwrap_or(0) > 0;
-    let scored = results.get(1).map(db::changes).unwrap_or(0) > 0;
+    let changed = |i: usize| results.get(i).map(db::changes).unwrap_or(0);
+    let first = usize::from(guarded);
+    if guarded && changed(0) != 1 {
+        // The guarded write did not apply: the insert, and so the heat write and the level
+        // change, did nothing either.
+        return Ok(None);
+    }
+    let inserted = changed(first) > 0;
+    let scored = changed(first + 1) > 0;
 
     if !inserted {
         // A concurrent delivery of the same external id won between our check and our batch.
@@ -191,7 +240,7 @@ pub async fn record(
             .ok_or_else(|| {
                 Problem::internal("touchpoint", "insert ignored without a conflicting row")
             })?;
-        return duplicate(db, org_id, existing).await;
+        return duplicate(db, org_id, existing).await.map(Some);
     }
     if !scored {
         rescore(db, org_id, &lead.id, now).await?;
@@ -200,11 +249,11 @@ pub async fn record(
         .await?
         .ok_or_else(|| Problem::not_found(format!("no lead {}", touch.lead_id)))?;
     let lead = leads::require(db, org_id, &interaction.lead_id).await?;
-    Ok(Recorded {
+    Ok(Some(Recorded {
         interaction,
         lead,
         duplicate: false,
-    })
+    }))
 }
 
 async fn duplicate(

@@ -6,6 +6,7 @@
 use leadheat_domain::scoring::Heat;
 use leadheat_domain::types::HeatLevel;
 use serde::Serialize;
+use serde_json::Value;
 use worker::{D1Database, D1PreparedStatement};
 
 use crate::args;
@@ -103,6 +104,19 @@ pub fn guarded_level_change_statement(
     )
 }
 
+/// The org's latest heat level change time as one row `at` (NULL without any). See
+/// [`crate::store::latest_write_at`].
+pub fn latest_level_change_statement(
+    db: &D1Database,
+    org_id: &str,
+) -> Result<D1PreparedStatement, Problem> {
+    db::statement(
+        db,
+        "SELECT MAX(changed_at) AS at FROM heat_level_changes WHERE org_id = ?1",
+        &args![org_id],
+    )
+}
+
 /// One level change the scoring job wants recorded if, and only if, its guarded heat write
 /// applied (see [`level_changes_after_writes_statement`]).
 #[derive(Debug, Clone, Serialize)]
@@ -156,6 +170,25 @@ pub async fn flag_for_rescore(db: &D1Database, org_id: &str, lead_id: &str) -> R
     )
     .await?;
     Ok(())
+}
+
+/// Flags a merge's target for the scoring job: its heat stamp moves (so no score computed from
+/// its touchpoints before the merge is written over) and its `last_interaction_at` is refreshed
+/// from the touchpoints it now holds. Place it after the statements moving the touchpoints.
+pub fn flag_after_merge_statement(
+    db: &D1Database,
+    org_id: &str,
+    lead_id: &str,
+) -> Result<D1PreparedStatement, Problem> {
+    db::statement(
+        db,
+        &format!(
+            "UPDATE leads SET heat_stamp = heat_stamp + 1, needs_rescore = 1, last_interaction_at = {} \
+             WHERE id = ?1 AND org_id = ?2",
+            last_interaction_at("?1")
+        ),
+        &args![lead_id, org_id],
+    )
 }
 
 /// Flags every lead of the org that is not flagged yet (a new config, a requested recalculation).
@@ -233,6 +266,52 @@ pub fn trend_update_statement(
          WHERE id IN (SELECT json_extract(value, '$.lead_id') FROM json_each(?1))",
         &args![rows],
     )
+}
+
+/// A lead's daily snapshots (`day`, `score`, `level`), oldest first, as stored (export).
+pub async fn snapshots_of_lead(
+    db: &D1Database,
+    org_id: &str,
+    lead_id: &str,
+) -> Result<Vec<Value>, Problem> {
+    db::all(
+        db,
+        "SELECT day, score, level FROM heat_snapshots WHERE lead_id = ?1 AND org_id = ?2 ORDER BY day",
+        &args![lead_id, org_id],
+    )
+    .await
+}
+
+/// A lead's level changes (`old_level`, `new_level`, `changed_at`), oldest first, as stored
+/// (export).
+pub async fn level_changes_of_lead(
+    db: &D1Database,
+    org_id: &str,
+    lead_id: &str,
+) -> Result<Vec<Value>, Problem> {
+    db::all(
+        db,
+        "SELECT old_level, new_level, changed_at FROM heat_level_changes WHERE lead_id = ?1 AND org_id = ?2 \
+         ORDER BY changed_at, id",
+        &args![lead_id, org_id],
+    )
+    .await
+}
+
+/// Deletes a lead's heat history: its snapshots, then its level changes (the lead is erased, or
+/// merged into another one whose history is its own).
+pub fn erase_lead_history_statements(
+    db: &D1Database,
+    org_id: &str,
+    lead_id: &str,
+) -> Result<Vec<D1PreparedStatement>, Problem> {
+    [
+        "DELETE FROM heat_snapshots WHERE lead_id = ?1 AND org_id = ?2",
+        "DELETE FROM heat_level_changes WHERE lead_id = ?1 AND org_id = ?2",
+    ]
+    .into_iter()
+    .map(|sql| db::statement(db, sql, &args![lead_id, org_id]))
+    .collect()
 }
 
 /// Deletes up to `limit` snapshots of days before `cutoff` (index `heat_snapshots_org_day`, org by

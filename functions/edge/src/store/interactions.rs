@@ -143,11 +143,38 @@ pub fn insert_statement(
     db: &D1Database,
     row: &NewInteractionRow<'_>,
 ) -> Result<D1PreparedStatement, Problem> {
+    insert(db, row, false)
+}
+
+/// Like [`insert_statement`], but the row only lands when the statement right before this one in
+/// the same batch changed exactly one row: SQLite's `changes()` is the row count of the previous
+/// INSERT, UPDATE or DELETE on the connection (a batch runs its statements in order, in one
+/// transaction). So a touchpoint that reports a guarded write (a move) is only written with it.
+pub fn guarded_insert_statement(
+    db: &D1Database,
+    row: &NewInteractionRow<'_>,
+) -> Result<D1PreparedStatement, Problem> {
+    insert(db, row, true)
+}
+
+fn insert(
+    db: &D1Database,
+    row: &NewInteractionRow<'_>,
+    after_one_change: bool,
+) -> Result<D1PreparedStatement, Problem> {
+    // `INSERT ... SELECT` needs its WHERE before the upsert clause (SQLite's parsing rule).
+    let values = if after_one_change {
+        "SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11 WHERE changes() = 1"
+    } else {
+        "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"
+    };
     db::statement(
         db,
-        "INSERT INTO interactions (id, org_id, lead_id, type, platform, occurred_at, captured_by, points, \
-         external_id, metadata, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11) \
-         ON CONFLICT (org_id, platform, external_id) DO NOTHING",
+        &format!(
+            "INSERT INTO interactions (id, org_id, lead_id, type, platform, occurred_at, captured_by, points, \
+             external_id, metadata, created_at) {values} \
+             ON CONFLICT (org_id, platform, external_id) DO NOTHING"
+        ),
         &args![
             row.id,
             row.org_id,
@@ -161,6 +188,46 @@ pub fn insert_statement(
             row.metadata,
             row.created_at
         ],
+    )
+}
+
+/// Moves every interaction of lead `from` to lead `to` (a merge).
+pub fn reassign_lead_statement(
+    db: &D1Database,
+    org_id: &str,
+    from: &str,
+    to: &str,
+) -> Result<D1PreparedStatement, Problem> {
+    db::statement(
+        db,
+        "UPDATE interactions SET lead_id = ?1 WHERE lead_id = ?2 AND org_id = ?3",
+        &args![to, from, org_id],
+    )
+}
+
+/// Deletes every interaction of a lead (its erasure).
+pub fn erase_lead_statement(
+    db: &D1Database,
+    org_id: &str,
+    lead_id: &str,
+) -> Result<D1PreparedStatement, Problem> {
+    db::statement(
+        db,
+        "DELETE FROM interactions WHERE lead_id = ?1 AND org_id = ?2",
+        &args![lead_id, org_id],
+    )
+}
+
+/// The org's latest touchpoint insert time as one row `at` (NULL without any): a single seek on
+/// `interactions_org_created`. See [`crate::store::latest_write_at`].
+pub fn latest_created_statement(
+    db: &D1Database,
+    org_id: &str,
+) -> Result<D1PreparedStatement, Problem> {
+    db::statement(
+        db,
+        "SELECT MAX(created_at) AS at FROM interactions WHERE org_id = ?1",
+        &args![org_id],
     )
 }
 

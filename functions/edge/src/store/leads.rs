@@ -1,6 +1,7 @@
-//! `leads` and `lead_tags` (with the lead's social profiles attached): reading the SPEC's lead
-//! JSON, creating, updating with optimistic concurrency, listing with keyset pagination, merging
-//! and erasing.
+//! `leads`, `lead_tags` and `lead_merges` (with the lead's social profiles attached): reading the
+//! SPEC's lead JSON, creating, updating with optimistic concurrency, listing with keyset
+//! pagination, merging and erasing. A merge or an erasure is one batch composed of statements
+//! from the modules owning the other tables a lead has rows in.
 
 use chrono::{DateTime, Utc};
 use leadheat_domain::cursor::Cursor;
@@ -18,6 +19,7 @@ use crate::clock;
 use crate::db::{self, Arg};
 use crate::http::Problem;
 use crate::store::social_profiles::{self, SocialProfile};
+use crate::store::{heat, interactions, tracking};
 
 /// A lead in the exact shape of SPEC section 8 (plus internal fields that are never serialized).
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -210,30 +212,72 @@ pub async fn try_batch(
     }
 }
 
-/// The org's first stage (by position), where new leads go by default.
-pub async fn first_stage(db: &D1Database, org_id: &str) -> Result<Option<String>, Problem> {
-    #[derive(Deserialize)]
-    struct Row {
-        id: String,
-    }
-    let row: Option<Row> = db::first(
+/// The org's first lead (by id) with this normalized email.
+pub async fn first_with_email(
+    db: &D1Database,
+    org_id: &str,
+    email_normalized: &str,
+) -> Result<Option<String>, Problem> {
+    let row: Option<IdRow> = db::first(
         db,
-        "SELECT id FROM pipeline_stages WHERE org_id = ?1 ORDER BY rank_key, id LIMIT 1",
-        &args![org_id],
+        "SELECT id FROM leads WHERE org_id = ?1 AND email_normalized = ?2 ORDER BY id LIMIT 1",
+        &args![org_id, email_normalized],
     )
     .await?;
     Ok(row.map(|r| r.id))
 }
 
-/// Whether the stage exists in the org.
-pub async fn stage_exists(db: &D1Database, org_id: &str, stage_id: &str) -> Result<bool, Problem> {
-    let row: Option<Value> = db::first(
+/// The org's first lead (by id) with this normalized phone.
+pub async fn first_with_phone(
+    db: &D1Database,
+    org_id: &str,
+    phone_normalized: &str,
+) -> Result<Option<String>, Problem> {
+    let row: Option<IdRow> = db::first(
         db,
-        "SELECT 1 AS found FROM pipeline_stages WHERE org_id = ?1 AND id = ?2",
-        &args![org_id, stage_id],
+        "SELECT id FROM leads WHERE org_id = ?1 AND phone_normalized = ?2 ORDER BY id LIMIT 1",
+        &args![org_id, phone_normalized],
     )
     .await?;
-    Ok(row.is_some())
+    Ok(row.map(|r| r.id))
+}
+
+#[derive(Deserialize)]
+struct IdRow {
+    id: String,
+}
+
+/// A lead older than another one (a smaller id) that shares its email or phone.
+pub struct OlderDuplicate {
+    pub id: String,
+    /// Whether the email matched (else the phone did).
+    pub by_email: bool,
+}
+
+/// The org's oldest lead with an id below `than_id` and this normalized email or phone.
+pub async fn older_with_email_or_phone(
+    db: &D1Database,
+    org_id: &str,
+    than_id: &str,
+    email_normalized: Option<&str>,
+    phone_normalized: Option<&str>,
+) -> Result<Option<OlderDuplicate>, Problem> {
+    #[derive(Deserialize)]
+    struct Row {
+        id: String,
+        by: String,
+    }
+    let row: Option<Row> = db::first(
+        db,
+        "SELECT id, IIF(email_normalized = ?3, 'email', 'phone') AS by FROM leads \
+         WHERE org_id = ?1 AND id < ?2 AND (email_normalized = ?3 OR phone_normalized = ?4) ORDER BY id LIMIT 1",
+        &args![org_id, than_id, email_normalized, phone_normalized],
+    )
+    .await?;
+    Ok(row.map(|r| OlderDuplicate {
+        by_email: r.by == "email",
+        id: r.id,
+    }))
 }
 
 /// A position after the last lead of the stage.
@@ -319,6 +363,19 @@ pub fn tag_insert_statement(
     )
 }
 
+/// Removes every tag row of a lead.
+fn tags_delete_statement(
+    db: &D1Database,
+    org_id: &str,
+    lead_id: &str,
+) -> Result<D1PreparedStatement, Problem> {
+    db::statement(
+        db,
+        "DELETE FROM lead_tags WHERE lead_id = ?1 AND org_id = ?2",
+        &args![lead_id, org_id],
+    )
+}
+
 /// New values for every writable column of a lead (the result of applying a patch).
 #[derive(Debug, Clone)]
 pub struct LeadWrite {
@@ -396,11 +453,7 @@ pub async fn update(
         ],
     )?];
     if write.tags_changed {
-        statements.push(db::statement(
-            db,
-            "DELETE FROM lead_tags WHERE lead_id = ?1 AND org_id = ?2",
-            &args![id, org_id],
-        )?);
+        statements.push(tags_delete_statement(db, org_id, id)?);
         for tag in &write.tags {
             statements.push(tag_insert_statement(db, org_id, id, tag)?);
         }
@@ -425,6 +478,19 @@ pub async fn update(
         Err(Constraint::Unique) => Ok(UpdateOutcome::ProfileTaken),
         Err(Constraint::ForeignKey) => Err(Problem::field("stage_id", "unknown stage")),
     }
+}
+
+/// The org's latest lead write time as one row `at` (NULL without leads): a single seek on
+/// `leads_org_updated`. See [`crate::store::latest_write_at`].
+pub fn latest_updated_statement(
+    db: &D1Database,
+    org_id: &str,
+) -> Result<D1PreparedStatement, Problem> {
+    db::statement(
+        db,
+        "SELECT MAX(updated_at) AS at FROM leads WHERE org_id = ?1",
+        &args![org_id],
+    )
 }
 
 /// Puts a lead at `to` = `(stage_id, rank_key)`, only if it still sits at `from` (so two
@@ -463,21 +529,35 @@ pub fn remove_custom_field_statement(
 /// changes and merge redirects; website visitors it identified become anonymous again. Returns
 /// false when there was no such lead.
 pub async fn delete(db: &D1Database, org_id: &str, id: &str) -> Result<bool, Problem> {
-    let mut statements = Vec::new();
-    for sql in [
-        "DELETE FROM interactions WHERE lead_id = ?1 AND org_id = ?2",
-        "DELETE FROM lead_tags WHERE lead_id = ?1 AND org_id = ?2",
-        "DELETE FROM social_profiles WHERE lead_id = ?1 AND org_id = ?2",
-        "DELETE FROM heat_snapshots WHERE lead_id = ?1 AND org_id = ?2",
-        "DELETE FROM heat_level_changes WHERE lead_id = ?1 AND org_id = ?2",
+    let mut statements = vec![
+        interactions::erase_lead_statement(db, org_id, id)?,
+        tags_delete_statement(db, org_id, id)?,
+        social_profiles::delete_for_lead_statement(db, org_id, id)?,
+    ];
+    statements.extend(heat::erase_lead_history_statements(db, org_id, id)?);
+    statements.push(db::statement(
+        db,
         "DELETE FROM lead_merges WHERE into_lead_id = ?1 AND org_id = ?2",
-        "UPDATE tracking_visitors SET lead_id = NULL WHERE lead_id = ?1 AND org_id = ?2",
-        "DELETE FROM leads WHERE id = ?1 AND org_id = ?2",
-    ] {
-        statements.push(db::statement(db, sql, &args![id, org_id])?);
-    }
+        &args![id, org_id],
+    )?);
+    statements.push(tracking::forget_lead_statement(db, org_id, id)?);
+    // Last: its row count says whether there was such a lead.
+    statements.push(delete_statement(db, org_id, id)?);
     let results = db::batch(db, statements).await?;
     Ok(results.last().map(db::changes).unwrap_or(0) > 0)
+}
+
+/// Deletes the lead's own row (what refers to it must be gone or moved first).
+fn delete_statement(
+    db: &D1Database,
+    org_id: &str,
+    id: &str,
+) -> Result<D1PreparedStatement, Problem> {
+    db::statement(
+        db,
+        "DELETE FROM leads WHERE id = ?1 AND org_id = ?2",
+        &args![id, org_id],
+    )
 }
 
 /// Values a lead takes over from another one (matching, merge): only where it has none.
@@ -616,21 +696,9 @@ pub async fn merge(
     let now_text = clock::rfc3339(now);
     let (t, s) = (target.id.as_str(), source.id.as_str());
     let mut statements = vec![
-        db::statement(
-            db,
-            "UPDATE interactions SET lead_id = ?1 WHERE lead_id = ?2 AND org_id = ?3",
-            &args![t, s, org_id],
-        )?,
-        db::statement(
-            db,
-            "UPDATE social_profiles SET lead_id = ?1 WHERE lead_id = ?2 AND org_id = ?3",
-            &args![t, s, org_id],
-        )?,
-        db::statement(
-            db,
-            "UPDATE tracking_visitors SET lead_id = ?1 WHERE lead_id = ?2 AND org_id = ?3",
-            &args![t, s, org_id],
-        )?,
+        interactions::reassign_lead_statement(db, org_id, s, t)?,
+        social_profiles::reassign_lead_statement(db, org_id, s, t)?,
+        tracking::reassign_lead_statement(db, org_id, s, t)?,
         db::statement(
             db,
             "UPDATE lead_merges SET into_lead_id = ?1 WHERE into_lead_id = ?2 AND org_id = ?3",
@@ -645,21 +713,11 @@ pub async fn merge(
         &Fill::from_lead(source),
         now,
     )?);
-    statements.push(db::statement(
-        db,
-        "UPDATE leads SET heat_stamp = heat_stamp + 1, needs_rescore = 1, \
-         last_interaction_at = (SELECT MAX(occurred_at) FROM interactions WHERE lead_id = ?1 AND type <> 'stage_change') \
-         WHERE id = ?1 AND org_id = ?2",
-        &args![t, org_id],
-    )?);
-    for sql in [
-        "DELETE FROM lead_tags WHERE lead_id = ?1 AND org_id = ?2",
-        "DELETE FROM heat_snapshots WHERE lead_id = ?1 AND org_id = ?2",
-        "DELETE FROM heat_level_changes WHERE lead_id = ?1 AND org_id = ?2",
-        "DELETE FROM leads WHERE id = ?1 AND org_id = ?2",
-    ] {
-        statements.push(db::statement(db, sql, &args![s, org_id])?);
-    }
+    // After the interactions moved: the target's last interaction time is read from them.
+    statements.push(heat::flag_after_merge_statement(db, org_id, t)?);
+    statements.push(tags_delete_statement(db, org_id, s)?);
+    statements.extend(heat::erase_lead_history_statements(db, org_id, s)?);
+    statements.push(delete_statement(db, org_id, s)?);
     statements.push(db::statement(
         db,
         "INSERT INTO lead_merges (org_id, merged_lead_id, into_lead_id, merged_at) VALUES (?1, ?2, ?3, ?4) \
@@ -687,6 +745,20 @@ pub async fn merged_into(
     )
     .await?;
     Ok(row.map(|r| r.into_lead_id))
+}
+
+/// The leads merged into this one (`merged_lead_id`, `merged_at`), oldest merge first (export).
+pub async fn merged_into_lead(
+    db: &D1Database,
+    org_id: &str,
+    id: &str,
+) -> Result<Vec<Value>, Problem> {
+    db::all(
+        db,
+        "SELECT merged_lead_id, merged_at FROM lead_merges WHERE into_lead_id = ?1 AND org_id = ?2 ORDER BY merged_at",
+        &args![id, org_id],
+    )
+    .await
 }
 
 /// A typed custom field filter, made by the API from `cf.<key>=value` and the definitions.

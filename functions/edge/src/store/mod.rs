@@ -1,4 +1,11 @@
-//! One module per table (or per tightly bound group of tables): all SQL lives here.
+//! One module per table (or per tightly bound group of tables): all SQL lives here. What reads or
+//! writes several tables at once composes those modules' statements into one batch.
+
+use serde::Deserialize;
+use worker::D1Database;
+
+use crate::db;
+use crate::http::Problem;
 
 pub mod custom_fields;
 pub mod dashboard;
@@ -17,3 +24,24 @@ pub mod social_profiles;
 pub mod stages;
 pub mod throttles;
 pub mod tracking;
+
+/// The org's latest write time, as `GET /v1/changes` defines it: the newest of its touchpoint
+/// inserts, lead writes and heat level changes (RFC 3339 storage strings, which compare as text),
+/// read in one batch (one round trip, one snapshot). `None` for an org without any.
+pub async fn latest_write_at(db: &D1Database, org_id: &str) -> Result<Option<String>, Problem> {
+    #[derive(Deserialize)]
+    struct Row {
+        at: Option<String>,
+    }
+    let statements = vec![
+        interactions::latest_created_statement(db, org_id)?,
+        leads::latest_updated_statement(db, org_id)?,
+        heat::latest_level_change_statement(db, org_id)?,
+    ];
+    let mut latest: Option<String> = None;
+    for result in db::batch(db, statements).await? {
+        let rows: Vec<Row> = db::rows(&result, "latest write time")?;
+        latest = latest.max(rows.into_iter().filter_map(|row| row.at).max());
+    }
+    Ok(latest)
+}

@@ -1,10 +1,9 @@
-//! `orgs`, with the defaults every org has from its first request: a scoring config (the seed's
-//! table) and the default pipeline stages.
+//! `orgs`, with the defaults every org has from its first request: a scoring config and the
+//! default pipeline stages (their statements are `scoring_configs`' and `stages`').
 
 use chrono::{DateTime, Utc};
 use leadheat_domain::ids::prefix;
 use leadheat_domain::ranking;
-use leadheat_domain::scoring::ScoringConfig;
 use serde::Deserialize;
 use worker::D1Database;
 
@@ -12,6 +11,8 @@ use crate::args;
 use crate::clock;
 use crate::db;
 use crate::http::Problem;
+use crate::store::scoring_configs;
+use crate::store::stages::{self, NewStage};
 
 /// The default pipeline: (name, closed, won). Won and Lost close a deal.
 pub const DEFAULT_STAGES: [(&str, bool, bool); 7] = [
@@ -65,38 +66,29 @@ async fn create_with_defaults(
     now: DateTime<Utc>,
 ) -> Result<(), Problem> {
     let now = clock::rfc3339(now);
-    let config = ScoringConfig::default();
-    let weights =
-        serde_json::to_string(&config.weights).map_err(|e| Problem::internal("weights", e))?;
     let mut statements = vec![
         db::statement(
             db,
             "INSERT INTO orgs (id, site_key, created_at, updated_at) VALUES (?1, ?2, ?3, ?3) ON CONFLICT (id) DO NOTHING",
             &args![org_id, new_site_key(), now.as_str()],
         )?,
-        db::statement(
-            db,
-            "INSERT INTO scoring_configs (org_id, weights, warm_threshold, hot_threshold, decay_half_life_days, config_version, updated_at) \
-             VALUES (?1, ?2, ?3, ?4, ?5, 1, ?6) ON CONFLICT (org_id) DO NOTHING",
-            &args![
-                org_id,
-                weights,
-                config.thresholds.warm,
-                config.thresholds.hot,
-                config.decay_half_life_days,
-                now.as_str()
-            ],
-        )?,
+        scoring_configs::insert_default_statement(db, org_id, &now)?,
     ];
     for ((name, closed, won), rank) in DEFAULT_STAGES
         .iter()
         .zip(ranking::evenly_spaced(DEFAULT_STAGES.len()))
     {
-        statements.push(db::statement(
+        statements.push(stages::insert_statement(
             db,
-            "INSERT INTO pipeline_stages (id, org_id, name, rank_key, is_closed, is_won, created_at, updated_at) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7) ON CONFLICT (org_id, name) DO NOTHING",
-            &args![clock::new_id(prefix::STAGE), org_id, *name, rank, *closed, *won, now.as_str()],
+            &NewStage {
+                id: &clock::new_id(prefix::STAGE),
+                org_id,
+                name,
+                rank_key: &rank,
+                is_closed: *closed,
+                is_won: *won,
+                now: &now,
+            },
         )?);
     }
     db::batch(db, statements).await?;

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use leadheat_domain::scoring::{ScoringConfig, Thresholds};
 use leadheat_domain::types::InteractionType;
 use serde::Deserialize;
-use worker::D1Database;
+use worker::{D1Database, D1PreparedStatement};
 
 use crate::args;
 use crate::db;
@@ -78,6 +78,30 @@ pub fn from_columns(
         },
         decay_half_life_days,
     })
+}
+
+/// Stores the domain's default config as a new org's version 1, unless the org has a config.
+pub fn insert_default_statement(
+    db: &D1Database,
+    org_id: &str,
+    now: &str,
+) -> Result<D1PreparedStatement, Problem> {
+    let config = ScoringConfig::default();
+    let weights =
+        serde_json::to_string(&config.weights).map_err(|e| Problem::internal("weights", e))?;
+    db::statement(
+        db,
+        "INSERT INTO scoring_configs (org_id, weights, warm_threshold, hot_threshold, decay_half_life_days, config_version, updated_at) \
+         VALUES (?1, ?2, ?3, ?4, ?5, 1, ?6) ON CONFLICT (org_id) DO NOTHING",
+        &args![
+            org_id,
+            weights,
+            config.thresholds.warm,
+            config.thresholds.hot,
+            config.decay_half_life_days,
+            now
+        ],
+    )
 }
 
 /// Replaces the org's config and bumps its version; in the same batch every lead of the org is

@@ -114,7 +114,21 @@ pub fn insert_statement(
     )
 }
 
-/// Removes every profile of a lead.
+/// Moves every profile of lead `from` to lead `to` (a merge).
+pub fn reassign_lead_statement(
+    db: &D1Database,
+    org_id: &str,
+    from: &str,
+    to: &str,
+) -> Result<D1PreparedStatement, Problem> {
+    db::statement(
+        db,
+        "UPDATE social_profiles SET lead_id = ?1 WHERE lead_id = ?2 AND org_id = ?3",
+        &args![to, from, org_id],
+    )
+}
+
+/// Removes every profile of a lead (before it gets new ones, or its erasure).
 pub fn delete_for_lead_statement(
     db: &D1Database,
     org_id: &str,

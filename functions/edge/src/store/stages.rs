@@ -2,7 +2,8 @@
 //! order, the board's pages of leads, and a lead's move (its UPDATE is `leads::move_statement`).
 
 use serde::Deserialize;
-use worker::D1Database;
+use serde_json::Value;
+use worker::{D1Database, D1PreparedStatement};
 
 use crate::args;
 use crate::db;
@@ -44,7 +45,7 @@ pub async fn get(db: &D1Database, org_id: &str, id: &str) -> Result<Option<Stage
     .await
 }
 
-/// A new stage; `false` when the org already has a stage of that name (case-insensitive).
+/// A new stage.
 pub struct NewStage<'a> {
     pub id: &'a str,
     pub org_id: &'a str,
@@ -55,8 +56,13 @@ pub struct NewStage<'a> {
     pub now: &'a str,
 }
 
-pub async fn create(db: &D1Database, stage: &NewStage<'_>) -> Result<bool, Problem> {
-    let changed = db::run(
+/// Inserts a stage unless the org already has a stage of that name (case-insensitive): then it
+/// changes nothing (check `db::changes()`).
+pub fn insert_statement(
+    db: &D1Database,
+    stage: &NewStage<'_>,
+) -> Result<D1PreparedStatement, Problem> {
+    db::statement(
         db,
         "INSERT INTO pipeline_stages (id, org_id, name, rank_key, is_closed, is_won, created_at, updated_at) \
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7) ON CONFLICT (org_id, name) DO NOTHING",
@@ -70,8 +76,12 @@ pub async fn create(db: &D1Database, stage: &NewStage<'_>) -> Result<bool, Probl
             stage.now
         ],
     )
-    .await?;
-    Ok(changed == 1)
+}
+
+/// Creates a stage; `false` when the org already has a stage of that name (case-insensitive).
+pub async fn create(db: &D1Database, stage: &NewStage<'_>) -> Result<bool, Problem> {
+    let results = db::batch(db, vec![insert_statement(db, stage)?]).await?;
+    Ok(results.first().map(db::changes) == Some(1))
 }
 
 /// What an update or delete of a stage came to.
@@ -81,6 +91,32 @@ pub enum Outcome {
     NotFound,
     /// Rename: the name is taken. Delete: the stage still holds leads (or is the last one).
     Conflict,
+}
+
+/// The org's first stage (by position), where new leads go by default.
+pub async fn first_id(db: &D1Database, org_id: &str) -> Result<Option<String>, Problem> {
+    #[derive(Deserialize)]
+    struct Row {
+        id: String,
+    }
+    let row: Option<Row> = db::first(
+        db,
+        "SELECT id FROM pipeline_stages WHERE org_id = ?1 ORDER BY rank_key, id LIMIT 1",
+        &args![org_id],
+    )
+    .await?;
+    Ok(row.map(|r| r.id))
+}
+
+/// Whether the stage exists in the org.
+pub async fn exists(db: &D1Database, org_id: &str, stage_id: &str) -> Result<bool, Problem> {
+    let row: Option<Value> = db::first(
+        db,
+        "SELECT 1 AS found FROM pipeline_stages WHERE org_id = ?1 AND id = ?2",
+        &args![org_id, stage_id],
+    )
+    .await?;
+    Ok(row.is_some())
 }
 
 /// Changes a stage's name and flags (`None` keeps the current value).
@@ -288,9 +324,11 @@ pub async fn neighbour_rank(
     Ok(row.map(|r| r.rank_key))
 }
 
-/// Puts a lead at `rank_key` in `stage_id` (one statement, guarded by the lead's previous
-/// position so two concurrent moves of one lead cannot interleave). Returns whether it applied.
-pub async fn move_lead(
+/// The statement putting a lead at `rank_key` in `stage_id`, guarded by the lead's previous
+/// position so two concurrent moves of one lead cannot interleave: it changes one row if the
+/// move applied, none if the lead had moved meanwhile. The pipeline runs it in one batch with the
+/// move's touchpoint (`touchpoints::record_after`).
+pub fn move_lead_statement(
     db: &D1Database,
     org_id: &str,
     lead_id: &str,
@@ -298,15 +336,13 @@ pub async fn move_lead(
     stage_id: &str,
     rank_key: &str,
     now: &str,
-) -> Result<bool, Problem> {
-    let statement = leads::move_statement(
+) -> Result<D1PreparedStatement, Problem> {
+    leads::move_statement(
         db,
         org_id,
         lead_id,
         (from.stage_id.as_deref(), from.rank_key.as_deref()),
         (stage_id, rank_key),
         now,
-    )?;
-    let results = db::batch(db, vec![statement]).await?;
-    Ok(results.first().map(db::changes) == Some(1))
+    )
 }

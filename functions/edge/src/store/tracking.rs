@@ -2,7 +2,7 @@
 //! out to be) and their raw events.
 
 use serde::Deserialize;
-use worker::D1Database;
+use worker::{D1Database, D1PreparedStatement};
 
 use crate::args;
 use crate::db;
@@ -46,6 +46,34 @@ pub async fn link_visitor(
     )
     .await?;
     Ok(())
+}
+
+/// Points every visitor identified as lead `from` at lead `to` (a merge).
+pub fn reassign_lead_statement(
+    db: &D1Database,
+    org_id: &str,
+    from: &str,
+    to: &str,
+) -> Result<D1PreparedStatement, Problem> {
+    db::statement(
+        db,
+        "UPDATE tracking_visitors SET lead_id = ?1 WHERE lead_id = ?2 AND org_id = ?3",
+        &args![to, from, org_id],
+    )
+}
+
+/// Makes every visitor identified as the lead anonymous again (its erasure); their raw events
+/// never named the lead.
+pub fn forget_lead_statement(
+    db: &D1Database,
+    org_id: &str,
+    lead_id: &str,
+) -> Result<D1PreparedStatement, Problem> {
+    db::statement(
+        db,
+        "UPDATE tracking_visitors SET lead_id = NULL WHERE lead_id = ?1 AND org_id = ?2",
+        &args![lead_id, org_id],
+    )
 }
 
 /// Moves the visitor's last touched session start to `session_start` if the previous one is at
