@@ -61,13 +61,17 @@ pub async fn queue(batch: MessageBatch<SocialEventMessage>, env: Env, _ctx: Cont
             return Ok(());
         }
     };
+    let meter = db::QueryMeter::start();
+    let total = messages.len();
+    let mut events = 0usize;
     let mut changed_orgs = BTreeSet::new();
     for message in messages {
         let body = message.body();
         let now = effective_now(body.as_of.as_deref());
         match process(&env, &db, &body.inbox_id, now).await {
-            Ok(changed_org) => {
-                changed_orgs.extend(changed_org);
+            Ok(processed) => {
+                changed_orgs.extend(processed.changed_org);
+                events += processed.events;
                 message.ack();
             }
             Err(problem) => {
@@ -78,6 +82,10 @@ pub async fn queue(batch: MessageBatch<SocialEventMessage>, env: Env, _ctx: Cont
             }
         }
     }
+    worker::console_log!(
+        "{{\"job\":\"sync-batch\",\"messages\":{total},\"events\":{events},\"queries\":{}}}",
+        meter.used()
+    );
     // One notice per org per batch, after its changes are committed.
     let at = clock::rfc3339(clock::now());
     for org_id in changed_orgs {
@@ -130,24 +138,32 @@ fn effective_now(as_of: Option<&str>) -> DateTime<Utc> {
         .map_or(now, |t| t.max(now))
 }
 
-/// Claims the event, applies it, and records the outcome; returns the org whose data it changed,
-/// if it was processed. An `Err` only for storage failures.
+/// What processing one message did.
+#[derive(Debug, Default)]
+struct Processed {
+    /// The org whose data it changed, if the row was applied.
+    changed_org: Option<String>,
+    /// The parsed events of the row (0 when it was not applied).
+    events: usize,
+}
+
+/// Claims the event, applies it, and records the outcome. An `Err` only for storage failures.
 async fn process(
     env: &Env,
     db: &D1Database,
     inbox_id: &str,
     now: DateTime<Utc>,
-) -> std::result::Result<Option<String>, Problem> {
+) -> std::result::Result<Processed, Problem> {
     let policy = Policy::default();
     let now_text = clock::rfc3339(now);
     let lease_until = clock::rfc3339(now + policy.lease);
     let Some(event) = inbox::claim(db, inbox_id, &now_text, &lease_until).await? else {
         // Not due yet, held by another consumer, or finished: nothing to do.
-        return Ok(None);
+        return Ok(Processed::default());
     };
     let Ok(platform) = event.platform.parse::<Platform>() else {
         inbox::mark_dead(db, &event.id, "unknown platform").await?;
-        return Ok(None);
+        return Ok(Processed::default());
     };
 
     // Which org: the one recorded at receipt, else the one that has connected the account since.
@@ -166,7 +182,7 @@ async fn process(
             "no org has connected this account",
         )
         .await?;
-        return Ok(None);
+        return Ok(Processed::default());
     };
     if event.org_id.is_none() {
         inbox::set_org(db, &event.id, &org_id).await?;
@@ -184,16 +200,18 @@ async fn process(
     let Some(integration) = integration.filter(|i| i.status != "disconnected" && still_connected)
     else {
         inbox::mark_ignored(db, &event.id, &now_text, "the integration is disconnected").await?;
-        return Ok(None);
+        return Ok(Processed::default());
     };
 
     let received_at = DateTime::parse_from_rfc3339(&event.received_at)
         .map(|t| t.with_timezone(&Utc))
         .unwrap_or(now);
+    let mut applied = 0;
     let outcome =
         match leadheat_domain::platforms::parse(platform, event.body.as_bytes(), received_at) {
             Err(error) => Outcome::Permanent(error.to_string()),
             Ok(events) => {
+                applied = events.len();
                 let mut run = apply::Run {
                     env,
                     db,
@@ -242,5 +260,8 @@ async fn process(
         }
     }
     // Applied, possibly in part (a retry keeps the touchpoints already recorded).
-    Ok(Some(org_id))
+    Ok(Processed {
+        changed_org: Some(org_id),
+        events: applied,
+    })
 }
