@@ -7,6 +7,11 @@
 //! with a lease before it is worked on; every attempt's outcome goes through the domain's state
 //! machine (`leadheat_domain::sync`): processed, retried with backoff, waiting for a throttle or
 //! an open circuit, or dead with its last error (replayable through the API).
+//!
+//! Each invocation stays within a D1 query budget (`leadheat_domain::sync::QueryBudget`,
+//! `SYNC_QUERY_BUDGET`): a message is taken only while a full inbox row still fits, and the rest
+//! of the batch goes back to the queue unclaimed. Every batch logs a `sync-batch` line with the
+//! queries it used.
 
 mod apply;
 
@@ -14,15 +19,15 @@ use std::collections::BTreeSet;
 
 use chrono::{DateTime, Utc};
 use leadheat_domain::live::ChangeSource;
-use leadheat_domain::sync::{next_status, Next, Outcome, Policy};
+use leadheat_domain::sync::{next_status, Next, Outcome, Policy, QueryBudget};
 use leadheat_domain::types::Platform;
 use leadheat_edge::http::Problem;
 use leadheat_edge::queue::{self, SocialEventMessage};
 use leadheat_edge::store::{inbox, integrations};
-use leadheat_edge::{clock, db, http, live};
+use leadheat_edge::{clock, config, db, http, live};
 use worker::{
-    event, Context, D1Database, Env, MessageBatch, MessageExt, Request, Response, Result,
-    ScheduleContext, ScheduledEvent,
+    event, Context, D1Database, Env, MessageBatch, MessageExt, QueueRetryOptionsBuilder, Request,
+    Response, Result, ScheduleContext, ScheduledEvent,
 };
 
 /// Events the reconciliation re-enqueues per run (the rest wait for the next minute).
@@ -61,14 +66,29 @@ pub async fn queue(batch: MessageBatch<SocialEventMessage>, env: Env, _ctx: Cont
             return Ok(());
         }
     };
+    // D1's queries per invocation are bounded: a message is taken only while a full row still
+    // fits the budget; the rest go back to the queue unclaimed (no attempt counted).
+    let budget = QueryBudget::from_var(config::optional(&env, "SYNC_QUERY_BUDGET").as_deref());
     let meter = db::QueryMeter::start();
+    let later = QueueRetryOptionsBuilder::new()
+        .with_delay_seconds(QueryBudget::RETRY_DELAY_SECONDS)
+        .build();
     let total = messages.len();
-    let mut events = 0usize;
+    let (mut taken, mut deferred, mut events, mut heaviest) = (0u32, 0usize, 0usize, 0u32);
     let mut changed_orgs = BTreeSet::new();
     for message in messages {
+        if !budget.may_claim(meter.used(), taken) {
+            message.retry_with_options(&later);
+            deferred += 1;
+            continue;
+        }
+        taken += 1;
+        let before = meter.used();
         let body = message.body();
         let now = effective_now(body.as_of.as_deref());
-        match process(&env, &db, &body.inbox_id, now).await {
+        let result = process(&env, &db, &body.inbox_id, now).await;
+        heaviest = heaviest.max(meter.used().wrapping_sub(before));
+        match result {
             Ok(processed) => {
                 changed_orgs.extend(processed.changed_org);
                 events += processed.events;
@@ -83,8 +103,9 @@ pub async fn queue(batch: MessageBatch<SocialEventMessage>, env: Env, _ctx: Cont
         }
     }
     worker::console_log!(
-        "{{\"job\":\"sync-batch\",\"messages\":{total},\"events\":{events},\"queries\":{}}}",
-        meter.used()
+        "{{\"job\":\"sync-batch\",\"messages\":{total},\"taken\":{taken},\"deferred\":{deferred},\"events\":{events},\"queries\":{},\"heaviest\":{heaviest},\"budget\":{}}}",
+        meter.used(),
+        budget.limit
     );
     // One notice per org per batch, after its changes are committed.
     let at = clock::rfc3339(clock::now());
