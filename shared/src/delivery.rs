@@ -44,21 +44,32 @@ pub fn describe_delivery(platform: Platform, body: &[u8]) -> Result<Delivery, De
     })
 }
 
-/// One account's share of a delivery: what one inbox row stores.
+/// The most events one inbox row holds: larger deliveries are split at receipt, so that the sync
+/// consumer can always apply one row within its D1 query budget
+/// ([`crate::sync::QueryBudget`]). One event is one Meta `changes` or `messaging` item, or one
+/// LinkedIn notification.
+pub const MAX_EVENTS_PER_PART: usize = 10;
+
+/// One account's share of a delivery (or a slice of it): what one inbox row stores.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DeliveryPart {
     pub dedupe_key: String,
     pub account_id: Option<String>,
-    /// The raw body when the delivery is for one account; otherwise this account's entries (or
-    /// notifications) in the platform's own envelope.
+    /// The raw body when the delivery is for one account and holds at most
+    /// [`MAX_EVENTS_PER_PART`] events; otherwise this part's entries (or notifications) in the
+    /// platform's own envelope.
     pub body: String,
 }
 
-/// Splits a signed delivery into one part per account. Meta batches entries of several pages (or
-/// Instagram accounts) of the app in one delivery, and LinkedIn batches notifications of several
-/// organisations; each account may belong to a different org, so each part is stored, resolved and
-/// retried on its own. The dedupe key is the SHA-256 of the part's bytes: a redelivery (the
-/// platforms resend the same bytes) maps to the same rows.
+/// Splits a signed delivery into parts of one account and at most [`MAX_EVENTS_PER_PART`]
+/// events each. Meta batches entries of several pages (or Instagram accounts) of the app in one
+/// delivery, and LinkedIn batches notifications of several organisations; each account may belong
+/// to a different org, so each part is stored, resolved and retried on its own. An account with
+/// more events than a part holds gets several parts, in order; a Meta entry with more changes or
+/// messages than fit is cut into copies of the entry, each with a run of its items.
+///
+/// The dedupe key is the SHA-256 of the part's bytes. Splitting is deterministic, so a redelivery
+/// (the platforms resend the same bytes) maps to the same rows.
 pub fn split_delivery(platform: Platform, body: &[u8]) -> Result<Vec<DeliveryPart>, DeliveryError> {
     if !platform.is_social() {
         return Err(DeliveryError::NotSocial(platform));
@@ -94,23 +105,113 @@ pub fn split_delivery(platform: Platform, body: &[u8]) -> Result<Vec<DeliveryPar
             None => groups.push((account, vec![item.clone()])),
         }
     }
-    if groups.len() <= 1 {
+    let fits = |list: &[Value]| events_in(platform, list) <= MAX_EVENTS_PER_PART;
+    if groups.len() <= 1 && groups.iter().all(|(_, list)| fits(list)) {
         let account = groups.into_iter().next().and_then(|(a, _)| a);
         return Ok(vec![whole(account)]);
     }
-    Ok(groups
-        .into_iter()
-        .map(|(account_id, list)| {
+    let mut parts = Vec::new();
+    for (account_id, list) in groups {
+        let slices = if fits(&list) {
+            vec![list]
+        } else {
+            slice(platform, list)
+        };
+        for slice in slices {
             let mut part = value.clone();
-            part[list_key] = Value::Array(list);
+            part[list_key] = Value::Array(slice);
             let text = part.to_string();
-            DeliveryPart {
+            parts.push(DeliveryPart {
                 dedupe_key: hex::encode(Sha256::digest(text.as_bytes())),
-                account_id,
+                account_id: account_id.clone(),
                 body: text,
-            }
+            });
+        }
+    }
+    Ok(parts)
+}
+
+/// The events items of a Meta entry yield when parsed: its `changes`, then its `messaging`. An
+/// entry without an account id yields one `Ignored` event whatever it holds, so it has none here.
+const META_EVENT_LISTS: [&str; 2] = ["changes", "messaging"];
+
+fn meta_event_items(entry: &Value) -> Vec<(&'static str, &Value)> {
+    if entry.get("id").and_then(id_string).is_none() {
+        return Vec::new();
+    }
+    META_EVENT_LISTS
+        .iter()
+        .flat_map(|key| {
+            entry
+                .get(*key)
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .map(move |item| (*key, item))
         })
-        .collect())
+        .collect()
+}
+
+/// The events an item of the list stands for (at least one: an entry without changes still
+/// takes a place in a part).
+fn events_of(platform: Platform, item: &Value) -> usize {
+    match platform {
+        Platform::Linkedin => 1,
+        _ => meta_event_items(item).len().max(1),
+    }
+}
+
+fn events_in(platform: Platform, list: &[Value]) -> usize {
+    list.iter().map(|item| events_of(platform, item)).sum()
+}
+
+/// Cuts one account's items into runs of at most [`MAX_EVENTS_PER_PART`] events, keeping their
+/// order. A Meta entry whose events do not fit in the current run continues in the next one as a
+/// copy of the entry (every field but `changes` and `messaging`) carrying the remaining items.
+fn slice(platform: Platform, list: Vec<Value>) -> Vec<Vec<Value>> {
+    let mut slices = Vec::new();
+    let mut current: Vec<Value> = Vec::new();
+    let mut used = 0;
+    for item in list {
+        let events = match platform {
+            Platform::Linkedin => Vec::new(),
+            _ => meta_event_items(&item),
+        };
+        if events.is_empty() {
+            if used == MAX_EVENTS_PER_PART {
+                slices.push(std::mem::take(&mut current));
+                used = 0;
+            }
+            current.push(item);
+            used += 1;
+            continue;
+        }
+        let mut shell = item.clone();
+        if let Some(object) = shell.as_object_mut() {
+            for key in META_EVENT_LISTS {
+                object.remove(key);
+            }
+        }
+        let mut piece: Option<Value> = None;
+        for (key, event) in events {
+            if used == MAX_EVENTS_PER_PART {
+                current.extend(piece.take());
+                slices.push(std::mem::take(&mut current));
+                used = 0;
+            }
+            let copy = piece.get_or_insert_with(|| shell.clone());
+            match copy.get_mut(key).and_then(Value::as_array_mut) {
+                Some(items) => items.push(event.clone()),
+                None => copy[key] = Value::Array(vec![event.clone()]),
+            }
+            used += 1;
+        }
+        current.extend(piece);
+    }
+    if !current.is_empty() {
+        slices.push(current);
+    }
+    slices
 }
 
 fn urn_tail(urn: &str) -> Option<String> {
@@ -169,6 +270,33 @@ pub fn id_string(value: &Value) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::platforms::{self, SocialEvent};
+    use chrono::{TimeZone, Utc};
+    use proptest::prelude::*;
+    use serde_json::json;
+
+    fn events(platform: Platform, body: &str) -> Vec<SocialEvent> {
+        let received = Utc.with_ymd_and_hms(2026, 1, 1, 12, 0, 0).unwrap();
+        platforms::parse(platform, body.as_bytes(), received).unwrap()
+    }
+
+    /// Every part's events, in part order.
+    fn events_of_parts(platform: Platform, parts: &[DeliveryPart]) -> Vec<SocialEvent> {
+        parts
+            .iter()
+            .flat_map(|p| events(platform, &p.body))
+            .collect()
+    }
+
+    fn comment(page: &str, n: usize) -> Value {
+        json!({"field": "feed", "value": {"item": "comment", "verb": "add", "post_id": format!("{page}_1"),
+            "comment_id": format!("{page}_1_{n}"), "from": {"id": format!("9{n}"), "name": "Ann Lee"}, "created_time": 1_700_000_000 + n}})
+    }
+
+    fn message(n: usize) -> Value {
+        json!({"sender": {"id": format!("8{n}")}, "recipient": {"id": "1"}, "timestamp": 1_700_000_000_000u64 + n as u64,
+            "message": {"mid": format!("m{n}"), "text": "hi"}})
+    }
 
     #[test]
     fn meta_delivery_names_the_first_entry_and_hashes_the_bytes() {
@@ -232,6 +360,165 @@ mod tests {
         assert_eq!(first["object"], "page");
         assert_ne!(parts[0].dedupe_key, parts[1].dedupe_key);
         assert_eq!(parts, split_delivery(Platform::Facebook, body).unwrap());
+    }
+
+    #[test]
+    fn a_delivery_of_at_most_a_part_of_events_is_kept_whole() {
+        let changes: Vec<Value> = (0..MAX_EVENTS_PER_PART).map(|n| comment("1", n)).collect();
+        let body = json!({"object": "page", "entry": [{"id": "1", "time": 1, "changes": changes}]})
+            .to_string();
+        let parts = split_delivery(Platform::Facebook, body.as_bytes()).unwrap();
+        assert_eq!(parts.len(), 1);
+        assert_eq!(parts[0].body, body);
+        assert_eq!(
+            parts[0].dedupe_key,
+            hex::encode(Sha256::digest(body.as_bytes()))
+        );
+    }
+
+    #[test]
+    fn a_large_single_account_delivery_is_cut_into_parts_in_order() {
+        // 23 changes and 2 messages in one entry, then an entry of 4 changes: 29 events.
+        let first: Vec<Value> = (0..23).map(|n| comment("1", n)).collect();
+        let second: Vec<Value> = (23..27).map(|n| comment("1", n)).collect();
+        let body = json!({"object": "page", "entry": [
+            {"id": "1", "time": 1_700_000_000, "extra": {"kept": true}, "changes": first, "messaging": [message(1), message(2)]},
+            {"id": 1, "time": 1_700_000_100, "changes": second},
+        ]})
+        .to_string();
+        let parts = split_delivery(Platform::Facebook, body.as_bytes()).unwrap();
+        let sizes: Vec<usize> = parts
+            .iter()
+            .map(|p| events(Platform::Facebook, &p.body).len())
+            .collect();
+        assert_eq!(sizes, [10, 10, 9]);
+        assert_eq!(
+            events_of_parts(Platform::Facebook, &parts),
+            events(Platform::Facebook, &body)
+        );
+        for part in &parts {
+            assert_eq!(part.account_id.as_deref(), Some("1"));
+            assert_eq!(
+                part.dedupe_key,
+                hex::encode(Sha256::digest(part.body.as_bytes()))
+            );
+            let value: Value = serde_json::from_str(&part.body).unwrap();
+            assert_eq!(value["object"], "page");
+        }
+        // The cut entry's copies keep its other fields; the third part holds the end of the
+        // first entry (3 changes, 2 messages) and the whole second one.
+        let third: Value = serde_json::from_str(&parts[2].body).unwrap();
+        let entries = third["entry"].as_array().unwrap();
+        assert_eq!(entries.len(), 2);
+        assert_eq!(entries[0]["extra"], json!({"kept": true}));
+        assert_eq!(entries[0]["time"], 1_700_000_000);
+        assert_eq!(entries[0]["changes"].as_array().unwrap().len(), 3);
+        assert_eq!(entries[0]["messaging"].as_array().unwrap().len(), 2);
+        assert_eq!(entries[1]["changes"].as_array().unwrap().len(), 4);
+        // Distinct keys, and the same bytes split the same way (a redelivery is recognised).
+        let keys: std::collections::BTreeSet<_> = parts.iter().map(|p| &p.dedupe_key).collect();
+        assert_eq!(keys.len(), parts.len());
+        assert_eq!(
+            parts,
+            split_delivery(Platform::Facebook, body.as_bytes()).unwrap()
+        );
+    }
+
+    #[test]
+    fn large_accounts_of_a_batch_are_cut_and_small_ones_kept() {
+        let big: Vec<Value> = (0..12).map(|n| comment("1", n)).collect();
+        let body = json!({"object": "page", "entry": [
+            {"id": "1", "time": 1, "changes": big},
+            {"id": "2", "time": 2, "changes": [comment("2", 1)]},
+        ]})
+        .to_string();
+        let parts = split_delivery(Platform::Facebook, body.as_bytes()).unwrap();
+        let accounts: Vec<_> = parts.iter().map(|p| p.account_id.as_deref()).collect();
+        assert_eq!(accounts, [Some("1"), Some("1"), Some("2")]);
+        // The small account's part is what it was before parts were capped.
+        let mut expected: Value = serde_json::from_str(&body).unwrap();
+        expected["entry"] = json!([expected["entry"][1].clone()]);
+        assert_eq!(parts[2].body, expected.to_string());
+    }
+
+    #[test]
+    fn linkedin_notifications_are_cut_into_parts() {
+        let notifications: Vec<Value> = (0..MAX_EVENTS_PER_PART + 2)
+            .map(|n| json!({"action": "LIKE", "organizationalEntity": "urn:li:organization:5",
+                "sourcePost": format!("urn:li:share:{n}"), "actor": format!("urn:li:person:p{n}"), "notificationId": n}))
+            .collect();
+        let body = json!({"type": "ORGANIZATION_SOCIAL_ACTION_NOTIFICATIONS", "notifications": notifications})
+            .to_string();
+        let parts = split_delivery(Platform::Linkedin, body.as_bytes()).unwrap();
+        let sizes: Vec<usize> = parts
+            .iter()
+            .map(|p| events(Platform::Linkedin, &p.body).len())
+            .collect();
+        assert_eq!(sizes, [MAX_EVENTS_PER_PART, 2]);
+        assert_eq!(
+            events_of_parts(Platform::Linkedin, &parts),
+            events(Platform::Linkedin, &body)
+        );
+    }
+
+    /// A Meta delivery: entries of a few accounts (or none), each with some changes and messages.
+    fn meta_delivery() -> impl Strategy<Value = String> {
+        let entry = (
+            prop::option::of(0u8..3),
+            0usize..30,
+            0usize..6,
+            any::<bool>(),
+        )
+            .prop_map(|(account, changes, messages, numeric)| {
+                let mut entry = json!({"time": 1_700_000_000});
+                if let Some(account) = account {
+                    entry["id"] = if numeric {
+                        json!(account as u64 + 1)
+                    } else {
+                        json!((account + 1).to_string())
+                    };
+                }
+                let page = account.map_or(0, |a| a + 1).to_string();
+                if changes > 0 {
+                    entry["changes"] =
+                        json!((0..changes).map(|n| comment(&page, n)).collect::<Vec<_>>());
+                }
+                if messages > 0 {
+                    entry["messaging"] = json!((0..messages).map(message).collect::<Vec<_>>());
+                }
+                entry
+            });
+        prop::collection::vec(entry, 0..6)
+            .prop_map(|entries| json!({"object": "page", "entry": entries}).to_string())
+    }
+
+    fn sorted(events: Vec<SocialEvent>) -> Vec<String> {
+        let mut all: Vec<String> = events
+            .iter()
+            .map(|e| serde_json::to_string(e).unwrap())
+            .collect();
+        all.sort();
+        all
+    }
+
+    proptest! {
+        #[test]
+        fn parts_hold_at_most_a_part_of_events_and_every_event_once(body in meta_delivery()) {
+            let parts = split_delivery(Platform::Facebook, body.as_bytes()).unwrap();
+            prop_assert!(!parts.is_empty());
+            for part in &parts {
+                prop_assert!(events(Platform::Facebook, &part.body).len() <= MAX_EVENTS_PER_PART);
+                prop_assert_eq!(&part.dedupe_key, &hex::encode(Sha256::digest(part.body.as_bytes())));
+            }
+            let whole = events(Platform::Facebook, &body);
+            prop_assert_eq!(sorted(events_of_parts(Platform::Facebook, &parts)), sorted(whole.clone()));
+            let accounts: std::collections::BTreeSet<_> = parts.iter().map(|p| &p.account_id).collect();
+            if accounts.len() == 1 {
+                // One account: the parts replay the delivery's events in its order.
+                prop_assert_eq!(events_of_parts(Platform::Facebook, &parts), whole);
+            }
+            prop_assert_eq!(&parts, &split_delivery(Platform::Facebook, body.as_bytes()).unwrap());
+        }
     }
 
     #[test]

@@ -5,11 +5,14 @@
 //! - the per (org, platform) throttle and circuit breaker ([`Throttle`]): platform throttle answers
 //!   block calls until the platform says, and a platform that keeps failing opens a circuit;
 //! - reading the platforms' answers ([`classify_meta`], [`classify_linkedin`]): Meta's
-//!   `X-App-Usage` / `X-Business-Use-Case-Usage` headers and error codes, LinkedIn's 429.
+//!   `X-App-Usage` / `X-Business-Use-Case-Usage` headers and error codes, LinkedIn's 429;
+//! - the consumer's D1 query budget per invocation ([`QueryBudget`]).
 
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+
+use crate::delivery::MAX_EVENTS_PER_PART;
 
 /// The knobs of the reliability rules.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -140,6 +143,74 @@ pub fn next_status(
         }
     }
 }
+
+/// How many D1 queries one invocation of the sync consumer may send, and the rule that keeps it
+/// under them. D1 allows 1,000 queries per Worker invocation on the paid plan (every statement of
+/// a batch counts); past it, every further query of the invocation fails, so events would fail
+/// midway and burn attempts.
+///
+/// The consumer checks the budget before it claims each message (an inbox row): when the queries
+/// used so far plus [`QueryBudget::RESERVE`], the most one row may cost, would exceed the limit,
+/// it puts that message and the rest of the batch back on the queue unclaimed, so they count no
+/// attempt. A row holds at most [`MAX_EVENTS_PER_PART`] events (the webhook worker splits larger
+/// deliveries), which is what bounds the reserve.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct QueryBudget {
+    /// Queries one invocation may use.
+    pub limit: u32,
+}
+
+impl Default for QueryBudget {
+    fn default() -> Self {
+        QueryBudget {
+            limit: QueryBudget::DEFAULT_LIMIT,
+        }
+    }
+}
+
+impl QueryBudget {
+    /// D1's limit per Worker invocation on the paid plan: no setting may exceed it.
+    pub const D1_LIMIT: u32 = 1000;
+    /// The default budget: D1's limit less a margin for estimates that prove low.
+    pub const DEFAULT_LIMIT: u32 = 900;
+    /// The most queries one row costs besides its events: the claim, resolving the org and the
+    /// integration (up to 4), and recording the outcome (2). Measured: 5 for a row whose org was
+    /// known at receipt (`tests/tests/sync_budget.rs`).
+    pub const ROW_QUERIES: u32 = 10;
+    /// The most queries one event costs. Measured (`tests/tests/sync_budget.rs`): 8 for a
+    /// duplicate, 13 for a comment by a known person, 17 by a new person (the lead is created),
+    /// 21 for a Facebook and 22 for a LinkedIn lead form creating its lead. The rest is margin for
+    /// rarer paths: a concurrent create merged into an older lead, score writes that lose a race
+    /// and are retried.
+    pub const EVENT_QUERIES: u32 = 40;
+    /// The most one message (one inbox row) may cost.
+    pub const RESERVE: u32 = Self::ROW_QUERIES + MAX_EVENTS_PER_PART as u32 * Self::EVENT_QUERIES;
+    /// How long a message put back for the budget waits in the queue before it is delivered again.
+    pub const RETRY_DELAY_SECONDS: u32 = 1;
+
+    /// From the `SYNC_QUERY_BUDGET` variable: unset, empty or unparsable values take the default;
+    /// values are clamped to `1..=D1_LIMIT`.
+    pub fn from_var(value: Option<&str>) -> QueryBudget {
+        let limit = value
+            .and_then(|v| v.trim().parse::<u32>().ok())
+            .map_or(Self::DEFAULT_LIMIT, |v| v.clamp(1, Self::D1_LIMIT));
+        QueryBudget { limit }
+    }
+
+    /// Whether the consumer may claim another message, having used `used` queries on the
+    /// `started` messages it took so far in this invocation. The first message is always taken,
+    /// so that a budget below the reserve still makes progress (one message per invocation).
+    pub fn may_claim(&self, used: u32, started: u32) -> bool {
+        started == 0 || used.saturating_add(Self::RESERVE) <= self.limit
+    }
+}
+
+// Checked when the crate builds: the default budget holds a full row with as much again to spare
+// (room for many light messages), under D1's limit.
+const _: () = assert!(
+    QueryBudget::RESERVE * 2 <= QueryBudget::DEFAULT_LIMIT
+        && QueryBudget::DEFAULT_LIMIT < QueryBudget::D1_LIMIT
+);
 
 /// The throttle and circuit state of one (org, platform).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -561,6 +632,37 @@ mod tests {
             next_status(&p, 1, &Outcome::Ok, now(), [0; 4]),
             Next::Processed
         );
+    }
+
+    #[test]
+    fn messages_are_claimed_while_a_full_row_still_fits() {
+        let budget = QueryBudget::default();
+        let room = budget.limit - QueryBudget::RESERVE;
+        assert!(budget.may_claim(0, 0));
+        assert!(budget.may_claim(room - 1, 3));
+        assert!(budget.may_claim(room, 3));
+        assert!(!budget.may_claim(room + 1, 3));
+        assert!(!budget.may_claim(budget.limit, 9));
+        assert!(!budget.may_claim(u32::MAX, 1));
+    }
+
+    #[test]
+    fn the_first_message_is_always_claimed() {
+        let tiny = QueryBudget { limit: 5 };
+        assert!(tiny.may_claim(0, 0));
+        assert!(tiny.may_claim(u32::MAX, 0));
+        assert!(!tiny.may_claim(0, 1));
+    }
+
+    #[test]
+    fn query_budget_from_the_variable() {
+        assert_eq!(QueryBudget::from_var(None), QueryBudget::default());
+        assert_eq!(QueryBudget::from_var(Some("")).limit, 900);
+        assert_eq!(QueryBudget::from_var(Some("lots")).limit, 900);
+        assert_eq!(QueryBudget::from_var(Some("-3")).limit, 900);
+        assert_eq!(QueryBudget::from_var(Some(" 600 ")).limit, 600);
+        assert_eq!(QueryBudget::from_var(Some("0")).limit, 1);
+        assert_eq!(QueryBudget::from_var(Some("50000")).limit, 1000);
     }
 
     #[test]

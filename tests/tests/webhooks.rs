@@ -10,6 +10,7 @@
 use std::sync::{Mutex, MutexGuard, OnceLock};
 use std::time::Duration;
 
+use leadheat_domain::delivery::MAX_EVENTS_PER_PART;
 use leadheat_e2e::runner::{run, E2eTest};
 use leadheat_e2e::social::{
     connect, connect_page, fire_sync, numeric_id, page_event, post_linkedin, post_meta, rfc3339,
@@ -740,9 +741,14 @@ fn a_batch_of_many_entries_and_accounts(rt: &Runtime) {
             "from": {"id": "42", "name": "Someone"}, "created_time": now}}
     ]}));
     post_meta(rt, "facebook", &json!({"object": "page", "entry": entries})).expect(200);
+    // 30 entries of 3 changes: 90 events of the page, stored MAX_EVENTS_PER_PART to a row.
     let rows = wait_settled(rt, &page);
-    assert_eq!(rows.len(), 1);
-    assert_eq!(rows[0].0, "processed", "{rows:?}");
+    assert_eq!(
+        rows.len(),
+        90usize.div_ceil(MAX_EVENTS_PER_PART),
+        "{rows:?}"
+    );
+    assert!(rows.iter().all(|r| r.0 == "processed"), "{rows:?}");
     let ignored = wait_settled(rt, &unconnected);
     assert_eq!(ignored[0].0, "ignored");
     let count: i64 = db(rt)

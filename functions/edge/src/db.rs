@@ -1,5 +1,11 @@
 //! Thin, typed access to D1. Table-specific SQL lives in one module per table under `crate::store`;
 //! this module only prepares, binds and runs statements and maps failures to problems.
+//!
+//! It also counts the queries it sends ([`QueryMeter`]): D1 allows a bounded number of queries per
+//! Worker invocation (1,000 on the paid plan; every statement of a batch counts), and a worker
+//! that does unbounded work per invocation (the sync consumer) measures what it has used.
+
+use std::sync::atomic::{AtomicU32, Ordering};
 
 use serde::de::DeserializeOwned;
 use wasm_bindgen::JsValue;
@@ -13,6 +19,40 @@ pub const DB_BINDING: &str = "DB";
 pub fn database(env: &Env) -> Result<D1Database, Problem> {
     env.d1(DB_BINDING)
         .map_err(|e| Problem::internal("binding DB", e))
+}
+
+/// Queries sent by this isolate since it started (wrapping). Every helper below adds to it just
+/// before it sends its statement(s) to D1, so a failed query counts too (D1 counts it as well).
+static QUERIES_SENT: AtomicU32 = AtomicU32::new(0);
+
+fn count(queries: usize) {
+    QUERIES_SENT.fetch_add(queries as u32, Ordering::Relaxed);
+}
+
+/// How many D1 queries were sent since the meter started: one per `all`/`first`/`run`, one per
+/// statement of a `batch`.
+///
+/// The count is per isolate, not per invocation: invocations that run concurrently in one isolate
+/// (several queue batches, requests) add to each other's meters. A meter therefore never reads
+/// less than its own invocation used; it may read more, which only makes a budget kept with it
+/// stricter.
+#[derive(Debug, Clone, Copy)]
+pub struct QueryMeter {
+    start: u32,
+}
+
+impl QueryMeter {
+    pub fn start() -> QueryMeter {
+        QueryMeter {
+            start: QUERIES_SENT.load(Ordering::Relaxed),
+        }
+    }
+
+    pub fn used(&self) -> u32 {
+        QUERIES_SENT
+            .load(Ordering::Relaxed)
+            .wrapping_sub(self.start)
+    }
 }
 
 /// A value bound to a statement parameter. Integers are bound as JS numbers because D1 rejects
@@ -109,7 +149,9 @@ pub async fn all<T: DeserializeOwned>(
     sql: &str,
     args: &[Arg],
 ) -> Result<Vec<T>, Problem> {
-    let result = statement(db, sql, args)?
+    let statement = statement(db, sql, args)?;
+    count(1);
+    let result = statement
         .all()
         .await
         .map_err(|e| Problem::internal(&format!("query {}", first_line(sql)), e))?;
@@ -127,7 +169,9 @@ pub async fn first<T: DeserializeOwned>(
 
 /// Runs a write and returns how many rows it changed.
 pub async fn run(db: &D1Database, sql: &str, args: &[Arg]) -> Result<u64, Problem> {
-    let result = statement(db, sql, args)?
+    let statement = statement(db, sql, args)?;
+    count(1);
+    let result = statement
         .run()
         .await
         .map_err(|e| Problem::internal(&format!("statement {}", first_line(sql)), e))?;
@@ -142,9 +186,18 @@ pub async fn batch(
     if statements.is_empty() {
         return Ok(Vec::new());
     }
-    db.batch(statements)
+    send_batch(db, statements)
         .await
         .map_err(|e| Problem::internal("batch", e))
+}
+
+/// Sends a batch as is, its error unmapped (for callers that tell constraint failures apart).
+pub async fn send_batch(
+    db: &D1Database,
+    statements: Vec<D1PreparedStatement>,
+) -> worker::Result<Vec<D1Result>> {
+    count(statements.len());
+    db.batch(statements).await
 }
 
 /// Rows of a statement's result, deserialized.

@@ -7,6 +7,11 @@
 //! with a lease before it is worked on; every attempt's outcome goes through the domain's state
 //! machine (`leadheat_domain::sync`): processed, retried with backoff, waiting for a throttle or
 //! an open circuit, or dead with its last error (replayable through the API).
+//!
+//! Each invocation stays within a D1 query budget (`leadheat_domain::sync::QueryBudget`,
+//! `SYNC_QUERY_BUDGET`): a message is taken only while a full inbox row still fits, and the rest
+//! of the batch goes back to the queue unclaimed. Every batch logs a `sync-batch` line with the
+//! queries it used.
 
 mod apply;
 
@@ -14,15 +19,15 @@ use std::collections::BTreeSet;
 
 use chrono::{DateTime, Utc};
 use leadheat_domain::live::ChangeSource;
-use leadheat_domain::sync::{next_status, Next, Outcome, Policy};
+use leadheat_domain::sync::{next_status, Next, Outcome, Policy, QueryBudget};
 use leadheat_domain::types::Platform;
 use leadheat_edge::http::Problem;
 use leadheat_edge::queue::{self, SocialEventMessage};
 use leadheat_edge::store::{inbox, integrations};
-use leadheat_edge::{clock, db, http, live, tokens};
+use leadheat_edge::{clock, config, db, http, live, tokens};
 use worker::{
-    event, Context, D1Database, Env, MessageBatch, MessageExt, Request, Response, Result,
-    ScheduleContext, ScheduledEvent,
+    event, Context, D1Database, Env, MessageBatch, MessageExt, QueueRetryOptionsBuilder, Request,
+    Response, Result, ScheduleContext, ScheduledEvent,
 };
 
 /// Events the reconciliation re-enqueues per run (the rest wait for the next minute).
@@ -63,13 +68,32 @@ pub async fn queue(batch: MessageBatch<SocialEventMessage>, env: Env, _ctx: Cont
             return Ok(());
         }
     };
+    // D1's queries per invocation are bounded: a message is taken only while a full row still
+    // fits the budget; the rest go back to the queue unclaimed (no attempt counted).
+    let budget = QueryBudget::from_var(config::optional(&env, "SYNC_QUERY_BUDGET").as_deref());
+    let meter = db::QueryMeter::start();
+    let later = QueueRetryOptionsBuilder::new()
+        .with_delay_seconds(QueryBudget::RETRY_DELAY_SECONDS)
+        .build();
+    let total = messages.len();
+    let (mut taken, mut deferred, mut events, mut heaviest) = (0u32, 0usize, 0usize, 0u32);
     let mut changed_orgs = BTreeSet::new();
     for message in messages {
+        if !budget.may_claim(meter.used(), taken) {
+            message.retry_with_options(&later);
+            deferred += 1;
+            continue;
+        }
+        taken += 1;
+        let before = meter.used();
         let body = message.body();
         let now = effective_now(body.as_of.as_deref());
-        match process(&env, &db, &body.inbox_id, now).await {
-            Ok(changed_org) => {
-                changed_orgs.extend(changed_org);
+        let result = process(&env, &db, &body.inbox_id, now).await;
+        heaviest = heaviest.max(meter.used().wrapping_sub(before));
+        match result {
+            Ok(processed) => {
+                changed_orgs.extend(processed.changed_org);
+                events += processed.events;
                 message.ack();
             }
             Err(problem) => {
@@ -80,6 +104,11 @@ pub async fn queue(batch: MessageBatch<SocialEventMessage>, env: Env, _ctx: Cont
             }
         }
     }
+    worker::console_log!(
+        "{{\"job\":\"sync-batch\",\"messages\":{total},\"taken\":{taken},\"deferred\":{deferred},\"events\":{events},\"queries\":{},\"heaviest\":{heaviest},\"budget\":{}}}",
+        meter.used(),
+        budget.limit
+    );
     // One notice per org per batch, after its changes are committed.
     let at = clock::rfc3339(clock::now());
     for org_id in changed_orgs {
@@ -150,24 +179,32 @@ fn effective_now(as_of: Option<&str>) -> DateTime<Utc> {
         .map_or(now, |t| t.max(now))
 }
 
-/// Claims the event, applies it, and records the outcome; returns the org whose data it changed,
-/// if it was processed. An `Err` only for storage failures.
+/// What processing one message did.
+#[derive(Debug, Default)]
+struct Processed {
+    /// The org whose data it changed, if the row was applied.
+    changed_org: Option<String>,
+    /// The parsed events of the row (0 when it was not applied).
+    events: usize,
+}
+
+/// Claims the event, applies it, and records the outcome. An `Err` only for storage failures.
 async fn process(
     env: &Env,
     db: &D1Database,
     inbox_id: &str,
     now: DateTime<Utc>,
-) -> std::result::Result<Option<String>, Problem> {
+) -> std::result::Result<Processed, Problem> {
     let policy = Policy::default();
     let now_text = clock::rfc3339(now);
     let lease_until = clock::rfc3339(now + policy.lease);
     let Some(event) = inbox::claim(db, inbox_id, &now_text, &lease_until).await? else {
         // Not due yet, held by another consumer, or finished: nothing to do.
-        return Ok(None);
+        return Ok(Processed::default());
     };
     let Ok(platform) = event.platform.parse::<Platform>() else {
         inbox::mark_dead(db, &event.id, "unknown platform").await?;
-        return Ok(None);
+        return Ok(Processed::default());
     };
 
     // Which org: the one recorded at receipt, else the one that has connected the account since.
@@ -186,7 +223,7 @@ async fn process(
             "no org has connected this account",
         )
         .await?;
-        return Ok(None);
+        return Ok(Processed::default());
     };
     if event.org_id.is_none() {
         inbox::set_org(db, &event.id, &org_id).await?;
@@ -204,16 +241,18 @@ async fn process(
     let Some(integration) = integration.filter(|i| i.status != "disconnected" && still_connected)
     else {
         inbox::mark_ignored(db, &event.id, &now_text, "the integration is disconnected").await?;
-        return Ok(None);
+        return Ok(Processed::default());
     };
 
     let received_at = DateTime::parse_from_rfc3339(&event.received_at)
         .map(|t| t.with_timezone(&Utc))
         .unwrap_or(now);
+    let mut applied = 0;
     let outcome =
         match leadheat_domain::platforms::parse(platform, event.body.as_bytes(), received_at) {
             Err(error) => Outcome::Permanent(error.to_string()),
             Ok(events) => {
+                applied = events.len();
                 let mut run = apply::Run {
                     env,
                     db,
@@ -262,5 +301,8 @@ async fn process(
         }
     }
     // Applied, possibly in part (a retry keeps the touchpoints already recorded).
-    Ok(Some(org_id))
+    Ok(Processed {
+        changed_org: Some(org_id),
+        events: applied,
+    })
 }

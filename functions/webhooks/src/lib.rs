@@ -90,7 +90,8 @@ async fn receive(
 ) -> std::result::Result<Response, Problem> {
     let body = http::read_body(&mut req, MAX_DELIVERY_BYTES).await?;
     verify_signature(&req, env, platform, &body)?;
-    // One inbox row per account: a Meta or LinkedIn batch may span accounts of several orgs.
+    // One inbox row per account (a Meta or LinkedIn batch may span accounts of several orgs) and
+    // per MAX_EVENTS_PER_PART events (so the sync consumer applies a row within its query budget).
     let parts = split_delivery(platform, &body).map_err(|e| Problem::bad_request(e.to_string()))?;
 
     let db = db::database(env)?;
@@ -98,10 +99,21 @@ async fn receive(
     let mut stored_count = 0;
     let mut duplicates = 0;
     let mut ignored = 0;
+    // An account's parts are adjacent: its org is looked up once.
+    let mut resolved: Option<(Option<String>, Option<String>)> = None;
     for part in &parts {
-        let org_id = match &part.account_id {
-            Some(account) => integrations::org_for_account(&db, platform.as_str(), account).await?,
-            None => None,
+        let org_id = match &resolved {
+            Some((account, org_id)) if *account == part.account_id => org_id.clone(),
+            _ => {
+                let org_id = match &part.account_id {
+                    Some(account) => {
+                        integrations::org_for_account(&db, platform.as_str(), account).await?
+                    }
+                    None => None,
+                };
+                resolved = Some((part.account_id.clone(), org_id.clone()));
+                org_id
+            }
         };
         // Accounts no org has connected are recorded as ignored (and still answered 200, so the
         // platform keeps the subscription).

@@ -195,7 +195,7 @@ pub async fn try_batch(
     db: &D1Database,
     statements: Vec<D1PreparedStatement>,
 ) -> Result<Result<Vec<D1Result>, Constraint>, Problem> {
-    match db.batch(statements).await {
+    match db::send_batch(db, statements).await {
         Ok(results) => Ok(Ok(results)),
         Err(error) => {
             let message = error.to_string();
