@@ -78,6 +78,15 @@ impl Runtime {
         runtime
     }
 
+    /// A read-only connection to the runtime's local D1 file, to check what was stored.
+    pub fn read_db(&self) -> rusqlite::Connection {
+        rusqlite::Connection::open_with_flags(
+            self.database_path(),
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+        )
+        .expect("the local D1 file opens read-only")
+    }
+
     /// Sets (or replaces) an environment override for the next start, e.g. a rotated secret.
     pub fn set_env(&mut self, name: &str, value: &str) {
         self.env.retain(|(k, _)| k != name);

@@ -6,7 +6,6 @@ use std::time::Duration;
 use leadheat_e2e::runner::{run, E2eTest};
 use leadheat_e2e::social::{connect_page, numeric_id, page_event, post_meta};
 use leadheat_e2e::{unique_org, Runtime};
-use rusqlite::{Connection, OpenFlags};
 use serde_json::json;
 
 fn main() {
@@ -26,11 +25,6 @@ fn main() {
         ),
     ];
     run(Runtime::start(), tests)
-}
-
-fn db(runtime: &Runtime) -> Connection {
-    Connection::open_with_flags(runtime.database_path(), OpenFlags::SQLITE_OPEN_READ_ONLY)
-        .expect("the local D1 file opens read-only")
 }
 
 fn health_routes_of_every_worker(rt: &Runtime) {
@@ -62,7 +56,8 @@ fn dev_cron_route_fires_the_scoring_worker(rt: &Runtime) {
         .json();
     assert_eq!(fired["outcome"], "ok", "{fired}");
     // The run leaves its record in D1, stamped with the scheduled time the handler was given.
-    let runs: Vec<(String, String)> = db(rt)
+    let runs: Vec<(String, String)> = rt
+        .read_db()
         .prepare("SELECT cron, started_at FROM job_runs WHERE job = 'scoring' ORDER BY started_at")
         .unwrap()
         .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))
@@ -99,7 +94,7 @@ fn queue_round_trip_from_webhook_to_sync_consumer(rt: &Runtime) {
         "the sync consumer to process the inbox row",
         Duration::from_secs(30),
         || {
-            db(rt)
+            rt.read_db()
                 .query_row(
                     "SELECT status FROM webhook_inbox WHERE platform = 'facebook' AND account_id = ?1",
                     [&page_id],
@@ -110,7 +105,7 @@ fn queue_round_trip_from_webhook_to_sync_consumer(rt: &Runtime) {
         },
     );
     assert_eq!(status, "processed");
-    let touchpoints: i64 = db(rt)
+    let touchpoints: i64 = rt.read_db()
         .query_row(
             "SELECT COUNT(*) FROM interactions WHERE org_id = ?1 AND type = 'social_like' AND captured_by = 'webhook'",
             [&org],

@@ -7,7 +7,6 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use leadheat_e2e::runner::{run, E2eTest};
 use leadheat_e2e::{mint_jwt, token, unique_org, unix_now, urlencode, Resp, Runtime, JWT_SECRET};
-use rusqlite::{Connection, OpenFlags};
 use serde_json::{json, Value};
 
 fn main() {
@@ -160,12 +159,8 @@ fn error_fields(resp: &Resp) -> Vec<String> {
         .collect()
 }
 
-fn db(rt: &Runtime) -> Connection {
-    Connection::open_with_flags(rt.database_path(), OpenFlags::SQLITE_OPEN_READ_ONLY).unwrap()
-}
-
 fn count(rt: &Runtime, sql: &str, id: &str) -> i64 {
-    db(rt).query_row(sql, [id], |row| row.get(0)).unwrap()
+    rt.read_db().query_row(sql, [id], |row| row.get(0)).unwrap()
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -246,7 +241,7 @@ fn seed_scoring_table_gives_seed_levels(rt: &Runtime) {
     assert_eq!(out["lead"]["heat_score"], json!(10));
 
     // Level changes were recorded: COLD->WARM, WARM->HOT for the first lead.
-    let changes: Vec<(String, String)> = db(rt)
+    let changes: Vec<(String, String)> = rt.read_db()
         .prepare("SELECT old_level, new_level FROM heat_level_changes WHERE lead_id = ?1 ORDER BY changed_at, id")
         .unwrap()
         .query_map([&lead], |r| Ok((r.get(0)?, r.get(1)?)))

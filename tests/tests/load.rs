@@ -33,7 +33,6 @@ use leadheat_e2e::runner::{run, E2eTest};
 use leadheat_e2e::social::{connect, fire_sync_at, post_linkedin_bytes, post_meta_bytes};
 use leadheat_e2e::stub::{FaultCounts, Faults, Stub};
 use leadheat_e2e::{unique_org, unique_suffix, unix_now, Runtime};
-use rusqlite::{Connection, OpenFlags};
 use serde_json::{json, Value};
 
 const DEFAULT_EVENTS: usize = 1000;
@@ -86,11 +85,6 @@ fn env_number(name: &str, default: u64) -> u64 {
             .unwrap_or_else(|_| panic!("{name} must be a number, not {value:?}")),
         Err(_) => default,
     }
-}
-
-fn db(rt: &Runtime) -> Connection {
-    Connection::open_with_flags(rt.database_path(), OpenFlags::SQLITE_OPEN_READ_ONLY)
-        .expect("the local D1 file opens read-only")
 }
 
 // ------------------------------------------------------------------------------------------------
@@ -571,7 +565,7 @@ impl Scenario {
 
     /// Checks the inbox, the touchpoints, the leads and their heat; returns the figures.
     fn check(&self, rt: &Runtime) -> Figures {
-        let conn = db(rt);
+        let conn = rt.read_db();
         let by_token: HashMap<u64, usize> = self
             .parts
             .iter()
@@ -1000,7 +994,7 @@ fn markers(body: &str) -> Vec<u64> {
 
 /// Inbox rows by status (all accounts).
 fn inbox_counts(rt: &Runtime) -> BTreeMap<String, i64> {
-    db(rt)
+    rt.read_db()
         .prepare("SELECT status, COUNT(*) FROM webhook_inbox GROUP BY status")
         .unwrap()
         .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
@@ -1011,7 +1005,7 @@ fn inbox_counts(rt: &Runtime) -> BTreeMap<String, i64> {
 
 /// A fingerprint of the inbox that changes whenever the consumer does something.
 fn inbox_fingerprint(rt: &Runtime) -> (Vec<(String, i64, i64)>, Option<String>) {
-    let conn = db(rt);
+    let conn = rt.read_db();
     let statuses = conn
         .prepare(
             "SELECT status, COUNT(*), COALESCE(SUM(attempts), 0) FROM webhook_inbox GROUP BY status",

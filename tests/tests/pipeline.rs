@@ -5,7 +5,7 @@ use leadheat_e2e::runner::{run, E2eTest};
 use leadheat_e2e::{token, unique_org, unique_suffix, Resp, Runtime};
 use std::collections::BTreeMap;
 
-use rusqlite::{Connection, OpenFlags};
+use rusqlite::Connection;
 use serde_json::{json, Value};
 
 fn main() {
@@ -69,11 +69,6 @@ fn main() {
 
 // ---------------------------------------------------------------------------------------------
 // Helpers
-
-fn db(rt: &Runtime) -> Connection {
-    Connection::open_with_flags(rt.database_path(), OpenFlags::SQLITE_OPEN_READ_ONLY)
-        .expect("the local D1 file opens read-only")
-}
 
 const MINUTE_MS: i64 = 60_000;
 const DAY_MS: i64 = 86_400_000;
@@ -552,7 +547,7 @@ fn move_writes_a_stage_change_touchpoint(rt: &Runtime) {
     let moved = move_lead(&api, &lead, json!({"stage_id": qualified}));
     assert_eq!(moved["stage_id"], qualified.as_str());
     assert_eq!(moved["version"], 2, "{moved}");
-    let rows: Vec<(String, String, String, f64)> = db(rt)
+    let rows: Vec<(String, String, String, f64)> = rt.read_db()
         .prepare("SELECT type, platform, metadata, points FROM interactions WHERE org_id = ?1 AND lead_id = ?2")
         .unwrap()
         .query_map([&org, &lead], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?)))
@@ -630,7 +625,7 @@ fn move_is_validated_and_scoped_to_the_org(rt: &Runtime) {
 
 /// What a move may change of a lead: its position, version and heat.
 fn lead_state(rt: &Runtime, lead: &str) -> Vec<rusqlite::types::Value> {
-    db(rt)
+    rt.read_db()
         .query_row(
             "SELECT stage_id, rank_key, version, updated_at, heat_score, heat_level, heat_stamp, \
              needs_rescore, scored_at, last_interaction_at FROM leads WHERE id = ?1",
@@ -642,7 +637,7 @@ fn lead_state(rt: &Runtime, lead: &str) -> Vec<rusqlite::types::Value> {
 
 /// The lead's interaction types and its level change count.
 fn lead_history(rt: &Runtime, lead: &str) -> (Vec<String>, i64) {
-    let conn = db(rt);
+    let conn = rt.read_db();
     let types = conn
         .prepare("SELECT type FROM interactions WHERE lead_id = ?1 ORDER BY occurred_at, id")
         .unwrap()
@@ -1068,7 +1063,8 @@ fn scoring_config_read_validate_and_change(rt: &Runtime) {
     let read = viewer.get("/v1/scoring").expect(200).json();
     assert_eq!(read, put);
     // The change flagged the org's leads for the scoring job.
-    let flagged: i64 = db(rt)
+    let flagged: i64 = rt
+        .read_db()
         .query_row(
             "SELECT needs_rescore FROM leads WHERE id = ?1",
             [&lead],
@@ -1099,7 +1095,7 @@ fn track(rt: &Runtime, key: &str, body: &Value) -> Resp {
 }
 
 fn leads_of(rt: &Runtime, org: &str) -> Vec<(String, String, Option<String>)> {
-    db(rt)
+    rt.read_db()
         .prepare("SELECT id, source, email FROM leads WHERE org_id = ?1 ORDER BY id")
         .unwrap()
         .query_map([org], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))
@@ -1109,7 +1105,7 @@ fn leads_of(rt: &Runtime, org: &str) -> Vec<(String, String, Option<String>)> {
 }
 
 fn interactions_of(rt: &Runtime, lead: &str) -> Vec<(String, String, String, String)> {
-    db(rt)
+    rt.read_db()
         .prepare("SELECT type, occurred_at, external_id, captured_by FROM interactions WHERE lead_id = ?1 ORDER BY occurred_at, type")
         .unwrap()
         .query_map([lead], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?)))
@@ -1188,7 +1184,8 @@ fn tracking_attributes_anonymous_views_on_identification(rt: &Runtime) {
     assert_eq!(touches[0].2, format!("visit:{visitor}:{}", at(120)));
     assert!(touches.iter().all(|t| t.3 == "tracking"));
     // 2 + 2 + 5 + 2 = 11: WARM.
-    let (score, level): (f64, String) = db(rt)
+    let (score, level): (f64, String) = rt
+        .read_db()
         .query_row(
             "SELECT heat_score, heat_level FROM leads WHERE id = ?1",
             [&lead],
@@ -1197,7 +1194,7 @@ fn tracking_attributes_anonymous_views_on_identification(rt: &Runtime) {
         .unwrap();
     assert_eq!((score, level.as_str()), (11.0, "WARM"));
     // Every earlier anonymous view is now attributed.
-    let unattributed: i64 = db(rt)
+    let unattributed: i64 = rt.read_db()
         .query_row(
             "SELECT COUNT(*) FROM tracking_events WHERE org_id = ?1 AND visitor_id = ?2 AND attributed = 0",
             [&org, &visitor],
@@ -1241,7 +1238,8 @@ fn tracking_never_creates_a_lead_without_identity(rt: &Runtime) {
         assert_eq!(accepted["identified"], false);
     }
     assert!(leads_of(rt, &org).is_empty());
-    let stored: i64 = db(rt)
+    let stored: i64 = rt
+        .read_db()
         .query_row(
             "SELECT COUNT(*) FROM tracking_events WHERE org_id = ?1",
             [&org],

@@ -9,7 +9,6 @@ use std::sync::{Mutex, MutexGuard};
 
 use leadheat_e2e::runner::{run, E2eTest};
 use leadheat_e2e::{token, unique_org, Runtime};
-use rusqlite::{Connection, OpenFlags};
 use serde_json::{json, Value};
 
 const FREQUENT: &str = "*/15 * * * *";
@@ -48,11 +47,6 @@ fn serial() -> MutexGuard<'static, ()> {
     SERIAL
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner())
-}
-
-fn db(rt: &Runtime) -> Connection {
-    Connection::open_with_flags(rt.database_path(), OpenFlags::SQLITE_OPEN_READ_ONLY)
-        .expect("the local D1 file opens read-only")
 }
 
 fn seed_weights() -> Value {
@@ -126,7 +120,7 @@ fn fire(rt: &Runtime, cron: &str, time: &str) {
 /// by the wall clock), as (old, new, changed_at). The API records changes too (at the request's
 /// wall-clock time), so tests compare what a run appended.
 fn level_changes(rt: &Runtime, lead: &str) -> Vec<(String, String, String)> {
-    db(rt)
+    rt.read_db()
         .prepare(
             "SELECT old_level, new_level, changed_at FROM heat_level_changes WHERE lead_id = ?1 \
              ORDER BY id",
@@ -145,7 +139,7 @@ fn level_changes_since(rt: &Runtime, lead: &str, before: usize) -> Vec<(String, 
 
 /// The job_runs summary of the latest run stamped with `started_at`.
 fn run_summaries(rt: &Runtime, started_at: &str) -> Vec<Value> {
-    db(rt)
+    rt.read_db()
         .prepare(
             "SELECT summary FROM job_runs WHERE job = 'scoring' AND started_at = ?1 ORDER BY id",
         )
@@ -188,14 +182,15 @@ fn config_change_rescores_every_lead(rt: &Runtime) {
     assert_eq!(heat(rt, &admin, &b), (9.0, "WARM".into()), "4 + 5");
     assert_eq!(heat(rt, &admin, &c), (0.0, "COLD".into()));
 
-    let version: i64 = db(rt)
+    let version: i64 = rt
+        .read_db()
         .query_row(
             "SELECT config_version FROM scoring_configs WHERE org_id = ?1",
             [&org],
             |r| r.get(0),
         )
         .unwrap();
-    let rows: Vec<(String, i64, i64, String)> = db(rt)
+    let rows: Vec<(String, i64, i64, String)> = rt.read_db()
         .prepare("SELECT id, needs_rescore, scored_config_version, scored_at FROM leads WHERE org_id = ?1 ORDER BY id")
         .unwrap()
         .query_map([&org], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
@@ -302,7 +297,7 @@ fn small_budget_run_resumes_and_finishes_next_run(_shared: &Runtime) {
 
     fire(rt, FREQUENT, "2026-03-03T00:00:00Z");
     let scores = |rt: &Runtime| -> Vec<(String, f64, i64)> {
-        db(rt)
+        rt.read_db()
             .prepare(
                 "SELECT id, heat_score, needs_rescore FROM leads WHERE org_id = ?1 ORDER BY id",
             )
@@ -321,7 +316,7 @@ fn small_budget_run_resumes_and_finishes_next_run(_shared: &Runtime) {
             (ids[2].clone(), 2.0, 1),
         ]
     );
-    let (status, cursor, done, total): (String, Option<String>, i64, i64) = db(rt)
+    let (status, cursor, done, total): (String, Option<String>, i64, i64) = rt.read_db()
         .query_row(
             "SELECT status, cursor_lead_id, leads_done, leads_total FROM rescore_runs WHERE org_id = ?1",
             [&org],
@@ -352,7 +347,7 @@ fn small_budget_run_resumes_and_finishes_next_run(_shared: &Runtime) {
             (ids[2].clone(), 3.0, 0),
         ]
     );
-    let (status, cursor, done, total): (String, Option<String>, i64, i64) = db(rt)
+    let (status, cursor, done, total): (String, Option<String>, i64, i64) = rt.read_db()
         .query_row(
             "SELECT status, cursor_lead_id, leads_done, leads_total FROM rescore_runs WHERE org_id = ?1",
             [&org],
@@ -386,7 +381,7 @@ fn nightly_snapshots_give_the_7_day_trend_and_are_pruned(rt: &Runtime) {
     touch(rt, &admin, &id, "website_visit", at);
 
     let snapshots = |rt: &Runtime| -> Vec<(String, f64, String)> {
-        db(rt)
+        rt.read_db()
             .prepare("SELECT day, score, level FROM heat_snapshots WHERE lead_id = ?1 ORDER BY day")
             .unwrap()
             .query_map([&id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
@@ -493,7 +488,7 @@ fn overlapping_runs_apply_once(rt: &Runtime) {
             "{id}"
         );
     }
-    let snapshots: Vec<(String, i64)> = db(rt)
+    let snapshots: Vec<(String, i64)> = rt.read_db()
         .prepare(
             "SELECT lead_id, COUNT(*) FROM heat_snapshots WHERE org_id = ?1 GROUP BY lead_id ORDER BY lead_id",
         )
@@ -529,7 +524,8 @@ fn overlapping_runs_apply_once(rt: &Runtime) {
             "{summary}"
         );
     }
-    let leases: i64 = db(rt)
+    let leases: i64 = rt
+        .read_db()
         .query_row(
             "SELECT COUNT(*) FROM job_leases WHERE name = 'scoring'",
             [],
@@ -578,7 +574,8 @@ fn recalculate_endpoint_schedules_and_reports(rt: &Runtime) {
     assert_eq!(queued["leads_total"], 3, "{queued}");
     assert!(queued["requested_at"].is_string(), "{queued}");
     assert_eq!(queued["finished_at"], Value::Null, "{queued}");
-    let flagged: i64 = db(rt)
+    let flagged: i64 = rt
+        .read_db()
         .query_row(
             "SELECT COUNT(*) FROM leads WHERE org_id = ?1 AND needs_rescore = 1",
             [&org],
@@ -610,7 +607,8 @@ fn recalculate_endpoint_schedules_and_reports(rt: &Runtime) {
     for id in &ids {
         assert_eq!(heat(rt, &admin, id), (8.0, "WARM".into()));
     }
-    let scored_at: Vec<String> = db(rt)
+    let scored_at: Vec<String> = rt
+        .read_db()
         .prepare("SELECT scored_at FROM leads WHERE org_id = ?1")
         .unwrap()
         .query_map([&org], |r| r.get(0))

@@ -15,7 +15,6 @@ use leadheat_e2e::{
     unix_now, urlencode, Resp, Runtime, INSTAGRAM_APP_SECRET, JWT_SECRET, LINKEDIN_CLIENT_SECRET,
     META_APP_SECRET,
 };
-use rusqlite::{Connection, OpenFlags};
 use serde_json::{json, Value};
 
 fn main() {
@@ -121,11 +120,6 @@ const LEAK_MARKERS: [&str; 6] = [
     "D1_ERROR",
     "panicked",
 ];
-
-fn db(rt: &Runtime) -> Connection {
-    Connection::open_with_flags(rt.database_path(), OpenFlags::SQLITE_OPEN_READ_ONLY)
-        .expect("the local D1 file opens read-only")
-}
 
 /// Asserts an RFC 9457 problem with `status`, and returns its body.
 fn problem(resp: Resp, status: u16, context: &str) -> Value {
@@ -233,7 +227,7 @@ fn unique_numeric_id() -> String {
 }
 
 fn inbox_rows(rt: &Runtime, platform: &str, account: &str) -> i64 {
-    db(rt)
+    rt.read_db()
         .query_row(
             "SELECT count(*) FROM webhook_inbox WHERE platform = ?1 AND account_id = ?2",
             [platform, account],
@@ -685,7 +679,8 @@ fn members_cannot_use_admin_routes(rt: &Runtime) {
         .expect(200)
         .json();
     assert_ne!(scoring["weights"]["social_like"], 100, "{scoring}");
-    let connected: i64 = db(rt)
+    let connected: i64 = rt
+        .read_db()
         .query_row(
             "SELECT count(*) FROM integration_accounts WHERE account_id = ?1",
             [&page],
@@ -1216,7 +1211,7 @@ fn sql_injection_strings_in_lead_fields_are_stored_verbatim(rt: &Runtime) {
     }
     // The table is intact (other tests write to it at the same time, so count this org's rows)
     // and holds exactly the new rows, verbatim.
-    let conn = db(rt);
+    let conn = rt.read_db();
     let total: i64 = conn
         .query_row("SELECT count(*) FROM leads", [], |row| row.get(0))
         .unwrap();
@@ -1354,7 +1349,7 @@ fn sql_injection_strings_in_list_filters_are_harmless(rt: &Runtime) {
     }
     // The free-text search for `" OR 1=1 --` matches words, not everything: the victim's
     // `OR` lead is never among the results, and the tables are intact.
-    let conn = db(rt);
+    let conn = rt.read_db();
     for table in ["leads", "interactions", "leads_fts"] {
         let count: i64 = conn
             .query_row(&format!("SELECT count(*) FROM {table}"), [], |row| {
@@ -1431,7 +1426,7 @@ fn access_tokens_never_appear_in_responses_logs_or_storage(rt: &Runtime) {
         "the runtime log contains an access token"
     );
     // Stored sealed: no column of the integrations table holds it in the clear.
-    let conn = db(rt);
+    let conn = rt.read_db();
     let mut stmt = conn
         .prepare("SELECT * FROM integrations WHERE org_id = ?1")
         .unwrap();

@@ -23,7 +23,6 @@ use leadheat_e2e::runner::{run, E2eTest};
 use leadheat_e2e::social::{connect, connect_page, numeric_id, post_linkedin, post_meta};
 use leadheat_e2e::stub::Stub;
 use leadheat_e2e::{unique_org, unique_suffix, unix_now, Runtime};
-use rusqlite::{Connection, OpenFlags};
 use serde_json::{json, Value};
 
 const WAIT: Duration = Duration::from_secs(90);
@@ -64,14 +63,9 @@ fn serial() -> MutexGuard<'static, ()> {
     SERIAL.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-fn db(rt: &Runtime) -> Connection {
-    Connection::open_with_flags(rt.database_path(), OpenFlags::SQLITE_OPEN_READ_ONLY)
-        .expect("the local D1 file opens read-only")
-}
-
 /// (status, attempts) of every inbox row of an account, oldest first.
 fn inbox_rows(rt: &Runtime, account: &str) -> Vec<(String, i64)> {
-    db(rt)
+    rt.read_db()
         .prepare("SELECT status, attempts FROM webhook_inbox WHERE account_id = ?1 ORDER BY id")
         .unwrap()
         .query_map([account], |r| Ok((r.get(0)?, r.get(1)?)))
@@ -81,7 +75,7 @@ fn inbox_rows(rt: &Runtime, account: &str) -> Vec<(String, i64)> {
 }
 
 fn count(rt: &Runtime, sql: &str, org: &str) -> i64 {
-    db(rt).query_row(sql, [org], |r| r.get(0)).unwrap()
+    rt.read_db().query_row(sql, [org], |r| r.get(0)).unwrap()
 }
 
 /// One `sync-batch` log line of the consumer.

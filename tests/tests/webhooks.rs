@@ -21,7 +21,7 @@ use leadheat_e2e::{
     urlencode, Runtime, INSTAGRAM_APP_SECRET, LINKEDIN_CLIENT_SECRET, META_APP_SECRET,
     META_VERIFY_TOKEN,
 };
-use rusqlite::{Connection, OpenFlags, OptionalExtension};
+use rusqlite::OptionalExtension;
 use serde_json::{json, Value};
 
 const WAIT: Duration = Duration::from_secs(30);
@@ -139,11 +139,6 @@ fn serial() -> MutexGuard<'static, ()> {
 // ------------------------------------------------------------------------------------------------
 // Helpers
 
-fn db(rt: &Runtime) -> Connection {
-    Connection::open_with_flags(rt.database_path(), OpenFlags::SQLITE_OPEN_READ_ONLY)
-        .expect("the local D1 file opens read-only")
-}
-
 fn integration(rt: &Runtime, org: &str, platform: &str) -> Value {
     let list = rt
         .get("/v1/integrations")
@@ -162,7 +157,7 @@ fn integration(rt: &Runtime, org: &str, platform: &str) -> Value {
 
 /// (status, attempts, last_error) of every inbox row of an account, oldest first.
 fn inbox_rows(rt: &Runtime, account: &str) -> Vec<(String, i64, Option<String>)> {
-    db(rt)
+    rt.read_db()
         .prepare(
             "SELECT status, attempts, last_error FROM webhook_inbox WHERE account_id = ?1 ORDER BY id",
         )
@@ -207,7 +202,7 @@ fn lead_by_email(rt: &Runtime, org: &str, email: &str) -> Option<Value> {
 }
 
 fn lead_by_profile(rt: &Runtime, org: &str, platform: &str, user: &str) -> Option<Value> {
-    let id: Option<String> = db(rt)
+    let id: Option<String> = rt.read_db()
         .query_row(
             "SELECT lead_id FROM social_profiles WHERE org_id = ?1 AND platform = ?2 AND platform_user_id = ?3",
             [org, platform, user],
@@ -226,7 +221,7 @@ fn lead_by_profile(rt: &Runtime, org: &str, platform: &str, user: &str) -> Optio
 }
 
 fn touchpoints(rt: &Runtime, org: &str, external_id: &str) -> Vec<(String, String, String)> {
-    db(rt)
+    rt.read_db()
         .prepare(
             "SELECT type, captured_by, metadata FROM interactions WHERE org_id = ?1 AND external_id = ?2",
         )
@@ -473,7 +468,8 @@ fn integrations_api_connects_seals_and_disconnects(rt: &Runtime) {
     );
     assert_eq!(connected["connected"], true);
     assert_eq!(connected["accounts"]["page_ids"], json!([page]));
-    let sealed_once: String = db(rt)
+    let sealed_once: String = rt
+        .read_db()
         .query_row(
             "SELECT token_ciphertext FROM integrations WHERE org_id = ?1 AND platform = 'facebook'",
             [&org],
@@ -483,7 +479,8 @@ fn integrations_api_connects_seals_and_disconnects(rt: &Runtime) {
     assert!(!sealed_once.contains(&secret_token));
     // Rotation: PUT again; a fresh nonce seals it differently.
     connect(rt, &org, "facebook", body.clone());
-    let sealed_twice: String = db(rt)
+    let sealed_twice: String = rt
+        .read_db()
         .query_row(
             "SELECT token_ciphertext FROM integrations WHERE org_id = ?1 AND platform = 'facebook'",
             [&org],
@@ -751,7 +748,8 @@ fn a_batch_of_many_entries_and_accounts(rt: &Runtime) {
     assert!(rows.iter().all(|r| r.0 == "processed"), "{rows:?}");
     let ignored = wait_settled(rt, &unconnected);
     assert_eq!(ignored[0].0, "ignored");
-    let count: i64 = db(rt)
+    let count: i64 = rt
+        .read_db()
         .query_row(
             "SELECT COUNT(*) FROM interactions WHERE org_id = ?1 AND type = 'social_comment'",
             [&org],
@@ -759,7 +757,8 @@ fn a_batch_of_many_entries_and_accounts(rt: &Runtime) {
         )
         .unwrap();
     assert_eq!(count, 30);
-    let leads: i64 = db(rt)
+    let leads: i64 = rt
+        .read_db()
         .query_row(
             "SELECT COUNT(*) FROM leads WHERE org_id = ?1",
             [&org],
@@ -820,7 +819,7 @@ fn instagram_comments_messages_and_story_insights(rt: &Runtime) {
         touchpoints(rt, &org, &format!("comment:{comment_id}"))[0].0,
         "social_comment"
     );
-    let kinds: i64 = db(rt)
+    let kinds: i64 = rt.read_db()
         .query_row(
             "SELECT COUNT(*) FROM interactions WHERE org_id = ?1 AND type IN ('social_comment', 'direct_message')",
             [&org],
@@ -990,7 +989,7 @@ fn failing_event_dies_after_bounded_attempts(rt: &Runtime) {
     assert_eq!(facebook["dead"], 1);
     assert_eq!(facebook["pending"], 0);
     // The circuit opened along the way.
-    let failures: i64 = db(rt)
+    let failures: i64 = rt.read_db()
         .query_row(
             "SELECT consecutive_failures FROM platform_throttles WHERE org_id = ?1 AND platform = 'facebook'",
             [&org],
@@ -1074,7 +1073,7 @@ fn meta_throttle_delays_further_calls(rt: &Runtime) {
     });
     // Throttling is not a failed attempt.
     assert_eq!(rows[0].1, 0, "{rows:?}");
-    let (blocked_until, usage): (String, String) = db(rt)
+    let (blocked_until, usage): (String, String) = rt.read_db()
         .query_row(
             "SELECT blocked_until, last_usage FROM platform_throttles WHERE org_id = ?1 AND platform = 'facebook'",
             [&org],
@@ -1139,7 +1138,7 @@ fn linkedin_429_waits_for_retry_after(rt: &Runtime) {
     });
     assert_eq!(rows[0].1, 0, "a 429 is not a failed attempt: {rows:?}");
     assert!(rows[0].2.as_deref().unwrap().contains("429"), "{rows:?}");
-    let blocked_until: String = db(rt)
+    let blocked_until: String = rt.read_db()
         .query_row(
             "SELECT blocked_until FROM platform_throttles WHERE org_id = ?1 AND platform = 'linkedin'",
             [&org],
@@ -1288,7 +1287,7 @@ fn assert_fetched_once_with_the_org_token(org: &str, leadgen_id: &str) {
 }
 
 fn stored_key_id(rt: &Runtime, org: &str) -> (String, String) {
-    db(rt)
+    rt.read_db()
         .query_row(
             "SELECT token_key_id, substr(token_ciphertext, 4, 8) FROM integrations \
              WHERE org_id = ?1 AND platform = 'facebook'",
