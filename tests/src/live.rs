@@ -24,11 +24,12 @@ pub enum Credentials<'a> {
     None,
 }
 
-/// What the handshake answered when it did not switch protocols.
+/// What the handshake answered when it did not switch protocols. Only the status: a WebSocket
+/// client stops reading at the headers, so the body may not have arrived (read it with a plain
+/// request instead).
 #[derive(Debug)]
 pub struct Refusal {
     pub status: u16,
-    pub body: Value,
 }
 
 pub struct LiveSocket {
@@ -75,17 +76,9 @@ impl LiveSocket {
                     .map(str::to_string),
                 socket,
             }),
-            Err(tungstenite::Error::Http(response)) => {
-                let body = response
-                    .body()
-                    .as_deref()
-                    .and_then(|b| serde_json::from_slice(b).ok())
-                    .unwrap_or(Value::Null);
-                Err(Refusal {
-                    status: response.status().as_u16(),
-                    body,
-                })
-            }
+            Err(tungstenite::Error::Http(response)) => Err(Refusal {
+                status: response.status().as_u16(),
+            }),
             Err(other) => panic!("the live handshake failed: {other}"),
         }
     }
