@@ -22,6 +22,30 @@ pub async fn enqueue(env: &Env, inbox_id: &str) -> Result<(), Problem> {
     enqueue_as_of(env, inbox_id, None).await
 }
 
+/// Messages one `sendBatch` call may carry (Cloudflare Queues' limit).
+const MAX_BATCH_MESSAGES: usize = 100;
+
+/// Enqueues several inbox events with as few calls as the queue allows (one per 100).
+pub async fn enqueue_all(env: &Env, inbox_ids: &[String]) -> Result<(), Problem> {
+    let queue = env
+        .queue(SOCIAL_EVENTS_BINDING)
+        .map_err(|e| Problem::internal("binding SOCIAL_EVENTS", e))?;
+    for chunk in inbox_ids.chunks(MAX_BATCH_MESSAGES) {
+        let messages: Vec<SocialEventMessage> = chunk
+            .iter()
+            .map(|inbox_id| SocialEventMessage {
+                inbox_id: inbox_id.clone(),
+                as_of: None,
+            })
+            .collect();
+        queue
+            .send_batch(messages)
+            .await
+            .map_err(|e| Problem::internal("enqueue social events", e))?;
+    }
+    Ok(())
+}
+
 /// Enqueues an inbox event found due at `as_of` (the reconciliation's scheduled time).
 pub async fn enqueue_as_of(env: &Env, inbox_id: &str, as_of: Option<&str>) -> Result<(), Problem> {
     let queue = env

@@ -96,10 +96,8 @@ async fn receive(
 
     let db = db::database(env)?;
     let now = clock::rfc3339(clock::now());
-    let mut stored_count = 0;
-    let mut duplicates = 0;
-    let mut ignored = 0;
     // An account's parts are adjacent: its org is looked up once.
+    let mut orgs: Vec<Option<String>> = Vec::with_capacity(parts.len());
     let mut resolved: Option<(Option<String>, Option<String>)> = None;
     for part in &parts {
         let org_id = match &resolved {
@@ -115,45 +113,56 @@ async fn receive(
                 org_id
             }
         };
-        // Accounts no org has connected are recorded as ignored (and still answered 200, so the
-        // platform keeps the subscription).
-        let status = if org_id.is_some() {
-            "pending"
-        } else {
-            "ignored"
-        };
-        let id = clock::new_id(prefix::INBOX_EVENT);
-        let stored = inbox::insert(
-            &db,
-            &NewInboxEvent {
-                id: &id,
-                platform: platform.as_str(),
-                dedupe_key: &part.dedupe_key,
-                account_id: part.account_id.as_deref(),
-                org_id: org_id.as_deref(),
-                body: &part.body,
-                received_at: &now,
-                status,
+        orgs.push(org_id);
+    }
+    let ids: Vec<String> = parts
+        .iter()
+        .map(|_| clock::new_id(prefix::INBOX_EVENT))
+        .collect();
+    let rows: Vec<NewInboxEvent> = parts
+        .iter()
+        .zip(&orgs)
+        .zip(&ids)
+        .map(|((part, org_id), id)| NewInboxEvent {
+            id,
+            platform: platform.as_str(),
+            dedupe_key: &part.dedupe_key,
+            account_id: part.account_id.as_deref(),
+            org_id: org_id.as_deref(),
+            body: &part.body,
+            received_at: &now,
+            // Accounts no org has connected are recorded as ignored (and still answered 200, so
+            // the platform keeps the subscription).
+            status: if org_id.is_some() {
+                "pending"
+            } else {
+                "ignored"
             },
-        )
-        .await?;
-        if !stored {
-            duplicates += 1;
-            continue;
-        }
-        stored_count += 1;
-        if org_id.is_none() {
-            ignored += 1;
-            continue;
-        }
-        // If this send fails, the row stays pending and the sync worker's reconciliation enqueues
-        // it; the platform still gets its 200, so it does not redeliver needlessly.
-        if let Err(problem) = queue::enqueue(env, &id).await {
-            worker::console_warn!(
-                "enqueue failed for {id}, reconciliation will pick it up: {}",
-                problem.detail
-            );
-        }
+        })
+        .collect();
+    // Every part in one D1 batch, every new pending row in one queue send.
+    let stored = inbox::insert_all(&db, &rows).await?;
+    let stored_count = stored.iter().filter(|s| **s).count();
+    let duplicates = stored.len() - stored_count;
+    let ignored = rows
+        .iter()
+        .zip(&stored)
+        .filter(|(row, stored)| **stored && row.org_id.is_none())
+        .count();
+    let to_enqueue: Vec<String> = rows
+        .iter()
+        .zip(&stored)
+        .filter(|(row, stored)| **stored && row.org_id.is_some())
+        .map(|(row, _)| row.id.to_string())
+        .collect();
+    // If this send fails, the rows stay pending and the sync worker's reconciliation enqueues
+    // them; the platform still gets its 200, so it does not redeliver needlessly.
+    if let Err(problem) = queue::enqueue_all(env, &to_enqueue).await {
+        worker::console_warn!(
+            "enqueue failed for {} events, reconciliation will pick them up: {}",
+            to_enqueue.len(),
+            problem.detail
+        );
     }
     http::json(
         200,

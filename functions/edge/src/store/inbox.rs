@@ -6,7 +6,7 @@
 //! so two consumers (a redelivered message, a reconciliation) never process one event at once.
 
 use serde::Deserialize;
-use worker::D1Database;
+use worker::{D1Database, D1PreparedStatement};
 
 use crate::args;
 use crate::db;
@@ -26,10 +26,29 @@ pub struct NewInboxEvent<'a> {
     pub status: &'a str,
 }
 
-/// Stores a delivery; returns false when the same event was already stored (a redelivery).
-pub async fn insert(db: &D1Database, event: &NewInboxEvent<'_>) -> Result<bool, Problem> {
+/// Stores the parts of one delivery in ONE batch; returns, per part, whether it was stored (false
+/// when the same event was already stored: a redelivery). One round trip however many parts.
+pub async fn insert_all(
+    db: &D1Database,
+    events: &[NewInboxEvent<'_>],
+) -> Result<Vec<bool>, Problem> {
+    let statements = events
+        .iter()
+        .map(|event| insert_statement(db, event))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(db::batch(db, statements)
+        .await?
+        .iter()
+        .map(|result| db::changes(result) == 1)
+        .collect())
+}
+
+fn insert_statement(
+    db: &D1Database,
+    event: &NewInboxEvent<'_>,
+) -> Result<D1PreparedStatement, Problem> {
     let processed_at = (event.status == "ignored").then_some(event.received_at);
-    let changed = db::run(
+    db::statement(
         db,
         "INSERT INTO webhook_inbox (id, platform, dedupe_key, account_id, org_id, body, received_at, status, attempts, processed_at, last_error) \
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 0, ?9, ?10) ON CONFLICT (platform, dedupe_key) DO NOTHING",
@@ -46,8 +65,6 @@ pub async fn insert(db: &D1Database, event: &NewInboxEvent<'_>) -> Result<bool, 
             (event.status == "ignored").then_some("no org has connected this account")
         ],
     )
-    .await?;
-    Ok(changed == 1)
 }
 
 #[derive(Debug, Clone, Deserialize)]
