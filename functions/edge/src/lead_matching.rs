@@ -76,12 +76,12 @@ pub async fn find_match(
     input: &LeadInput,
 ) -> Result<Option<(String, &'static str)>, Problem> {
     if let Some(email) = input.email_normalized() {
-        if let Some(id) = leads::first_with_email(db, org_id, &email).await? {
+        if let Some(id) = leads::first_with(db, org_id, leads::Contact::Email(&email)).await? {
             return Ok(Some((id, "email")));
         }
     }
     if let Some(phone) = input.phone_normalized() {
-        if let Some(id) = leads::first_with_phone(db, org_id, &phone).await? {
+        if let Some(id) = leads::first_with(db, org_id, leads::Contact::Phone(&phone)).await? {
             return Ok(Some((id, "phone")));
         }
     }

@@ -212,31 +212,27 @@ pub async fn try_batch(
     }
 }
 
-/// The org's first lead (by id) with this normalized email.
-pub async fn first_with_email(
-    db: &D1Database,
-    org_id: &str,
-    email_normalized: &str,
-) -> Result<Option<String>, Problem> {
-    let row: Option<IdRow> = db::first(
-        db,
-        "SELECT id FROM leads WHERE org_id = ?1 AND email_normalized = ?2 ORDER BY id LIMIT 1",
-        &args![org_id, email_normalized],
-    )
-    .await?;
-    Ok(row.map(|r| r.id))
+/// A normalized contact a lead can be matched on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Contact<'a> {
+    Email(&'a str),
+    Phone(&'a str),
 }
 
-/// The org's first lead (by id) with this normalized phone.
-pub async fn first_with_phone(
+/// The org's first lead (by id) with this normalized email or phone.
+pub async fn first_with(
     db: &D1Database,
     org_id: &str,
-    phone_normalized: &str,
+    contact: Contact<'_>,
 ) -> Result<Option<String>, Problem> {
+    let (column, value) = match contact {
+        Contact::Email(email) => ("email_normalized", email),
+        Contact::Phone(phone) => ("phone_normalized", phone),
+    };
     let row: Option<IdRow> = db::first(
         db,
-        "SELECT id FROM leads WHERE org_id = ?1 AND phone_normalized = ?2 ORDER BY id LIMIT 1",
-        &args![org_id, phone_normalized],
+        &format!("SELECT id FROM leads WHERE org_id = ?1 AND {column} = ?2 ORDER BY id LIMIT 1"),
+        &args![org_id, value],
     )
     .await?;
     Ok(row.map(|r| r.id))
