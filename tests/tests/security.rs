@@ -5,11 +5,13 @@
 //!
 //! Every test works in organisations of its own (`unique_org`), so they share one runtime.
 
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use leadheat_e2e::runner::{run, E2eTest};
+use leadheat_e2e::stub::Stub;
 use leadheat_e2e::{
     hmac_sha256, linkedin_signature, meta_signature, mint_jwt, token, unique_org, unique_suffix,
     unix_now, urlencode, Resp, Runtime, INSTAGRAM_APP_SECRET, JWT_SECRET, LINKEDIN_CLIENT_SECRET,
@@ -17,8 +19,20 @@ use leadheat_e2e::{
 };
 use serde_json::{json, Value};
 
+// The hardening suites: each module owns one area and lists its tests in `TESTS`.
+#[path = "security/api_limits.rs"]
+mod api_limits;
+#[path = "security/d1_limits.rs"]
+mod d1_limits;
+#[path = "security/forgery.rs"]
+mod forgery;
+#[path = "security/ownership.rs"]
+mod ownership;
+#[path = "security/privacy.rs"]
+mod privacy;
+
 fn main() {
-    let tests: &[E2eTest] = &[
+    let base: &[E2eTest] = &[
         ("jwt_alg_none_is_refused", jwt_alg_none_is_refused),
         (
             "jwt_algorithm_substitution_is_refused",
@@ -103,7 +117,28 @@ fn main() {
             tracking_never_creates_a_lead_without_identity,
         ),
     ];
-    run(Runtime::start(), tests)
+    let tests = [
+        base,
+        forgery::TESTS,
+        ownership::TESTS,
+        api_limits::TESTS,
+        privacy::TESTS,
+        d1_limits::TESTS,
+    ]
+    .concat();
+    let stub = stub();
+    let runtime = Runtime::start_with_env(&[
+        ("META_GRAPH_BASE_URL", &stub.meta_base()),
+        ("LINKEDIN_API_BASE_URL", &stub.linkedin_base()),
+    ]);
+    run(runtime, &tests)
+}
+
+static STUB: OnceLock<Stub> = OnceLock::new();
+
+/// The stub Graph and LinkedIn APIs this suite's runtime calls (ownership proofs, lead fetches).
+pub fn stub() -> &'static Stub {
+    STUB.get_or_init(Stub::start)
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -1,0 +1,5 @@
+//! Security suite: d1_limits.
+
+use leadheat_e2e::runner::E2eTest;
+
+pub const TESTS: &[E2eTest] = &[];

@@ -1,0 +1,5 @@
+//! Security suite: forgery.
+
+use leadheat_e2e::runner::E2eTest;
+
+pub const TESTS: &[E2eTest] = &[];
