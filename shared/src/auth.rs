@@ -7,6 +7,11 @@
 //! key-confusion tricks with `RS256` die before anything else), then the signature in constant
 //! time, and only then are the claims read: nothing unauthenticated is interpreted beyond the
 //! header.
+//!
+//! [`verify_jwt`] checks the signature, the claims Leadheat reads and the token's validity window.
+//! [`verify_token`] adds the deployment's policy on top, and is what the API uses: an optional
+//! issuer and audience ([`TokenPolicy`], vars `AUTH_JWT_ISSUER` and `AUTH_JWT_AUDIENCE`) and a
+//! maximum lifetime ([`MAX_TOKEN_LIFETIME_SECS`]), so a leaked token is not good for long.
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
@@ -24,6 +29,11 @@ pub const MAX_TOKEN_LEN: usize = 8 * 1024;
 /// Clock skew tolerated on `exp` and `nbf`, in seconds. The issuer's clock and the edge's clock
 /// are never exactly in step; 30 s absorbs that without meaningfully extending a token's life.
 pub const CLOCK_SKEW_LEEWAY_SECS: i64 = 30;
+
+/// The longest a token may live: 24 hours. `exp - iat` (when the token says when it was issued)
+/// and `exp - now` (always; [`CLOCK_SKEW_LEEWAY_SECS`] allowed) must both stay within it, so an
+/// issuer cannot mint a token for months and a token without `iat` cannot claim a long future.
+pub const MAX_TOKEN_LIFETIME_SECS: i64 = 24 * 60 * 60;
 
 /// The only algorithm accepted: a shared secret (`AUTH_JWT_SECRET`) and HMAC-SHA256.
 const ALGORITHM: &str = "HS256";
@@ -64,6 +74,22 @@ pub enum AuthError {
     NotYetValid,
     #[error("token claims are invalid: {0}")]
     InvalidClaims(String),
+    #[error("token issuer (iss) is not the one this API trusts")]
+    WrongIssuer,
+    #[error("token audience (aud) does not include this API")]
+    WrongAudience,
+    #[error("token lifetime exceeds the 24-hour maximum")]
+    LifetimeTooLong,
+}
+
+/// What a deployment requires of its tokens beyond a valid signature and validity window.
+/// `None` means "not checked".
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TokenPolicy {
+    /// `iss` must equal this exactly.
+    pub issuer: Option<String>,
+    /// `aud` must be this string, or an array containing it (RFC 7519 section 4.1.3).
+    pub audience: Option<String>,
 }
 
 /// Verifies an HS256 token signed with `secret` and returns its claims.
@@ -72,6 +98,44 @@ pub enum AuthError {
 /// An empty `secret` never verifies anything (it would make every token forgeable). Total over
 /// arbitrary input: never panics.
 pub fn verify_jwt(token: &str, secret: &[u8], now_unix: i64) -> Result<Claims, AuthError> {
+    verify_signed(token, secret, now_unix).map(|(claims, _)| claims)
+}
+
+/// [`verify_jwt`], then the deployment's `policy` (issuer, audience) and the maximum lifetime
+/// ([`MAX_TOKEN_LIFETIME_SECS`]). What the API authenticates requests with.
+pub fn verify_token(
+    token: &str,
+    secret: &[u8],
+    now_unix: i64,
+    policy: &TokenPolicy,
+) -> Result<Claims, AuthError> {
+    let (claims, payload) = verify_signed(token, secret, now_unix)?;
+    check_lifetime(&claims, now_unix)?;
+    if let Some(issuer) = &policy.issuer {
+        match payload.get("iss") {
+            Some(Value::String(iss)) if iss == issuer => {}
+            _ => return Err(AuthError::WrongIssuer),
+        }
+    }
+    if let Some(audience) = &policy.audience {
+        let accepted = match payload.get("aud") {
+            Some(Value::String(aud)) => aud == audience,
+            Some(Value::Array(auds)) => auds.iter().any(|aud| aud.as_str() == Some(audience)),
+            _ => false,
+        };
+        if !accepted {
+            return Err(AuthError::WrongAudience);
+        }
+    }
+    Ok(claims)
+}
+
+/// The checks of [`verify_jwt`]; also returns the payload, for the policy checks.
+fn verify_signed(
+    token: &str,
+    secret: &[u8],
+    now_unix: i64,
+) -> Result<(Claims, Map<String, Value>), AuthError> {
     let token = token.trim();
     if token.len() > MAX_TOKEN_LEN {
         return Err(AuthError::Malformed);
@@ -103,9 +167,11 @@ pub fn verify_jwt(token: &str, secret: &[u8], now_unix: i64) -> Result<Claims, A
     mac.verify_slice(&signature)
         .map_err(|_| AuthError::BadSignature)?;
 
-    let claims = parse_claims(&payload_json)?;
+    let payload: Map<String, Value> =
+        serde_json::from_slice(&payload_json).map_err(|_| AuthError::Malformed)?;
+    let claims = parse_claims(&payload)?;
     check_time(&claims, now_unix)?;
-    Ok(claims)
+    Ok((claims, payload))
 }
 
 /// Signs `claims` with `secret` as an HS256 token: for dev tokens and tests. Production tokens
@@ -161,9 +227,7 @@ fn check_header(header_json: &[u8]) -> Result<(), AuthError> {
     Ok(())
 }
 
-fn parse_claims(payload_json: &[u8]) -> Result<Claims, AuthError> {
-    let claims: Map<String, Value> =
-        serde_json::from_slice(payload_json).map_err(|_| AuthError::Malformed)?;
+fn parse_claims(claims: &Map<String, Value>) -> Result<Claims, AuthError> {
     let role = match claims.get("role") {
         None => return Err(invalid_claims("role is missing")),
         Some(Value::String(role)) => role.parse::<Role>().ok(),
@@ -176,14 +240,14 @@ fn parse_claims(payload_json: &[u8]) -> Result<Claims, AuthError> {
         ))
     })?;
     Ok(Claims {
-        sub: required_string(&claims, "sub")?,
-        org: required_string(&claims, "org")?,
+        sub: required_string(claims, "sub")?,
+        org: required_string(claims, "org")?,
         role,
-        exp: numeric_date(&claims, "exp", Rounding::Down)?
+        exp: numeric_date(claims, "exp", Rounding::Down)?
             .ok_or_else(|| invalid_claims("exp is missing"))?,
-        iat: numeric_date(&claims, "iat", Rounding::Down)?,
+        iat: numeric_date(claims, "iat", Rounding::Down)?,
         // Rounded up so a fractional `nbf` never admits a token early.
-        nbf: numeric_date(&claims, "nbf", Rounding::Up)?,
+        nbf: numeric_date(claims, "nbf", Rounding::Up)?,
     })
 }
 
@@ -235,6 +299,19 @@ fn check_time(claims: &Claims, now_unix: i64) -> Result<(), AuthError> {
     if let Some(not_before) = claims.nbf {
         if not_before.saturating_sub(CLOCK_SKEW_LEEWAY_SECS) > now_unix {
             return Err(AuthError::NotYetValid);
+        }
+    }
+    Ok(())
+}
+
+fn check_lifetime(claims: &Claims, now_unix: i64) -> Result<(), AuthError> {
+    let remaining = claims.exp.saturating_sub(now_unix);
+    if remaining > MAX_TOKEN_LIFETIME_SECS.saturating_add(CLOCK_SKEW_LEEWAY_SECS) {
+        return Err(AuthError::LifetimeTooLong);
+    }
+    if let Some(issued_at) = claims.iat {
+        if claims.exp.saturating_sub(issued_at) > MAX_TOKEN_LIFETIME_SECS {
+            return Err(AuthError::LifetimeTooLong);
         }
     }
     Ok(())
@@ -621,5 +698,245 @@ mod tests {
             "token claims are invalid: role must be one of admin, member, viewer"
         );
         assert!(!message.contains("<script>"));
+    }
+    fn policy(issuer: Option<&str>, audience: Option<&str>) -> TokenPolicy {
+        TokenPolicy {
+            issuer: issuer.map(str::to_owned),
+            audience: audience.map(str::to_owned),
+        }
+    }
+
+    fn payload_with(extra: Value) -> Value {
+        let mut payload = json!({"sub": "u", "org": "o", "role": "member", "exp": NOW + 600});
+        for (name, value) in extra.as_object().unwrap() {
+            payload[name] = value.clone();
+        }
+        payload
+    }
+
+    #[test]
+    fn without_a_policy_issuer_and_audience_are_not_checked() {
+        for extra in [
+            json!({}),
+            json!({"iss": "anyone"}),
+            json!({"aud": ["x", "y"]}),
+            json!({"iss": 42, "aud": {"odd": true}}),
+        ] {
+            let token = with_payload(payload_with(extra.clone()));
+            assert!(
+                verify_token(&token, SECRET, NOW, &TokenPolicy::default()).is_ok(),
+                "{extra}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_configured_issuer_must_match_exactly() {
+        let policy = policy(Some("https://idp.example.com"), None);
+        let good = with_payload(payload_with(json!({"iss": "https://idp.example.com"})));
+        assert!(verify_token(&good, SECRET, NOW, &policy).is_ok());
+        for extra in [
+            json!({}),
+            json!({"iss": "https://idp.example.com/"}),
+            json!({"iss": "https://IDP.example.com"}),
+            json!({"iss": "https://evil.example.com"}),
+            json!({"iss": ["https://idp.example.com"]}),
+            json!({"iss": null}),
+        ] {
+            let token = with_payload(payload_with(extra.clone()));
+            assert_eq!(
+                verify_token(&token, SECRET, NOW, &policy),
+                Err(AuthError::WrongIssuer),
+                "{extra}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_configured_audience_must_be_or_be_among_aud() {
+        let policy = policy(None, Some("leadheat-api"));
+        for extra in [
+            json!({"aud": "leadheat-api"}),
+            json!({"aud": ["other", "leadheat-api"]}),
+            json!({"aud": [1, "leadheat-api"]}),
+        ] {
+            let token = with_payload(payload_with(extra.clone()));
+            assert!(
+                verify_token(&token, SECRET, NOW, &policy).is_ok(),
+                "{extra}"
+            );
+        }
+        for extra in [
+            json!({}),
+            json!({"aud": "leadheat"}),
+            json!({"aud": "leadheat-api "}),
+            json!({"aud": []}),
+            json!({"aud": ["other"]}),
+            json!({"aud": {"leadheat-api": true}}),
+            json!({"aud": "other leadheat-api"}),
+        ] {
+            let token = with_payload(payload_with(extra.clone()));
+            assert_eq!(
+                verify_token(&token, SECRET, NOW, &policy),
+                Err(AuthError::WrongAudience),
+                "{extra}"
+            );
+        }
+    }
+
+    #[test]
+    fn issuer_and_audience_are_both_required_when_both_are_set() {
+        let policy = policy(Some("idp"), Some("api"));
+        let both = with_payload(payload_with(json!({"iss": "idp", "aud": "api"})));
+        assert!(verify_token(&both, SECRET, NOW, &policy).is_ok());
+        let no_aud = with_payload(payload_with(json!({"iss": "idp"})));
+        assert_eq!(
+            verify_token(&no_aud, SECRET, NOW, &policy),
+            Err(AuthError::WrongAudience)
+        );
+        let no_iss = with_payload(payload_with(json!({"aud": "api"})));
+        assert_eq!(
+            verify_token(&no_iss, SECRET, NOW, &policy),
+            Err(AuthError::WrongIssuer)
+        );
+    }
+
+    #[test]
+    fn the_policy_never_rescues_a_token_verify_jwt_refuses() {
+        let policy = policy(Some("idp"), Some("api"));
+        let payload = payload_with(json!({"iss": "idp", "aud": "api"}));
+        let forged = sign_raw(
+            MINTED_HEADER_JSON.as_bytes(),
+            payload.to_string().as_bytes(),
+            b"another-secret",
+        );
+        assert_eq!(
+            verify_token(&forged, SECRET, NOW, &policy),
+            Err(AuthError::BadSignature)
+        );
+        let expired = with_payload(payload_with(
+            json!({"iss": "idp", "aud": "api", "exp": NOW - 3600}),
+        ));
+        assert_eq!(
+            verify_token(&expired, SECRET, NOW, &policy),
+            Err(AuthError::Expired)
+        );
+    }
+
+    #[test]
+    fn a_token_may_live_at_most_24_hours() {
+        let open = TokenPolicy::default();
+        let day = MAX_TOKEN_LIFETIME_SECS;
+        assert_eq!(day, 86_400);
+        // Issued now, for exactly the maximum: accepted. One second more: refused.
+        let full = mint_jwt(
+            &Claims {
+                exp: NOW + day,
+                iat: Some(NOW),
+                ..claims()
+            },
+            SECRET,
+        );
+        assert!(verify_token(&full, SECRET, NOW, &open).is_ok());
+        let over = mint_jwt(
+            &Claims {
+                exp: NOW + day + 1,
+                iat: Some(NOW),
+                ..claims()
+            },
+            SECRET,
+        );
+        assert_eq!(
+            verify_token(&over, SECRET, NOW, &open),
+            Err(AuthError::LifetimeTooLong)
+        );
+        // A long-lived token is refused even late in its life (exp - iat), and verify_jwt alone
+        // still accepts it.
+        let month = Claims {
+            exp: NOW + 600,
+            iat: Some(NOW - 30 * day),
+            ..claims()
+        };
+        let month = mint_jwt(&month, SECRET);
+        assert_eq!(
+            verify_token(&month, SECRET, NOW, &open),
+            Err(AuthError::LifetimeTooLong)
+        );
+        assert!(verify_jwt(&month, SECRET, NOW).is_ok());
+    }
+
+    #[test]
+    fn a_token_without_iat_is_bounded_by_its_remaining_life() {
+        let open = TokenPolicy::default();
+        let day = MAX_TOKEN_LIFETIME_SECS;
+        let within = mint_jwt(
+            &Claims {
+                exp: NOW + day + CLOCK_SKEW_LEEWAY_SECS,
+                iat: None,
+                ..claims()
+            },
+            SECRET,
+        );
+        assert!(verify_token(&within, SECRET, NOW, &open).is_ok());
+        let beyond = mint_jwt(
+            &Claims {
+                exp: NOW + day + CLOCK_SKEW_LEEWAY_SECS + 1,
+                iat: None,
+                ..claims()
+            },
+            SECRET,
+        );
+        assert_eq!(
+            verify_token(&beyond, SECRET, NOW, &open),
+            Err(AuthError::LifetimeTooLong)
+        );
+        // An iat that lies (recent, with a far exp) does not help: exp - now still counts.
+        let liar = mint_jwt(
+            &Claims {
+                exp: NOW + 30 * day,
+                iat: Some(NOW + 29 * day),
+                ..claims()
+            },
+            SECRET,
+        );
+        assert_eq!(
+            verify_token(&liar, SECRET, NOW, &open),
+            Err(AuthError::LifetimeTooLong)
+        );
+    }
+
+    #[test]
+    fn lifetime_checks_saturate_on_extreme_times() {
+        let open = TokenPolicy::default();
+        for (exp, iat) in [
+            (i64::MAX, Some(i64::MIN)),
+            (i64::MAX, None),
+            (NOW + 60, Some(i64::MIN)),
+            (NOW + 60, Some(i64::MAX)),
+        ] {
+            let token = mint_jwt(
+                &Claims {
+                    exp,
+                    iat,
+                    ..claims()
+                },
+                SECRET,
+            );
+            for now in [i64::MIN, 0, NOW, i64::MAX] {
+                let _ = verify_token(&token, SECRET, now, &open);
+            }
+        }
+        let far = mint_jwt(
+            &Claims {
+                exp: i64::MAX,
+                iat: None,
+                ..claims()
+            },
+            SECRET,
+        );
+        assert_eq!(
+            verify_token(&far, SECRET, NOW, &open),
+            Err(AuthError::LifetimeTooLong)
+        );
     }
 }

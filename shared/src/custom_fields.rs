@@ -13,6 +13,20 @@ pub const MAX_LABEL_LEN: usize = 100;
 pub const MAX_OPTIONS: usize = 100;
 pub const MAX_OPTION_LEN: usize = 100;
 pub const MAX_TEXT_VALUE_LEN: usize = 5000;
+/// Definitions one org may have at most. Every lead write validates its values against all of
+/// them, and every list filter may name one, so their number stays bounded.
+pub const MAX_DEFINITIONS_PER_ORG: usize = 100;
+
+/// The problem of a definition refused because the org already has
+/// [`MAX_DEFINITIONS_PER_ORG`]: it names the `key` that could not be added.
+pub fn too_many_definitions(key: &str) -> FieldError {
+    FieldError::new(
+        "key",
+        format!(
+            "cannot add {key:?}: an organisation has at most {MAX_DEFINITIONS_PER_ORG} custom fields; delete one first"
+        ),
+    )
+}
 
 /// One definition as stored and returned (without its id and times).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -457,5 +471,14 @@ mod tests {
         let errors = parse_definition_patch(&json!({"type": "text"}), &ok).unwrap_err();
         assert_eq!(fields(&errors), ["type"]);
         assert!(is_valid_key("a_1") && !is_valid_key("1a") && !is_valid_key("a-b"));
+    }
+
+    #[test]
+    fn the_definition_cap_is_documented_and_its_problem_names_the_key() {
+        assert_eq!(MAX_DEFINITIONS_PER_ORG, 100);
+        let error = too_many_definitions("region");
+        assert_eq!(error.field, "key");
+        assert!(error.message.contains("\"region\""), "{}", error.message);
+        assert!(error.message.contains("100"), "{}", error.message);
     }
 }

@@ -18,6 +18,7 @@ pub mod live;
 pub mod pipeline;
 pub mod platforms;
 pub mod ranking;
+pub mod rate_limit;
 pub mod rescoring;
 pub mod scoring;
 pub mod signature;

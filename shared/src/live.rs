@@ -11,6 +11,7 @@
 //! [`PROTOCOL`], which the server selects. Other clients may send `Authorization: Bearer` instead.
 
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 
 /// The subprotocol the server selects when the client offers it.
 pub const PROTOCOL: &str = "leadheat.live.v1";
@@ -18,6 +19,9 @@ pub const PROTOCOL: &str = "leadheat.live.v1";
 pub const TOKEN_PROTOCOL_PREFIX: &str = "bearer.";
 /// Open sockets per org at most; a further page falls back to polling.
 pub const MAX_SOCKETS_PER_ORG: usize = 2_000;
+/// Open sockets per user (per org) at most: ten tabs of the app. A further page answers 429 and
+/// falls back to polling, so one user (or a stolen token) cannot hold the org's sockets.
+pub const MAX_SOCKETS_PER_USER: usize = 10;
 /// Close code for a socket whose token expired (4000-4999: application codes). The page
 /// reconnects with its current token.
 pub const CLOSE_TOKEN_EXPIRED: u16 = 4001;
@@ -101,6 +105,50 @@ impl Grant {
     }
 }
 
+impl Grant {
+    /// When the hub must close this socket, in Unix milliseconds (its alarm's time).
+    pub fn expires_at_millis(&self) -> i64 {
+        self.exp.saturating_mul(1_000)
+    }
+}
+
+/// The tag a hub files a user's sockets under, to count them ([`MAX_SOCKETS_PER_USER`]). A digest:
+/// runtime tags are at most 256 characters, user ids are not.
+pub fn user_tag(user: &str) -> String {
+    format!("user:{}", hex::encode(Sha256::digest(user.as_bytes())))
+}
+
+/// What an expiry sweep of a hub's sockets does at `now` (Unix seconds): close the sockets at
+/// `close` (indexes into the grants given), and wake again at `next_alarm_millis`, the earliest
+/// expiry among the sockets left open (`None` when none is left).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Sweep {
+    pub close: Vec<usize>,
+    pub next_alarm_millis: Option<i64>,
+}
+
+/// Plans an expiry sweep over the grants of a hub's open sockets (`None`: a socket without a
+/// readable grant, closed like an expired one).
+pub fn sweep(grants: &[Option<Grant>], now: i64) -> Sweep {
+    let mut plan = Sweep::default();
+    for (index, grant) in grants.iter().enumerate() {
+        match grant {
+            Some(grant) if !Grant::expired(Some(grant), now) => {
+                let at = grant.expires_at_millis();
+                plan.next_alarm_millis = Some(plan.next_alarm_millis.map_or(at, |n| n.min(at)));
+            }
+            _ => plan.close.push(index),
+        }
+    }
+    plan
+}
+
+/// Whether a hub whose alarm is set for `current_millis` (if any) must move it to close a new
+/// socket expiring at `expires_at_millis`: only when that is earlier.
+pub fn needs_earlier_alarm(current_millis: Option<i64>, expires_at_millis: i64) -> bool {
+    current_millis.is_none_or(|current| expires_at_millis < current)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -176,5 +224,68 @@ mod tests {
         assert!(!Grant::expired(Some(&grant), 999));
         assert!(Grant::expired(Some(&grant), 1_000));
         assert!(Grant::expired(None, 0));
+    }
+
+    fn grant(user: &str, exp: i64) -> Option<Grant> {
+        Some(Grant {
+            user: user.into(),
+            exp,
+        })
+    }
+
+    #[test]
+    fn a_sweep_closes_expired_sockets_and_wakes_at_the_next_expiry() {
+        let grants = [
+            grant("a", 1_000),
+            grant("b", 1_500),
+            None,
+            grant("c", 1_200),
+            grant("d", 900),
+        ];
+        let plan = sweep(&grants, 1_000);
+        assert_eq!(plan.close, vec![0, 2, 4]);
+        assert_eq!(plan.next_alarm_millis, Some(1_200_000));
+    }
+
+    #[test]
+    fn a_sweep_of_nothing_left_sets_no_alarm() {
+        assert_eq!(sweep(&[], 1_000), Sweep::default());
+        let plan = sweep(&[grant("a", 10), None], 1_000);
+        assert_eq!(plan.close, vec![0, 1]);
+        assert_eq!(plan.next_alarm_millis, None);
+        let plan = sweep(&[grant("a", 2_000)], 1_000);
+        assert!(plan.close.is_empty());
+        assert_eq!(plan.next_alarm_millis, Some(2_000_000));
+    }
+
+    #[test]
+    fn expiry_times_saturate() {
+        let far = Grant {
+            user: "u".into(),
+            exp: i64::MAX,
+        };
+        assert_eq!(far.expires_at_millis(), i64::MAX);
+        let past = Grant {
+            user: "u".into(),
+            exp: i64::MIN,
+        };
+        assert_eq!(past.expires_at_millis(), i64::MIN);
+    }
+
+    #[test]
+    fn the_alarm_only_moves_earlier() {
+        assert!(needs_earlier_alarm(None, 5_000));
+        assert!(needs_earlier_alarm(Some(6_000), 5_000));
+        assert!(!needs_earlier_alarm(Some(5_000), 5_000));
+        assert!(!needs_earlier_alarm(Some(4_000), 5_000));
+    }
+
+    #[test]
+    fn user_tags_are_distinct_short_and_stable() {
+        let long = "u".repeat(10_000);
+        assert_eq!(user_tag("alice"), user_tag("alice"));
+        assert_ne!(user_tag("alice"), user_tag("bob"));
+        assert!(user_tag(&long).len() <= 256);
+        assert_eq!(user_tag("").len(), user_tag(&long).len());
     }
 }
