@@ -3,6 +3,11 @@
 //! A retried POST with the same key and the same request (method, path and body) gets the first
 //! response replayed; the same key with another request is a client error. The hash binds the key
 //! to the request so a key reused by mistake never returns a stranger's response.
+//!
+//! Keys belong to the user who sent them (the token's `sub` within its org): another user's key,
+//! a viewer's replay of an admin's key included, is a key of their own and never reaches the
+//! first user's stored response. The caller's role is part of the request hash too, so the same
+//! user under another role gets a mismatch rather than a response made under the first role.
 
 use chrono::{DateTime, Duration, Utc};
 use sha2::{Digest, Sha256};
@@ -15,11 +20,12 @@ pub const KEY_TTL_HOURS: i64 = 24;
 /// Longest accepted key (UUIDs and ULIDs fit many times over).
 pub const MAX_KEY_LEN: usize = 255;
 
-/// Hex SHA-256 of the request's method, path and body. Each part is length-prefixed so that no two
-/// different requests can produce the same input bytes (`"/a" + "b"` vs `"/ab" + ""`).
-pub fn request_hash(method: &str, path: &str, body: &[u8]) -> String {
+/// Hex SHA-256 of the caller's role and the request's method, path and body. Each part is
+/// length-prefixed so that no two different requests can produce the same input bytes (`"/a" +
+/// "b"` vs `"/ab" + ""`).
+pub fn request_hash(role: &str, method: &str, path: &str, body: &[u8]) -> String {
     let mut hasher = Sha256::new();
-    for part in [method.as_bytes(), path.as_bytes(), body] {
+    for part in [role.as_bytes(), method.as_bytes(), path.as_bytes(), body] {
         hasher.update((part.len() as u64).to_be_bytes());
         hasher.update(part);
     }
@@ -81,19 +87,39 @@ mod tests {
 
     #[test]
     fn hash_is_stable_and_sensitive_to_every_part() {
-        let base = request_hash("POST", "/v1/leads", b"{\"a\":1}");
-        assert_eq!(base, request_hash("POST", "/v1/leads", b"{\"a\":1}"));
+        let base = request_hash("admin", "POST", "/v1/leads", b"{\"a\":1}");
+        assert_eq!(
+            base,
+            request_hash("admin", "POST", "/v1/leads", b"{\"a\":1}")
+        );
         assert_eq!(base.len(), 64);
-        assert_ne!(base, request_hash("PUT", "/v1/leads", b"{\"a\":1}"));
-        assert_ne!(base, request_hash("POST", "/v1/lead", b"{\"a\":1}"));
-        assert_ne!(base, request_hash("POST", "/v1/leads", b"{\"a\":2}"));
+        assert_ne!(
+            base,
+            request_hash("viewer", "POST", "/v1/leads", b"{\"a\":1}")
+        );
+        assert_ne!(
+            base,
+            request_hash("admin", "PUT", "/v1/leads", b"{\"a\":1}")
+        );
+        assert_ne!(
+            base,
+            request_hash("admin", "POST", "/v1/lead", b"{\"a\":1}")
+        );
+        assert_ne!(
+            base,
+            request_hash("admin", "POST", "/v1/leads", b"{\"a\":2}")
+        );
     }
 
     #[test]
     fn parts_cannot_shift_into_each_other() {
         assert_ne!(
-            request_hash("POST", "/ab", b""),
-            request_hash("POST", "/a", b"b")
+            request_hash("admin", "POST", "/ab", b""),
+            request_hash("admin", "POST", "/a", b"b")
+        );
+        assert_ne!(
+            request_hash("adminPOST", "", "/a", b""),
+            request_hash("admin", "POST", "/a", b"")
         );
     }
 

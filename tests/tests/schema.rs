@@ -302,6 +302,7 @@ const THROTTLE: Row = &[
 ];
 const IDEMPOTENCY_KEY: Row = &[
     ("org_id", "'org_a'"),
+    ("user_id", "'user_1'"),
     ("idem_key", "'key-1'"),
     ("method", "'POST'"),
     ("path", "'/v1/leads'"),
@@ -342,6 +343,19 @@ const TRACKING_EVENT: Row = &[
     ("visitor_id", "'v_1'"),
     ("kind", "'page_view'"),
     ("occurred_at", T0),
+];
+const SUPPRESSION: Row = &[
+    ("org_id", "'org_a'"),
+    (
+        "identity_hash",
+        "'0000000000000000000000000000000000000000000000000000000000000000'",
+    ),
+    ("erased_at", T0),
+];
+const INBOX_SCRUB: Row = &[
+    ("inbox_id", "'evt_1'"),
+    ("org_id", "'org_a'"),
+    ("requested_at", T0),
 ];
 const RATE_LIMIT: Row = &[
     ("bucket", "'track:site_a'"),
@@ -495,7 +509,7 @@ const TABLES: &[(&str, &str)] = &[
     ),
     (
         "idempotency_keys",
-        "org_id idem_key method path request_hash status_code response_body created_at",
+        "org_id user_id idem_key method path request_hash status_code response_body created_at",
     ),
     ("job_leases", "name holder lease_until"),
     (
@@ -513,6 +527,8 @@ const TABLES: &[(&str, &str)] = &[
         "id org_id visitor_id kind url occurred_at attributed",
     ),
     ("rate_limits", "bucket window_start count"),
+    ("erasure_suppressions", "org_id identity_hash erased_at"),
+    ("erasure_inbox_scrubs", "inbox_id org_id requested_at"),
 ];
 
 /// Ordinary tables of the schema (not SQLite's, not D1's, not FTS shadow tables).
@@ -611,6 +627,8 @@ fn every_table_accepts_a_valid_row_and_foreign_keys_hold() {
         ("tracking_visitors", VISITOR),
         ("tracking_events", TRACKING_EVENT),
         ("rate_limits", RATE_LIMIT),
+        ("erasure_suppressions", SUPPRESSION),
+        ("erasure_inbox_scrubs", INBOX_SCRUB),
     ];
     for &(table, row) in rows {
         insert_ok(&conn, table, row, &[]);
@@ -830,6 +848,60 @@ fn a_webhook_delivery_is_stored_once_per_dedupe_key() {
         "webhook_inbox",
         INBOX_EVENT,
         &[("id", "'evt_3'"), ("platform", "'instagram'")],
+    );
+}
+
+#[test]
+fn an_idempotency_key_is_one_row_per_org_and_user() {
+    let conn = db();
+    insert_ok(&conn, "idempotency_keys", IDEMPOTENCY_KEY, &[]);
+    assert_violates(
+        insert(&conn, "idempotency_keys", IDEMPOTENCY_KEY, &[]),
+        "UNIQUE",
+    );
+    // The same key of another user (or another org) is a key of its own.
+    insert_ok(
+        &conn,
+        "idempotency_keys",
+        IDEMPOTENCY_KEY,
+        &[("user_id", "'user_2'")],
+    );
+    insert_ok(
+        &conn,
+        "idempotency_keys",
+        IDEMPOTENCY_KEY,
+        &[("org_id", "'org_b'")],
+    );
+    assert_check_rejects(&conn, "idempotency_keys", IDEMPOTENCY_KEY, "user_id", "''");
+}
+
+#[test]
+fn a_suppression_is_one_hash_per_org() {
+    let conn = db();
+    insert_ok(&conn, "erasure_suppressions", SUPPRESSION, &[]);
+    assert_violates(
+        insert(&conn, "erasure_suppressions", SUPPRESSION, &[]),
+        "UNIQUE",
+    );
+    insert_ok(
+        &conn,
+        "erasure_suppressions",
+        SUPPRESSION,
+        &[("org_id", "'org_b'")],
+    );
+    assert_check_rejects(
+        &conn,
+        "erasure_suppressions",
+        SUPPRESSION,
+        "identity_hash",
+        "'ada@example.com'",
+    );
+    assert_check_rejects(
+        &conn,
+        "erasure_suppressions",
+        SUPPRESSION,
+        "erased_at",
+        "'2026-11-25 10:00:00'",
     );
 }
 
@@ -1800,4 +1872,41 @@ fn the_statement_splitter_matches_wranglers_rules() {
     // closing a CASE) glues the rest of the file into one statement, which D1 then refuses.
     let sql = "SELECT CASE WHEN 1 THEN 2 end; SELECT 3;";
     assert_eq!(split_like_wrangler(sql).len(), 1);
+}
+
+#[test]
+fn plan_retention_sweeps_and_erasure_lookups() {
+    let conn = db();
+    assert_plan(
+        &conn,
+        "SELECT id FROM tracking_events WHERE occurred_at < ?1 LIMIT ?2",
+        "tracking_events_occurred",
+        Order::MaySort,
+    );
+    assert_plan(
+        &conn,
+        "SELECT rowid FROM tracking_visitors WHERE last_seen_at < ?1 LIMIT ?2",
+        "tracking_visitors_last_seen",
+        Order::MaySort,
+    );
+    assert_plan(
+        &conn,
+        "SELECT rowid FROM idempotency_keys WHERE created_at < ?1 LIMIT ?2",
+        "idempotency_keys_created",
+        Order::MaySort,
+    );
+    assert_plan(
+        &conn,
+        "SELECT request_hash, status_code, response_body FROM idempotency_keys \
+         WHERE org_id = ?1 AND user_id = ?4 AND idem_key = ?2 AND created_at >= ?3",
+        "sqlite_autoindex_idempotency_keys_1",
+        Order::MaySort,
+    );
+    assert_plan(
+        &conn,
+        "SELECT MAX(erased_at) AS erased_at FROM erasure_suppressions \
+         WHERE org_id = ?1 AND identity_hash IN (SELECT value FROM json_each(?2))",
+        "PRIMARY KEY",
+        Order::MaySort,
+    );
 }

@@ -1,7 +1,12 @@
 //! `Idempotency-Key` on authenticated POSTs: the first response to a key is stored and replayed
 //! (same status and body, `Idempotent-Replayed: true`) for the same request; the same key with
 //! another request is refused with 422. Server errors are not stored, so a retry runs again. Keys
-//! are remembered for 24 hours.
+//! are remembered for 24 hours (an older row is never served, and the scoring worker's nightly
+//! sweep deletes it).
+//!
+//! Keys are the user's: each is stored under the org AND the token's `sub`, and the request hash
+//! covers the caller's role. Another user sending the same key (a viewer replaying an admin's)
+//! runs their own request and never sees the first user's response.
 //!
 //! The key is claimed in D1 before the work runs, so two concurrent requests with one key cannot
 //! both run it: the second sees the claim and gets 409 until the first has answered.
@@ -25,25 +30,23 @@ pub async fn guarded(
 ) -> Result<Response, Problem> {
     rules::validate_key(key).map_err(|e| Problem::validation(vec![e]))?;
     let method = req.method.to_string();
-    let hash = rules::request_hash(&method, &req.path, &req.body);
+    let hash = rules::request_hash(ctx.claims.role.as_str(), &method, &req.path, &req.body);
     let now = ctx.now_rfc3339();
     let cutoff = clock::rfc3339(rules::expiry_cutoff(ctx.now));
-    let claimed = store::claim(
-        &ctx.db,
-        &Claim {
-            org_id: ctx.org(),
-            key,
-            method: &method,
-            path: &req.path,
-            request_hash: &hash,
-            now: &now,
-            cutoff: &cutoff,
-        },
-    )
-    .await?;
+    let claim = Claim {
+        org_id: ctx.org(),
+        user_id: &ctx.claims.sub,
+        key,
+        method: &method,
+        path: &req.path,
+        request_hash: &hash,
+        now: &now,
+        cutoff: &cutoff,
+    };
+    let claimed = store::claim(&ctx.db, &claim).await?;
 
     if !claimed {
-        let row = store::get(&ctx.db, ctx.org(), key, &cutoff).await?;
+        let row = store::get(&ctx.db, ctx.org(), &ctx.claims.sub, key, &cutoff).await?;
         return match rules::decide(row.as_ref().map(|r| r.request_hash.as_str()), &hash) {
             Decision::Mismatch => Err(Problem::new(
                 422,
@@ -79,9 +82,9 @@ pub async fn guarded(
         Err(problem) => (problem.status, problem.body().to_string()),
     };
     if rules::should_store(status) {
-        store::complete(&ctx.db, ctx.org(), key, &hash, status, &body).await?;
+        store::complete(&ctx.db, &claim, status, &body).await?;
     } else {
-        store::release(&ctx.db, ctx.org(), key, &hash).await?;
+        store::release(&ctx.db, &claim).await?;
     }
     outcome
 }

@@ -2,9 +2,10 @@
 //!
 //! A key is claimed before the request runs (so two concurrent requests with one key cannot both
 //! run), completed with the response afterwards, and released when the response is not kept.
+//! Keys are per user: every statement names the org and the user (`sub`) along with the key.
 
 use serde::Deserialize;
-use worker::D1Database;
+use worker::{D1Database, D1PreparedStatement};
 
 use crate::args;
 use crate::db;
@@ -20,6 +21,8 @@ pub struct KeyRow {
 
 pub struct Claim<'a> {
     pub org_id: &'a str,
+    /// The token's `sub`: whose key it is.
+    pub user_id: &'a str,
     pub key: &'a str,
     pub method: &'a str,
     pub path: &'a str,
@@ -33,9 +36,9 @@ pub struct Claim<'a> {
 pub async fn claim(db: &D1Database, claim: &Claim<'_>) -> Result<bool, Problem> {
     let changed = db::run(
         db,
-        "INSERT INTO idempotency_keys (org_id, idem_key, method, path, request_hash, status_code, response_body, created_at) \
-         VALUES (?1, ?2, ?3, ?4, ?5, NULL, NULL, ?6) \
-         ON CONFLICT (org_id, idem_key) DO UPDATE SET method = excluded.method, path = excluded.path, \
+        "INSERT INTO idempotency_keys (org_id, idem_key, method, path, request_hash, status_code, response_body, created_at, user_id) \
+         VALUES (?1, ?2, ?3, ?4, ?5, NULL, NULL, ?6, ?8) \
+         ON CONFLICT (org_id, user_id, idem_key) DO UPDATE SET method = excluded.method, path = excluded.path, \
          request_hash = excluded.request_hash, status_code = NULL, response_body = NULL, created_at = excluded.created_at \
          WHERE idempotency_keys.created_at < ?7",
         &args![
@@ -45,25 +48,27 @@ pub async fn claim(db: &D1Database, claim: &Claim<'_>) -> Result<bool, Problem> 
             claim.path,
             claim.request_hash,
             claim.now,
-            claim.cutoff
+            claim.cutoff,
+            claim.user_id
         ],
     )
     .await?;
     Ok(changed == 1)
 }
 
-/// The unexpired row of a key.
+/// The unexpired row of a user's key (an expired one is never served, swept or not).
 pub async fn get(
     db: &D1Database,
     org_id: &str,
+    user_id: &str,
     key: &str,
     cutoff: &str,
 ) -> Result<Option<KeyRow>, Problem> {
     db::first(
         db,
         "SELECT request_hash, status_code, response_body FROM idempotency_keys \
-         WHERE org_id = ?1 AND idem_key = ?2 AND created_at >= ?3",
-        &args![org_id, key, cutoff],
+         WHERE org_id = ?1 AND user_id = ?4 AND idem_key = ?2 AND created_at >= ?3",
+        &args![org_id, key, cutoff, user_id],
     )
     .await
 }
@@ -71,34 +76,62 @@ pub async fn get(
 /// Stores the response of the claimed request.
 pub async fn complete(
     db: &D1Database,
-    org_id: &str,
-    key: &str,
-    request_hash: &str,
+    claim: &Claim<'_>,
     status: u16,
     body: &str,
 ) -> Result<(), Problem> {
     db::run(
         db,
         "UPDATE idempotency_keys SET status_code = ?4, response_body = ?5 \
-         WHERE org_id = ?1 AND idem_key = ?2 AND request_hash = ?3 AND status_code IS NULL",
-        &args![org_id, key, request_hash, status as i64, body],
+         WHERE org_id = ?1 AND user_id = ?6 AND idem_key = ?2 AND request_hash = ?3 AND status_code IS NULL",
+        &args![
+            claim.org_id,
+            claim.key,
+            claim.request_hash,
+            status as i64,
+            body,
+            claim.user_id
+        ],
     )
     .await?;
     Ok(())
 }
 
 /// Forgets a claimed key whose response is not kept (a server error), so a retry runs again.
-pub async fn release(
-    db: &D1Database,
-    org_id: &str,
-    key: &str,
-    request_hash: &str,
-) -> Result<(), Problem> {
+pub async fn release(db: &D1Database, claim: &Claim<'_>) -> Result<(), Problem> {
     db::run(
         db,
-        "DELETE FROM idempotency_keys WHERE org_id = ?1 AND idem_key = ?2 AND request_hash = ?3 AND status_code IS NULL",
-        &args![org_id, key, request_hash],
+        "DELETE FROM idempotency_keys WHERE org_id = ?1 AND user_id = ?4 AND idem_key = ?2 AND request_hash = ?3 \
+         AND status_code IS NULL",
+        &args![claim.org_id, claim.key, claim.request_hash, claim.user_id],
     )
     .await?;
     Ok(())
+}
+
+/// Erasure: forgets every stored response of the org that names one of `lead_ids` (the erased
+/// lead and the leads once merged into it), whoever stored it.
+pub fn erase_naming_statement(
+    db: &D1Database,
+    org_id: &str,
+    lead_ids: &[String],
+) -> Result<D1PreparedStatement, Problem> {
+    let ids = serde_json::to_string(lead_ids).map_err(|e| Problem::internal("lead ids", e))?;
+    db::statement(
+        db,
+        "DELETE FROM idempotency_keys WHERE org_id = ?1 AND response_body IS NOT NULL \
+         AND EXISTS (SELECT 1 FROM json_each(?2) WHERE instr(idempotency_keys.response_body, value) > 0)",
+        &args![org_id, ids],
+    )
+}
+
+/// Retention: deletes up to `limit` keys created before `cutoff` (expired). Returns how many.
+pub async fn prune(db: &D1Database, cutoff: &str, limit: usize) -> Result<u64, Problem> {
+    db::run(
+        db,
+        "DELETE FROM idempotency_keys WHERE rowid IN \
+         (SELECT rowid FROM idempotency_keys WHERE created_at < ?1 LIMIT ?2)",
+        &args![cutoff, limit],
+    )
+    .await
 }
