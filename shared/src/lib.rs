@@ -22,6 +22,7 @@ pub mod rate_limit;
 pub mod rescoring;
 pub mod scoring;
 pub mod signature;
+pub mod suppression;
 pub mod sync;
 pub mod tracking;
 pub mod types;

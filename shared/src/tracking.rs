@@ -1,8 +1,16 @@
 //! Website tracking: validating the events the company website sends to `POST /track/<site_key>`,
 //! the 30-minute session rule for `website_visit` touchpoints, which events become touchpoints, and
-//! the fixed-window rate limits that protect the endpoint.
+//! the limits that protect the endpoint (anyone can post to it: the site key is in the page source
+//! and the visitor id is the browser's choice):
+//!
+//! - fixed-window rate limits per visitor and per site key;
+//! - at most [`NEW_LEADS_PER_SITE_PER_WINDOW`] new leads per site key and window;
+//! - a form's points at most once per type, lead and UTC day ([`form_external_id`]);
+//! - raw events and visitors are kept for a bounded time ([`retention_cutoffs`]).
 //!
 //! Time comes in as an argument; nothing here reads a clock.
+
+use std::ops::Range;
 
 use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
@@ -23,6 +31,20 @@ pub const RATE_WINDOW_SECONDS: i64 = 60;
 pub const VISITOR_EVENTS_PER_WINDOW: i64 = 120;
 /// Events per window for one site key, all visitors together.
 pub const SITE_EVENTS_PER_WINDOW: i64 = 2000;
+/// Leads one site key may create per window; beyond it an identified event that matches no lead
+/// is refused (429 with `Retry-After`) and nothing is stored.
+pub const NEW_LEADS_PER_SITE_PER_WINDOW: i64 = 20;
+
+/// Raw tracking events are kept this long after they occurred, then pruned by the nightly sweep.
+pub const EVENT_RETENTION_DAYS: i64 = 90;
+/// A visitor not seen for this long is forgotten by the nightly sweep.
+pub const VISITOR_IDLE_DAYS: i64 = 400;
+
+/// When a visitor's history is attributed, its visits are written as JSON arrays of rows, one
+/// INSERT each, of at most this many visits and [`VISIT_STATEMENT_BYTES`] of JSON (D1 refuses a
+/// statement over 100,000 bytes of SQL and bound values; the rest is for the SQL).
+pub const VISITS_PER_STATEMENT: usize = 100;
+pub const VISIT_STATEMENT_BYTES: usize = 90_000;
 
 /// How far in the future an event's `occurred_at` may be (clock skew of the visitor's browser).
 pub const MAX_FUTURE_SKEW_MINUTES: i64 = 5;
@@ -342,15 +364,77 @@ pub fn visit_external_id(visitor_id: &str, session_start: &str) -> String {
     format!("visit:{visitor_id}:{session_start}")
 }
 
-/// The external id of a form touchpoint: one per tracking event.
-pub fn form_external_id(event_id: &str) -> String {
-    format!("form:{event_id}")
+/// The external id of a form touchpoint: one per form type, lead and UTC day of receipt, so a
+/// second `info_request` (or `price_quote`) of the same lead the same day is a duplicate that
+/// earns nothing (it stays a raw tracking event). The day is the server's, not the event's
+/// `occurred_at`, which the poster chooses.
+pub fn form_external_id(kind: EventKind, lead_id: &str, received_at: DateTime<Utc>) -> String {
+    format!(
+        "form:{}:{lead_id}:{}",
+        kind.as_str(),
+        received_at.format("%Y-%m-%d")
+    )
+}
+
+/// A `website_visit` to record: the start of a session and the URL of its first view.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Visit {
+    pub start: DateTime<Utc>,
+    pub url: Option<String>,
+}
+
+/// The visits a visitor's page views earn (ascending), given the start of its last touched
+/// session: one per session, carrying the URL of the view that opened it.
+pub fn plan_visits(
+    last_session_start: Option<DateTime<Utc>>,
+    views: &[(DateTime<Utc>, Option<String>)],
+) -> Vec<Visit> {
+    let times: Vec<DateTime<Utc>> = views.iter().map(|(at, _)| *at).collect();
+    session_starts(last_session_start, &times)
+        .into_iter()
+        .map(|start| Visit {
+            start,
+            url: views
+                .iter()
+                .find(|(at, _)| *at == start)
+                .and_then(|(_, url)| url.clone()),
+        })
+        .collect()
+}
+
+/// Cuts rows of the given JSON sizes, in order, into runs of at most [`VISITS_PER_STATEMENT`]
+/// rows whose sizes (plus a separator each) add up to at most [`VISIT_STATEMENT_BYTES`]; a row
+/// larger than that gets a run of its own.
+pub fn visit_runs(sizes: &[usize]) -> Vec<Range<usize>> {
+    let mut runs = Vec::new();
+    let (mut start, mut bytes) = (0, 0);
+    for (i, size) in sizes.iter().enumerate() {
+        let size = size + 1;
+        if i > start && (i - start == VISITS_PER_STATEMENT || bytes + size > VISIT_STATEMENT_BYTES)
+        {
+            runs.push(start..i);
+            (start, bytes) = (i, 0);
+        }
+        bytes += size;
+    }
+    if start < sizes.len() {
+        runs.push(start..sizes.len());
+    }
+    runs
 }
 
 /// The start of the fixed rate-limit window containing `now`.
 pub fn rate_window_start(now: DateTime<Utc>) -> DateTime<Utc> {
     let seconds = now.timestamp().div_euclid(RATE_WINDOW_SECONDS) * RATE_WINDOW_SECONDS;
     DateTime::from_timestamp(seconds, 0).unwrap_or(now)
+}
+
+/// Whole seconds until the window containing `now` ends (at least 1): a refused client's
+/// `Retry-After`.
+pub fn retry_after_seconds(now: DateTime<Utc>) -> i64 {
+    let end = rate_window_start(now) + Duration::seconds(RATE_WINDOW_SECONDS);
+    let millis = (end - now).num_milliseconds().max(0);
+    ((millis + 999) / 1000).max(1)
 }
 
 /// The rate-limit buckets an event counts against, with their limits.
@@ -362,6 +446,29 @@ pub fn rate_buckets(site_key: &str, visitor_id: &str) -> [(String, i64); 2] {
             VISITOR_EVENTS_PER_WINDOW,
         ),
     ]
+}
+
+/// The bucket a new lead counts against, with its limit.
+pub fn new_lead_bucket(site_key: &str) -> (String, i64) {
+    (
+        format!("track:new-lead:{site_key}"),
+        NEW_LEADS_PER_SITE_PER_WINDOW,
+    )
+}
+
+/// Whether a new lead may be created, given the site key's count of new leads in the window
+/// with this one included.
+pub fn new_lead_allowed(count_with_this_one: i64) -> bool {
+    count_with_this_one <= NEW_LEADS_PER_SITE_PER_WINDOW
+}
+
+/// Retention as of `now`: events that occurred before the first instant, and visitors last seen
+/// before the second, are pruned.
+pub fn retention_cutoffs(now: DateTime<Utc>) -> (DateTime<Utc>, DateTime<Utc>) {
+    (
+        now - Duration::days(EVENT_RETENTION_DAYS),
+        now - Duration::days(VISITOR_IDLE_DAYS),
+    )
 }
 
 #[cfg(test)]
@@ -531,7 +638,107 @@ mod tests {
             visit_external_id("v1", "2026-03-02T12:00:00.000Z"),
             "visit:v1:2026-03-02T12:00:00.000Z"
         );
-        assert_eq!(form_external_id("te_1"), "form:te_1");
+    }
+
+    #[test]
+    fn a_form_type_counts_once_per_lead_and_utc_day() {
+        let morning = Utc.with_ymd_and_hms(2026, 3, 2, 0, 0, 1).unwrap();
+        let evening = Utc.with_ymd_and_hms(2026, 3, 2, 23, 59, 59).unwrap();
+        let next_day = Utc.with_ymd_and_hms(2026, 3, 3, 0, 0, 0).unwrap();
+        let first = form_external_id(EventKind::InfoRequest, "lead_1", morning);
+        assert_eq!(first, "form:info_request:lead_1:2026-03-02");
+        assert_eq!(
+            first,
+            form_external_id(EventKind::InfoRequest, "lead_1", evening)
+        );
+        assert_ne!(
+            first,
+            form_external_id(EventKind::InfoRequest, "lead_1", next_day)
+        );
+        assert_ne!(
+            first,
+            form_external_id(EventKind::PriceQuote, "lead_1", morning)
+        );
+        assert_ne!(
+            first,
+            form_external_id(EventKind::InfoRequest, "lead_2", morning)
+        );
+    }
+
+    #[test]
+    fn visits_carry_their_session_start_and_first_url() {
+        let t = |m: i64| now() + Duration::minutes(m);
+        let url = |s: &str| Some(s.to_string());
+        let views = [
+            (t(40), url("/b")),
+            (t(0), url("/a")),
+            (t(10), None),
+            (t(75), None),
+        ];
+        assert_eq!(
+            plan_visits(None, &views),
+            vec![
+                Visit {
+                    start: t(0),
+                    url: url("/a")
+                },
+                Visit {
+                    start: t(40),
+                    url: url("/b")
+                },
+                Visit {
+                    start: t(75),
+                    url: None
+                }
+            ]
+        );
+        assert_eq!(plan_visits(Some(t(60)), &views).len(), 0);
+        // 500 views an hour apart are 500 sessions.
+        let spaced: Vec<_> = (0..500).map(|i| (t(-i * 60), None)).collect();
+        assert_eq!(plan_visits(None, &spaced).len(), 500);
+    }
+
+    #[test]
+    fn visits_are_cut_into_statements_by_count_and_bytes() {
+        assert!(visit_runs(&[]).is_empty());
+        assert_eq!(visit_runs(&[100; 250]), vec![0..100, 100..200, 200..250]);
+        // Large rows: as many as fit in the bytes.
+        assert_eq!(visit_runs(&[40_000, 40_000, 40_000, 10]), vec![0..2, 2..4]);
+        // A row over the bytes on its own.
+        assert_eq!(visit_runs(&[10, 200_000, 10]), vec![0..1, 1..2, 2..3]);
+        for run in visit_runs(&[2_500; 500]) {
+            assert!(run.len() <= VISITS_PER_STATEMENT);
+            assert!(run.len() * 2_501 <= VISIT_STATEMENT_BYTES);
+        }
+    }
+
+    #[test]
+    fn new_leads_per_site_are_capped_per_window() {
+        let (bucket, limit) = new_lead_bucket("site_a");
+        assert_eq!(bucket, "track:new-lead:site_a");
+        assert_eq!(limit, NEW_LEADS_PER_SITE_PER_WINDOW);
+        assert!(new_lead_allowed(1));
+        assert!(new_lead_allowed(NEW_LEADS_PER_SITE_PER_WINDOW));
+        assert!(!new_lead_allowed(NEW_LEADS_PER_SITE_PER_WINDOW + 1));
+    }
+
+    #[test]
+    fn retry_after_is_the_rest_of_the_window() {
+        assert_eq!(retry_after_seconds(now()), 60);
+        let late = Utc.with_ymd_and_hms(2026, 3, 2, 12, 0, 59).unwrap();
+        assert_eq!(retry_after_seconds(late), 1);
+        let mid = now() + Duration::milliseconds(20_500);
+        assert_eq!(retry_after_seconds(mid), 40);
+    }
+
+    #[test]
+    fn retention_cutoffs_are_ninety_and_four_hundred_days() {
+        let (events, visitors) = retention_cutoffs(now());
+        assert_eq!(events, Utc.with_ymd_and_hms(2025, 12, 2, 12, 0, 0).unwrap());
+        assert_eq!(
+            visitors,
+            Utc.with_ymd_and_hms(2025, 1, 26, 12, 0, 0).unwrap()
+        );
     }
 
     #[test]

@@ -265,9 +265,11 @@ pub async fn update(req: &ApiRequest, ctx: &Ctx, id: &str) -> Result<Response, P
     ))
 }
 
+/// `DELETE /v1/leads/{id}`: the erasure (`store::leads::delete` says what goes with it). An older
+/// event naming the person is dropped from then on; a newer one creates a new lead.
 pub async fn delete(_req: &ApiRequest, ctx: &Ctx, id: &str) -> Result<Response, Problem> {
     ctx.require_writer()?;
-    if store::delete(&ctx.db, ctx.org(), id).await? {
+    if store::delete(&ctx.db, ctx.org(), id, ctx.now).await? {
         http::no_content()
     } else {
         Err(Problem::not_found(format!("no lead {id}")))

@@ -6,13 +6,24 @@
 //! session rule; info-request and price-quote forms become touchpoints of their own type. Without
 //! an identity (and without an earlier one for the visitor) an event is only stored: no lead is
 //! ever created for an anonymous visitor.
+//!
+//! Anyone can post here (the site key is in the page source, the visitor id is the browser's), so
+//! an event may only fill or create, never overwrite: a matched lead gets its EMPTY fields filled
+//! and nothing else of it changes (its source detail included). A form type earns points once per
+//! lead and UTC day, a site key creates at most `NEW_LEADS_PER_SITE_PER_WINDOW` leads a minute
+//! (beyond: 429 with `Retry-After`, nothing stored), and an event dated before the erasure of the
+//! person it names identifies nobody. A visitor's anonymous history is attributed in a bounded
+//! number of D1 queries, logged as `{"job":"tracking-attribution", ...}`.
 
 use chrono::{DateTime, Duration, Utc};
+use leadheat_domain::ids::prefix;
 use leadheat_domain::leads::LeadInput;
 use leadheat_domain::live::ChangeSource;
-use leadheat_domain::tracking::{self as rules, EventKind, TrackEvent};
-use leadheat_domain::types::{CapturedBy, Platform, Source};
+use leadheat_domain::scoring::points_for;
+use leadheat_domain::tracking::{self as rules, EventKind, Identity, TrackEvent};
+use leadheat_domain::types::{CapturedBy, InteractionType, Platform, Source};
 use leadheat_edge::http::{self, Problem};
+use leadheat_edge::store::interactions::{self, NewInteractionRow};
 use leadheat_edge::store::{orgs, rate_limits, tracking as store};
 use leadheat_edge::{clock, db, lead_matching, touchpoints};
 use serde_json::{json, Map, Value};
@@ -85,6 +96,7 @@ pub async fn track(
     }
     let value: Value = serde_json::from_slice(&req.body)
         .map_err(|e| Problem::malformed_json(format!("the body is not valid JSON: {e}")))?;
+    let meter = db::QueryMeter::start();
     let now = clock::now();
     let db = db::database(env)?;
     let org = orgs::by_site_key(&db, site_key)
@@ -101,12 +113,15 @@ pub async fn track(
     .await?
     .is_some()
     {
-        return Err(Problem::too_many_requests(format!(
-            "too many tracking events; at most {} per visitor and {} per site each {} seconds",
-            rules::VISITOR_EVENTS_PER_WINDOW,
-            rules::SITE_EVENTS_PER_WINDOW,
-            rules::RATE_WINDOW_SECONDS
-        )));
+        return rate_limited(
+            format!(
+                "too many tracking events; at most {} per visitor and {} per site each {} seconds",
+                rules::VISITOR_EVENTS_PER_WINDOW,
+                rules::SITE_EVENTS_PER_WINDOW,
+                rules::RATE_WINDOW_SECONDS
+            ),
+            now,
+        );
     }
     if clock::random_bytes::<1>()[0] < 4 {
         // Now and then, drop counters of windows long gone.
@@ -114,13 +129,32 @@ pub async fn track(
         rate_limits::prune(&db, &old).await?;
     }
 
-    let outcome = Tracker {
+    let tracker = Tracker {
         db: &db,
         org_id: &org.id,
+        site_key,
+        window: &window,
         now,
+    };
+    let Some(outcome) = tracker.handle(&event).await? else {
+        return rate_limited(
+            format!(
+                "too many new leads from this site; at most {} each {} seconds",
+                rules::NEW_LEADS_PER_SITE_PER_WINDOW,
+                rules::RATE_WINDOW_SECONDS
+            ),
+            now,
+        );
+    };
+    if let Some(attributed) = outcome.attributed.as_ref().filter(|a| a.views > 0) {
+        worker::console_log!(
+            "{{\"job\":\"tracking-attribution\",\"event_id\":{:?},\"views\":{},\"visits\":{},\"queries\":{}}}",
+            outcome.event_id,
+            attributed.views,
+            attributed.visits,
+            meter.used()
+        );
     }
-    .handle(&event)
-    .await?;
     if outcome.identified {
         // The lead may have a new touchpoint (or was just created): open pages refresh.
         live::notify_later(worker_ctx, env, &org.id, ChangeSource::Tracking);
@@ -131,45 +165,56 @@ pub async fn track(
     )
 }
 
+/// 429 problem+json with `Retry-After`: the rest of the current window.
+fn rate_limited(detail: String, now: DateTime<Utc>) -> Result<Response, Problem> {
+    let mut response = Problem::too_many_requests(detail).into_response()?;
+    response
+        .headers_mut()
+        .set("Retry-After", &rules::retry_after_seconds(now).to_string())?;
+    Ok(response)
+}
+
 struct Tracker<'a> {
     db: &'a D1Database,
     org_id: &'a str,
+    site_key: &'a str,
+    /// The current rate-limit window's start.
+    window: &'a str,
     now: DateTime<Utc>,
 }
 
 struct Handled {
     event_id: String,
     identified: bool,
+    /// Set when the event identified the visitor: what its history became.
+    attributed: Option<Attributed>,
+}
+
+struct Attributed {
+    views: usize,
+    visits: usize,
 }
 
 impl Tracker<'_> {
-    async fn handle(&self, event: &TrackEvent) -> Result<Handled, Problem> {
+    /// `None`: the event would have created a lead beyond the site's cap; nothing was stored.
+    async fn handle(&self, event: &TrackEvent) -> Result<Option<Handled>, Problem> {
+        // The identity first: a refused new lead must leave no trace of the event.
+        let identified = match &event.identity {
+            Some(identity) => match self.identify(event, identity).await? {
+                Identified::Lead(id) => Some(id),
+                Identified::Erased => None,
+                Identified::OverCap => return Ok(None),
+            },
+            None => None,
+        };
         let occurred_at = clock::rfc3339(event.occurred_at);
         let visitor =
             store::touch_visitor(self.db, self.org_id, &event.visitor_id, &occurred_at).await?;
+        if let Some(lead_id) = &identified {
+            store::link_visitor(self.db, self.org_id, &event.visitor_id, lead_id).await?;
+        }
         let event_id = clock::new_id(EVENT_PREFIX);
-
-        let lead_id = match &event.identity {
-            Some(identity) => {
-                let mut input = LeadInput::new(Source::Website);
-                input.email = identity.email.clone();
-                input.phone = identity.phone.clone();
-                input.first_name = identity.first_name.clone();
-                input.last_name = identity.last_name.clone();
-                input.company = identity.company.clone();
-                let mut detail = Map::new();
-                detail.insert("form".into(), json!(event.kind.as_str()));
-                if let Some(url) = &event.url {
-                    detail.insert("page".into(), json!(url));
-                }
-                input.source_detail = detail;
-                let (lead, _) =
-                    lead_matching::match_or_create(self.db, self.org_id, input, self.now).await?;
-                store::link_visitor(self.db, self.org_id, &event.visitor_id, &lead.id).await?;
-                Some(lead.id)
-            }
-            None => visitor.lead_id.clone(),
-        };
+        let lead_id = identified.clone().or(visitor.lead_id.clone());
 
         store::insert_event(
             self.db,
@@ -185,10 +230,11 @@ impl Tracker<'_> {
         )
         .await?;
         let Some(lead_id) = lead_id else {
-            return Ok(Handled {
+            return Ok(Some(Handled {
                 event_id,
                 identified: false,
-            });
+                attributed: None,
+            }));
         };
 
         let last_session = visitor
@@ -196,11 +242,39 @@ impl Tracker<'_> {
             .as_deref()
             .and_then(|at| DateTime::parse_from_rfc3339(at).ok())
             .map(|at| at.with_timezone(&Utc));
-        if event.identity.is_some() {
-            self.attribute(event, &lead_id, last_session).await?;
+        let attributed = self
+            .touch_lead(
+                event,
+                &event_id,
+                &lead_id,
+                last_session,
+                identified.is_some(),
+            )
+            .await?;
+        Ok(Some(Handled {
+            event_id,
+            identified: true,
+            attributed,
+        }))
+    }
+
+    /// The touchpoints the event earns its (known) lead: the visitor's anonymous history when it
+    /// just identified, else a visit when a page view opens a session; and a form's own.
+    async fn touch_lead(
+        &self,
+        event: &TrackEvent,
+        event_id: &str,
+        lead_id: &str,
+        last_session: Option<DateTime<Utc>>,
+        just_identified: bool,
+    ) -> Result<Option<Attributed>, Problem> {
+        let mut attributed = None;
+        if just_identified {
+            attributed = Some(self.attribute(event, lead_id, last_session).await?);
         } else if event.kind == EventKind::PageView
             && rules::starts_new_session(last_session, event.occurred_at)
         {
+            let occurred_at = clock::rfc3339(event.occurred_at);
             let older_than =
                 clock::rfc3339(event.occurred_at - Duration::minutes(rules::SESSION_MINUTES));
             if store::open_session(
@@ -212,34 +286,71 @@ impl Tracker<'_> {
             )
             .await?
             {
-                self.record_visit(event, &lead_id, event.occurred_at, event.url.as_deref())
+                self.record_visit(event, lead_id, event.occurred_at, event.url.as_deref())
                     .await?;
             }
         }
         if event.kind.is_form() {
+            // Once per form type, lead and UTC day: a later one the same day is a duplicate.
             self.record(
-                &lead_id,
+                lead_id,
                 event,
                 event.occurred_at,
-                rules::form_external_id(&event_id),
+                rules::form_external_id(event.kind, lead_id, self.now),
                 json!({"visitor_id": event.visitor_id, "url": event.url, "tracking_event_id": event_id}),
             )
             .await?;
         }
-        Ok(Handled {
-            event_id,
-            identified: true,
-        })
+        Ok(attributed)
+    }
+
+    /// The lead an identity names: an existing one (its empty fields filled), or a new one within
+    /// the site's cap of new leads.
+    async fn identify(
+        &self,
+        event: &TrackEvent,
+        identity: &Identity,
+    ) -> Result<Identified, Problem> {
+        let mut input = LeadInput::new(Source::Website);
+        input.email = identity.email.clone();
+        input.phone = identity.phone.clone();
+        input.first_name = identity.first_name.clone();
+        input.last_name = identity.last_name.clone();
+        input.company = identity.company.clone();
+        if lead_matching::erased_after(self.db, self.org_id, &input, event.occurred_at).await? {
+            return Ok(Identified::Erased);
+        }
+        if let Some((id, _)) = lead_matching::find_match(self.db, self.org_id, &input).await? {
+            // Only empty fields are filled; the lead's source detail tells where IT came from.
+            let lead =
+                lead_matching::fill_existing(self.db, self.org_id, &id, &input, self.now).await?;
+            return Ok(Identified::Lead(lead.id));
+        }
+        let (bucket, _) = rules::new_lead_bucket(self.site_key);
+        let count = rate_limits::count_hit(self.db, &bucket, self.window).await?;
+        if !rules::new_lead_allowed(count) {
+            return Ok(Identified::OverCap);
+        }
+        let mut detail = Map::new();
+        detail.insert("form".into(), json!(event.kind.as_str()));
+        if let Some(url) = &event.url {
+            detail.insert("page".into(), json!(url));
+        }
+        input.source_detail = detail;
+        let (lead, _) =
+            lead_matching::match_or_create(self.db, self.org_id, input, self.now).await?;
+        Ok(Identified::Lead(lead.id))
     }
 
     /// The visitor just identified: its anonymous page views (and this event, if a page view)
-    /// become visits of the lead, one per session.
+    /// become visits of the lead, one per session, written in one batch (a few statements
+    /// whatever the history's length), then the lead is rescored once.
     async fn attribute(
         &self,
         event: &TrackEvent,
         lead_id: &str,
         last_session: Option<DateTime<Utc>>,
-    ) -> Result<(), Problem> {
+    ) -> Result<Attributed, Problem> {
         let views = store::anonymous_views(
             self.db,
             self.org_id,
@@ -258,29 +369,89 @@ impl Tracker<'_> {
         if event.kind == EventKind::PageView {
             timed.push((event.occurred_at, event.url.clone()));
         }
-        let times: Vec<DateTime<Utc>> = timed.iter().map(|(at, _)| *at).collect();
-        let starts = rules::session_starts(last_session, &times);
-        for start in &starts {
-            let url = timed
-                .iter()
-                .find(|(at, _)| at == start)
-                .and_then(|(_, url)| url.as_deref());
-            self.record_visit(event, lead_id, *start, url).await?;
+        let visits = rules::plan_visits(last_session, &timed);
+        let mut statements = Vec::new();
+        if !visits.is_empty() {
+            statements.extend(self.visit_statements(event, lead_id, &visits).await?);
         }
-        if let Some(latest) = starts.last() {
-            store::advance_session(
+        if let Some(newest) = views.first() {
+            statements.push(store::mark_attributed_statement(
                 self.db,
                 self.org_id,
                 &event.visitor_id,
-                &clock::rfc3339(*latest),
-            )
-            .await?;
+                &newest.occurred_at,
+            )?);
         }
-        if let Some(newest) = views.first() {
-            store::mark_attributed(self.db, self.org_id, &event.visitor_id, &newest.occurred_at)
-                .await?;
+        db::batch(self.db, statements).await?;
+        if !visits.is_empty() {
+            touchpoints::rescore(self.db, self.org_id, lead_id, self.now).await?;
         }
-        Ok(())
+        Ok(Attributed {
+            views: views.len(),
+            visits: visits.len(),
+        })
+    }
+
+    /// The set-based INSERTs of `visits` (cut by `visit_runs` to fit D1's statement size) and
+    /// the visitor's new last session start.
+    async fn visit_statements(
+        &self,
+        event: &TrackEvent,
+        lead_id: &str,
+        visits: &[rules::Visit],
+    ) -> Result<Vec<worker::D1PreparedStatement>, Problem> {
+        let (config, _) = touchpoints::scoring_config(self.db, self.org_id).await?;
+        let points = points_for(InteractionType::WebsiteVisit, &config) as f64;
+        let created_at = clock::rfc3339(self.now);
+        let values: Vec<(String, String, String, String)> = visits
+            .iter()
+            .map(|visit| {
+                let start = clock::rfc3339(visit.start);
+                let metadata = json!({"visitor_id": event.visitor_id, "url": visit.url, "session_start": start});
+                (
+                    clock::new_id(prefix::INTERACTION),
+                    rules::visit_external_id(&event.visitor_id, &start),
+                    metadata.to_string(),
+                    start,
+                )
+            })
+            .collect();
+        let rows: Vec<NewInteractionRow> = values
+            .iter()
+            .map(|(id, external_id, metadata, start)| NewInteractionRow {
+                id,
+                org_id: self.org_id,
+                lead_id,
+                kind: InteractionType::WebsiteVisit,
+                platform: Platform::Website,
+                occurred_at: start,
+                captured_by: CapturedBy::Tracking,
+                points,
+                external_id,
+                metadata,
+                created_at: &created_at,
+            })
+            .collect();
+        // What each row adds to its statement's bound JSON (metadata is escaped once more).
+        let sizes: Vec<usize> = values
+            .iter()
+            .map(|(id, external_id, metadata, start)| {
+                2 * metadata.len() + id.len() + external_id.len() + 2 * start.len() + 200
+            })
+            .collect();
+        let mut statements = Vec::new();
+        for run in rules::visit_runs(&sizes) {
+            statements.push(interactions::insert_many_statement(self.db, &rows[run])?);
+        }
+        if let Some((_, _, _, latest)) = values.last() {
+            statements.push(store::advance_session_statement(
+                self.db,
+                self.org_id,
+                &event.visitor_id,
+                latest,
+            )?);
+        }
+        Ok(statements)
     }
 
     async fn record_visit(
@@ -328,4 +499,13 @@ impl Tracker<'_> {
         .await?;
         Ok(())
     }
+}
+
+/// What an identity named.
+enum Identified {
+    Lead(String),
+    /// The person was erased after this event occurred: it identifies nobody.
+    Erased,
+    /// No lead matched and the site has created its share of new leads this minute.
+    OverCap,
 }

@@ -7,15 +7,20 @@
 //! share one until merged), so after creating, a lead looks for an OLDER lead with the same email
 //! or phone and, if one appeared concurrently, merges itself into it: both racers converge on the
 //! oldest lead.
+//!
+//! Erased people stay erased: [`erased_after`] tells whether an event about `input` occurred
+//! before the latest erasure of one of its identities (`leadheat_domain::suppression`); the sync
+//! consumer then drops the event instead of matching or creating anything.
 
 use chrono::{DateTime, Utc};
 use leadheat_domain::leads::LeadInput;
+use leadheat_domain::suppression::{self, Identity};
 use worker::D1Database;
 
 use crate::db;
 use crate::http::Problem;
 use crate::store::leads::{self, Constraint, Fill, LeadRecord};
-use crate::store::{social_profiles, stages};
+use crate::store::{social_profiles, stages, suppressions};
 use crate::touchpoints;
 
 /// How a lead was found or made.
@@ -98,6 +103,48 @@ pub async fn find_match(
         }
     }
     Ok(None)
+}
+
+/// Whether an event about `input` that occurred at `occurred_at` is older than the latest erasure
+/// of one of its identities (email, phone, social profiles): then it must not re-create the
+/// person. One query (none when the input has no identity).
+pub async fn erased_after(
+    db: &D1Database,
+    org_id: &str,
+    input: &LeadInput,
+    occurred_at: DateTime<Utc>,
+) -> Result<bool, Problem> {
+    let mut identities = Vec::new();
+    if let Some(email) = &input.email {
+        identities.push(Identity::Email(email));
+    }
+    if let Some(phone) = &input.phone {
+        identities.push(Identity::Phone(phone));
+    }
+    for profile in &input.social_profiles {
+        identities.push(Identity::Profile {
+            platform: profile.platform.as_str(),
+            user_id: &profile.platform_user_id,
+        });
+    }
+    let hashes = suppression::identity_hashes(org_id, &identities);
+    let latest = suppressions::latest_erasure(db, org_id, &hashes)
+        .await?
+        .and_then(|at| DateTime::parse_from_rfc3339(&at).ok())
+        .map(|at| at.with_timezone(&Utc));
+    Ok(suppression::suppresses(latest, occurred_at))
+}
+
+/// Fills an existing lead's empty fields from `input` (never overwriting a value), adding new
+/// tags and social profiles; a no-op (no version bump) when it adds nothing.
+pub async fn fill_existing(
+    db: &D1Database,
+    org_id: &str,
+    id: &str,
+    input: &LeadInput,
+    now: DateTime<Utc>,
+) -> Result<LeadRecord, Problem> {
+    absorb(db, org_id, id, input, now).await
 }
 
 /// Takes what the input adds into an existing lead; a no-op (no version bump) when it adds nothing.

@@ -1,20 +1,25 @@
 //! The scheduled heat recalculation worker.
 //!
 //! Two crons (wrangler.toml): `*/15 * * * *` rescores the leads that need it, and `5 0 * * *`
-//! does the same and then writes the day's snapshots and trends and prunes old snapshots. The
+//! does the same and then writes the day's snapshots and trends and prunes old snapshots, then
+//! runs the retention sweep of the other tables ([`retention`]). The
 //! scheduled time is the job's clock (scores, snapshots, `job_runs`), which is also how the
 //! end-to-end tests move time through `POST /__dev/cron/scoring?time=...`. Only the lease and the
 //! elapsed time use the wall clock: they measure real overlap and real duration.
 
 mod job;
+mod retention;
 
 use std::collections::BTreeSet;
 
+use chrono::{DateTime, Utc};
 use leadheat_domain::live::ChangeSource;
 use leadheat_domain::rescoring::{RunKind, RunSummary};
 use leadheat_edge::store::jobs;
 use leadheat_edge::{clock, db, http, live};
-use worker::{event, Context, Env, Request, Response, Result, ScheduleContext, ScheduledEvent};
+use worker::{
+    event, Context, D1Database, Env, Request, Response, Result, ScheduleContext, ScheduledEvent,
+};
 
 #[event(fetch)]
 pub async fn fetch(req: Request, _env: Env, _ctx: Context) -> Result<Response> {
@@ -69,6 +74,10 @@ pub async fn scheduled(event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
         );
     }
 
+    if summary.kind == Some(RunKind::Nightly) {
+        sweep(&db, now).await;
+    }
+
     summary.elapsed_ms = clock::now_ms() - wall_start;
     let summary_json = serde_json::to_value(&summary).unwrap_or_else(|_| serde_json::json!({}));
     // The one structured line per run.
@@ -87,5 +96,23 @@ pub async fn scheduled(event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
     .await
     {
         worker::console_error!("recording the scoring run failed: {}", problem.detail);
+    }
+}
+
+/// The nightly retention sweep, after the scoring work (whether or not this run held the lease:
+/// its deletes are idempotent). Its own log line; a failure is logged and retried the next night.
+async fn sweep(db: &D1Database, now: DateTime<Utc>) {
+    match retention::sweep(db, now).await {
+        Ok(swept) => {
+            let mut line = serde_json::to_value(&swept).unwrap_or_else(|_| serde_json::json!({}));
+            line["job"] = serde_json::json!("retention");
+            line["scheduled_time"] = serde_json::json!(clock::rfc3339(now));
+            line["max_queries"] = serde_json::json!(retention::MAX_QUERIES);
+            worker::console_log!("{}", line);
+        }
+        Err(problem) => worker::console_error!(
+            "{{\"job\":\"retention\",\"level\":\"error\",\"error\":{:?}}}",
+            problem.detail
+        ),
     }
 }

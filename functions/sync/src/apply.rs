@@ -1,18 +1,24 @@
 //! Applying the parsed events of one inbox row for one org: leads are matched or created and
 //! touchpoints recorded through the same code path the Lead API uses (`lead_matching`,
 //! `touchpoints`), lead forms are fetched from the platform under its rate limits.
+//!
+//! An event about an erased person that occurred before the erasure (a redelivery, a replayed
+//! dead event, a row the reconciliation enqueues again) is dropped: it neither re-creates the lead
+//! nor adds a touchpoint (`lead_matching::erased_after`). An event that occurred after the erasure
+//! is the person coming back and creates a new lead.
 
 use chrono::{DateTime, Utc};
 use leadheat_domain::lead_forms::{self, FormAnswers};
 use leadheat_domain::leads::{normalize_email, normalize_phone, LeadInput, SocialProfileInput};
-use leadheat_domain::platforms::{linkedin, LeadFormRef, SocialEvent, Touch};
+use leadheat_domain::platforms::linkedin::{self, FormField};
+use leadheat_domain::platforms::{LeadFormRef, SocialEvent, Touch};
 use leadheat_domain::sync::{classify_linkedin, classify_meta, Classified, Gate, Outcome, Policy};
 use leadheat_domain::types::{CapturedBy, InteractionType, Platform, Source};
 use leadheat_edge::http::Problem;
-use leadheat_edge::lead_matching::match_or_create;
+use leadheat_edge::lead_matching::{erased_after, match_or_create};
 use leadheat_edge::platform_api::{self, Answer, NoAnswer};
 use leadheat_edge::store::integrations::{self, Integration};
-use leadheat_edge::store::{interactions, throttles};
+use leadheat_edge::store::{interactions, leads, throttles};
 use leadheat_edge::touchpoints::{self, NewTouchpoint};
 use leadheat_edge::{clock, tokens};
 use serde_json::{json, Map, Value};
@@ -96,6 +102,9 @@ impl Run<'_> {
             handle: touch.actor.handle.clone(),
             url: None,
         });
+        if erased_after(self.db, self.org_id, &input, touch.occurred_at).await? {
+            return Ok(());
+        }
         let (lead, _) = match_or_create(self.db, self.org_id, input, self.now).await?;
         touchpoints::record(
             self.db,
@@ -163,6 +172,13 @@ impl Run<'_> {
             None => {}
         }
         input.source_detail = detail.clone();
+        let occurred_at = form.created_time.unwrap_or(self.now);
+        if erased_after(self.db, self.org_id, &input, occurred_at)
+            .await
+            .map_err(internal)?
+        {
+            return Ok(());
+        }
         let (lead, _) = match_or_create(self.db, self.org_id, input, self.now)
             .await
             .map_err(internal)?;
@@ -175,7 +191,7 @@ impl Run<'_> {
                 lead_id: lead.id,
                 kind: InteractionType::InfoRequest,
                 platform: form.platform,
-                occurred_at: form.created_time.unwrap_or(self.now),
+                occurred_at,
                 captured_by: CapturedBy::Sync,
                 external_id: Some(external_id),
                 metadata: Value::Object(metadata),
@@ -356,17 +372,44 @@ impl Run<'_> {
         }
     }
 
-    /// A LinkedIn member deleted their lead form response: its answers are erased from the
-    /// touchpoint that holds them.
+    /// A LinkedIn member deleted their lead form response: the lead's fields that the form
+    /// supplied (and still hold its values) are cleared, and the answers are erased from the
+    /// touchpoint that holds them (the touchpoint stays, with its points).
     async fn lead_deleted(&self, response_id: &str) -> Result<(), Problem> {
+        let external_id = format!("leadgen:{response_id}");
+        let now = clock::rfc3339(self.now);
+        let form =
+            interactions::by_external_id(self.db, self.org_id, Platform::Linkedin, &external_id)
+                .await?;
+        if let Some(form) = form {
+            self.clear_form_fields(&form.lead_id, &form.metadata["form_answers"])
+                .await?;
+        }
         interactions::erase_form_answers(
             self.db,
             self.org_id,
             Platform::Linkedin.as_str(),
-            &format!("leadgen:{response_id}"),
-            &clock::rfc3339(self.now),
+            &external_id,
+            &now,
         )
         .await
+    }
+
+    /// Clears the fields of the lead that `answers` (a form's answers) supplied.
+    async fn clear_form_fields(&self, lead_id: &str, answers: &Value) -> Result<(), Problem> {
+        let Some(lead) = leads::get(self.db, self.org_id, lead_id).await? else {
+            return Ok(());
+        };
+        let fields = linkedin::fields_supplied_by_form(answers, |field| match field {
+            FormField::FirstName => lead.first_name.clone(),
+            FormField::LastName => lead.last_name.clone(),
+            FormField::Email => lead.email.clone(),
+            FormField::Phone => lead.phone.clone(),
+            FormField::Company => lead.company.clone(),
+            FormField::Title => lead.title.clone(),
+        });
+        leads::clear_form_fields(self.db, self.org_id, lead_id, &fields, self.now).await?;
+        Ok(())
     }
 }
 

@@ -7,6 +7,7 @@ use serde_json::{json, Value};
 
 use super::facebook::{array, compact};
 use super::{id_of, text_of, time_of, urn_id, Actor, LeadFormRef, SocialEvent, Touch};
+use crate::leads::{normalize_email, normalize_phone};
 use crate::types::{InteractionType, Platform};
 
 pub const LEAD_ACTION: &str = "LEAD_ACTION";
@@ -80,6 +81,74 @@ fn lead_action(value: &Value, received_at: DateTime<Utc>) -> SocialEvent {
         "DELETED" => SocialEvent::LinkedInLeadDeleted { response_id },
         other => SocialEvent::ignored(format!("lead action {other:?} is not handled")),
     }
+}
+
+/// A lead field a lead form fills, under the answer key the form's touchpoint keeps it
+/// (`metadata.form_answers`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FormField {
+    FirstName,
+    LastName,
+    Email,
+    Phone,
+    Company,
+    Title,
+}
+
+impl FormField {
+    pub const ALL: [FormField; 6] = [
+        FormField::FirstName,
+        FormField::LastName,
+        FormField::Email,
+        FormField::Phone,
+        FormField::Company,
+        FormField::Title,
+    ];
+
+    /// The key of `form_answers` holding this field's answer.
+    pub fn answer_key(self) -> &'static str {
+        match self {
+            FormField::FirstName => "first_name",
+            FormField::LastName => "last_name",
+            FormField::Email => "email",
+            FormField::Phone => "phone_number",
+            FormField::Company => "company_name",
+            FormField::Title => "job_title",
+        }
+    }
+
+    fn same_value(self, answer: &str, current: &str) -> bool {
+        match self {
+            FormField::Email => match (normalize_email(answer), normalize_email(current)) {
+                (Ok(a), Ok(b)) => a == b,
+                _ => answer.trim() == current.trim(),
+            },
+            FormField::Phone => match (normalize_phone(answer), normalize_phone(current)) {
+                (Ok(a), Ok(b)) => a == b,
+                _ => answer.trim() == current.trim(),
+            },
+            _ => answer.trim() == current.trim(),
+        }
+    }
+}
+
+/// What a member's deletion of a lead form response (`leadAction: DELETED`) erases from the lead:
+/// every field whose current value is still the one the form supplied (emails compared
+/// normalised, phones by their digits), returned with that current value so the write can clear
+/// it only if nobody changed it since. A field someone edited to another value is the lead's own
+/// and stays.
+pub fn fields_supplied_by_form(
+    answers: &Value,
+    current: impl Fn(FormField) -> Option<String>,
+) -> Vec<(FormField, String)> {
+    FormField::ALL
+        .into_iter()
+        .filter_map(|field| {
+            let answer = answers.get(field.answer_key()).and_then(Value::as_str)?;
+            let value = current(field)?;
+            field.same_value(answer, &value).then_some((field, value))
+        })
+        .collect()
 }
 
 fn social_action(n: &Value, received_at: DateTime<Utc>) -> SocialEvent {
@@ -163,4 +232,51 @@ fn actor_urn(n: &Value, action: &str) -> Option<String> {
             .or_else(|| text_of(post.and_then(|p| p.get("author"))));
     }
     None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_deleted_response_erases_only_what_it_still_supplies() {
+        let answers = json!({"first_name": "Linus", "last_name": "Torvalds", "email": "Linus@Kernel.org",
+            "phone_number": "+1 (415) 555-0100", "company_name": "Kernel Inc", "companySize": "50-200"});
+        let current = |field: FormField| match field {
+            FormField::FirstName => Some("Linus".to_string()),
+            // Edited since the form: the lead's own now.
+            FormField::LastName => Some("Benedict Torvalds".to_string()),
+            FormField::Email => Some("linus@kernel.org".to_string()),
+            FormField::Phone => Some("+14155550100".to_string()),
+            FormField::Company => None,
+            FormField::Title => Some("Maintainer".to_string()),
+        };
+        let fields: Vec<FormField> = fields_supplied_by_form(&answers, current)
+            .into_iter()
+            .map(|(field, _)| field)
+            .collect();
+        assert_eq!(
+            fields,
+            [FormField::FirstName, FormField::Email, FormField::Phone]
+        );
+        let with_values = fields_supplied_by_form(&answers, current);
+        assert_eq!(with_values[1].1, "linus@kernel.org");
+        assert!(fields_supplied_by_form(&json!({}), current).is_empty());
+        assert!(fields_supplied_by_form(&Value::Null, current).is_empty());
+    }
+
+    #[test]
+    fn deleted_lead_actions_are_parsed() {
+        let event = parse(
+            &json!({"type": "LEAD_ACTION", "leadAction": "DELETED",
+                "leadGenFormResponse": "urn:li:leadGenFormResponse:abc-1"}),
+            DateTime::<Utc>::MIN_UTC,
+        );
+        assert_eq!(
+            event,
+            vec![SocialEvent::LinkedInLeadDeleted {
+                response_id: "abc-1".into()
+            }]
+        );
+    }
 }

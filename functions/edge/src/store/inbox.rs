@@ -303,3 +303,45 @@ pub async fn prune(db: &D1Database, before: &str, limit: u32) -> Result<u64, Pro
     )
     .await
 }
+
+/// Whether a row's body names an erased person: `?2` of the statement using it is a JSON array of
+/// lower-cased needles (`leadheat_domain::suppression::inbox_needles`), searched in the lower-cased
+/// body. An empty array matches nothing.
+pub const NAMES_ANY_NEEDLE: &str =
+    "EXISTS (SELECT 1 FROM json_each(?2) WHERE instr(lower(webhook_inbox.body), value) > 0)";
+
+/// Erasure: replaces with `tombstone` the body of every finished (processed or ignored) row of
+/// the org that names the person. The row, its status and dedupe key stay, so an identical
+/// redelivery is still recognised. Unfinished rows are left to their processing (see
+/// `store::suppressions::record_unfinished_scrubs_statement`).
+pub fn tombstone_naming_statement(
+    db: &D1Database,
+    org_id: &str,
+    needles: &[String],
+    tombstone: &str,
+) -> Result<D1PreparedStatement, Problem> {
+    let needles = serde_json::to_string(needles).map_err(|e| Problem::internal("needles", e))?;
+    db::statement(
+        db,
+        &format!(
+            "UPDATE webhook_inbox SET body = ?3 \
+             WHERE org_id = ?1 AND status IN ('processed', 'ignored') AND {NAMES_ANY_NEEDLE}"
+        ),
+        &args![org_id, needles, tombstone],
+    )
+}
+
+/// Replaces with `tombstone` the body of these rows, if they are finished (processed or ignored).
+pub fn tombstone_statement(
+    db: &D1Database,
+    ids: &[String],
+    tombstone: &str,
+) -> Result<D1PreparedStatement, Problem> {
+    let ids = serde_json::to_string(ids).map_err(|e| Problem::internal("ids", e))?;
+    db::statement(
+        db,
+        "UPDATE webhook_inbox SET body = ?2 \
+         WHERE id IN (SELECT value FROM json_each(?1)) AND status IN ('processed', 'ignored')",
+        &args![ids, tombstone],
+    )
+}

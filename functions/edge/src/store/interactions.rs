@@ -460,3 +460,42 @@ pub async fn feed(
     let next_cursor = next_cursor(more, items.last().map(|i| &i.interaction));
     Ok(InteractionPage { items, next_cursor })
 }
+
+/// Inserts many interactions in ONE statement (their values as one bound JSON array), each
+/// unless its external id is already recorded on its platform; for bulk writes that must stay
+/// within D1's queries per invocation (a visitor's history attributed at once). The caller
+/// rescores the lead afterwards.
+pub fn insert_many_statement(
+    db: &D1Database,
+    rows: &[NewInteractionRow<'_>],
+) -> Result<D1PreparedStatement, Problem> {
+    let values: Vec<Value> = rows
+        .iter()
+        .map(|row| {
+            serde_json::json!([
+                row.id,
+                row.org_id,
+                row.lead_id,
+                row.kind.as_str(),
+                row.platform.as_str(),
+                row.occurred_at,
+                row.captured_by.as_str(),
+                row.points,
+                row.external_id,
+                row.metadata,
+                row.created_at
+            ])
+        })
+        .collect();
+    db::statement(
+        db,
+        "INSERT INTO interactions (id, org_id, lead_id, type, platform, occurred_at, captured_by, points, \
+         external_id, metadata, created_at) \
+         SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]'), json_extract(value, '$[2]'), \
+         json_extract(value, '$[3]'), json_extract(value, '$[4]'), json_extract(value, '$[5]'), \
+         json_extract(value, '$[6]'), CAST(json_extract(value, '$[7]') AS REAL), json_extract(value, '$[8]'), \
+         json_extract(value, '$[9]'), json_extract(value, '$[10]') FROM json_each(?1) WHERE true \
+         ON CONFLICT (org_id, platform, external_id) DO NOTHING",
+        &args![Value::Array(values).to_string()],
+    )
+}

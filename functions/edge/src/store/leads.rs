@@ -8,7 +8,9 @@ use leadheat_domain::cursor::Cursor;
 use leadheat_domain::ids::prefix;
 use leadheat_domain::lead_query::{LeadQuery, SortField};
 use leadheat_domain::leads::{LeadInput, SocialProfileInput};
+use leadheat_domain::platforms::linkedin::FormField;
 use leadheat_domain::ranking;
+use leadheat_domain::suppression::{self, Identity};
 use leadheat_domain::types::serialize_compact_f64;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -19,7 +21,7 @@ use crate::clock;
 use crate::db::{self, Arg};
 use crate::http::Problem;
 use crate::store::social_profiles::{self, SocialProfile};
-use crate::store::{heat, interactions, tracking};
+use crate::store::{heat, idempotency, inbox, interactions, suppressions, tracking};
 
 /// A lead in the exact shape of SPEC section 8 (plus internal fields that are never serialized).
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -522,25 +524,133 @@ pub fn remove_custom_field_statement(
 }
 
 /// Erases a lead and everything held about it: touchpoints, tags, profiles, snapshots, level
-/// changes and merge redirects; website visitors it identified become anonymous again. Returns
-/// false when there was no such lead.
-pub async fn delete(db: &D1Database, org_id: &str, id: &str) -> Result<bool, Problem> {
-    let mut statements = vec![
+/// changes and merge redirects, the website visitors it identified with their raw events, the
+/// stored idempotent responses that name it, and the raw webhook payloads that name it (finished
+/// ones scrubbed now, unfinished ones when processed; see `store::suppressions`). Its identities
+/// are recorded as suppressed from `now` on, so an older event cannot bring it back. One batch.
+/// Returns false when there was no such lead.
+pub async fn delete(
+    db: &D1Database,
+    org_id: &str,
+    id: &str,
+    now: DateTime<Utc>,
+) -> Result<bool, Problem> {
+    let Some(lead) = get(db, org_id, id).await? else {
+        return Ok(false);
+    };
+    // The ids once merged into it may still appear in stored responses.
+    let mut lead_ids: Vec<String> = merged_into_lead(db, org_id, id)
+        .await?
+        .iter()
+        .filter_map(|merge| merge["merged_lead_id"].as_str().map(str::to_string))
+        .collect();
+    lead_ids.push(id.to_string());
+    let identities = identities_of(&lead);
+    let hashes = suppression::identity_hashes(org_id, &identities);
+    let needles = suppression::inbox_needles(&identities);
+    let now_text = clock::rfc3339(now);
+
+    let mut statements = Vec::new();
+    if !hashes.is_empty() {
+        statements.push(suppressions::record_statement(
+            db, org_id, &hashes, &now_text,
+        )?);
+    }
+    if !needles.is_empty() {
+        statements.push(inbox::tombstone_naming_statement(
+            db,
+            org_id,
+            &needles,
+            suppression::INBOX_TOMBSTONE,
+        )?);
+        statements.push(suppressions::record_unfinished_scrubs_statement(
+            db, org_id, &needles, &now_text,
+        )?);
+    }
+    statements.push(idempotency::erase_naming_statement(db, org_id, &lead_ids)?);
+    statements.extend(tracking::erase_lead_statements(db, org_id, id)?);
+    statements.extend([
         interactions::erase_lead_statement(db, org_id, id)?,
         tags_delete_statement(db, org_id, id)?,
         social_profiles::delete_for_lead_statement(db, org_id, id)?,
-    ];
+    ]);
     statements.extend(heat::erase_lead_history_statements(db, org_id, id)?);
     statements.push(db::statement(
         db,
         "DELETE FROM lead_merges WHERE into_lead_id = ?1 AND org_id = ?2",
         &args![id, org_id],
     )?);
-    statements.push(tracking::forget_lead_statement(db, org_id, id)?);
     // Last: its row count says whether there was such a lead.
     statements.push(delete_statement(db, org_id, id)?);
     let results = db::batch(db, statements).await?;
     Ok(results.last().map(db::changes).unwrap_or(0) > 0)
+}
+
+/// Every identity the lead can be matched by.
+fn identities_of(lead: &LeadRecord) -> Vec<Identity<'_>> {
+    let mut identities = Vec::new();
+    if let Some(email) = &lead.email {
+        identities.push(Identity::Email(email));
+    }
+    if let Some(phone) = &lead.phone {
+        identities.push(Identity::Phone(phone));
+    }
+    for profile in &lead.social_profiles {
+        identities.push(Identity::Profile {
+            platform: &profile.platform,
+            user_id: &profile.platform_user_id,
+        });
+    }
+    identities
+}
+
+/// Clears the lead's fields a deleted lead form supplied (`leadheat_domain::platforms::linkedin::
+/// fields_supplied_by_form`): each only if it still holds the value given, so a concurrent edit
+/// wins. Bumps the version when anything was cleared; returns whether anything was.
+pub async fn clear_form_fields(
+    db: &D1Database,
+    org_id: &str,
+    lead_id: &str,
+    fields: &[(FormField, String)],
+    now: DateTime<Utc>,
+) -> Result<bool, Problem> {
+    if fields.is_empty() {
+        return Ok(false);
+    }
+    let mut args = args![lead_id, org_id, clock::rfc3339(now)];
+    let mut sets = Vec::new();
+    let mut any = Vec::new();
+    for (field, value) in fields {
+        args.push(Arg::from(value.as_str()));
+        let n = args.len();
+        let column = match field {
+            FormField::FirstName => "first_name",
+            FormField::LastName => "last_name",
+            FormField::Email => "email",
+            FormField::Phone => "phone",
+            FormField::Company => "company",
+            FormField::Title => "title",
+        };
+        if matches!(field, FormField::Email | FormField::Phone) {
+            sets.push(format!(
+                "{column}_normalized = IIF({column} = ?{n}, NULL, {column}_normalized)"
+            ));
+        }
+        sets.push(format!("{column} = IIF({column} = ?{n}, NULL, {column})"));
+        any.push(format!("{column} = ?{n}"));
+    }
+    let changed = db::run(
+        db,
+        &format!(
+            "UPDATE leads SET {}, updated_at = ?3, version = version + 1 \
+             WHERE id = ?1 AND org_id = ?2 AND ({})",
+            sets.join(", "),
+            any.join(" OR ")
+        ),
+        &args,
+    )
+    .await?;
+    Ok(changed > 0)
 }
 
 /// Deletes the lead's own row (what refers to it must be gone or moved first).

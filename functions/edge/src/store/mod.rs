@@ -22,6 +22,7 @@ pub mod rescoring;
 pub mod scoring_configs;
 pub mod social_profiles;
 pub mod stages;
+pub mod suppressions;
 pub mod throttles;
 pub mod tracking;
 

@@ -45,3 +45,16 @@ pub async fn prune(db: &D1Database, before: &str) -> Result<u64, Problem> {
     )
     .await
 }
+
+/// Counts one hit against `bucket` for the window starting at `window_start` and returns the
+/// window's count with this hit (the caller's rule decides what it allows).
+pub async fn count_hit(db: &D1Database, bucket: &str, window_start: &str) -> Result<i64, Problem> {
+    let rows: Vec<CountRow> = db::all(
+        db,
+        "INSERT INTO rate_limits (bucket, window_start, count) VALUES (?1, ?2, 1) \
+         ON CONFLICT (bucket, window_start) DO UPDATE SET count = count + 1 RETURNING count",
+        &args![bucket, window_start],
+    )
+    .await?;
+    Ok(rows.first().map_or(1, |row| row.count))
+}

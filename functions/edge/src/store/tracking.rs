@@ -62,18 +62,26 @@ pub fn reassign_lead_statement(
     )
 }
 
-/// Makes every visitor identified as the lead anonymous again (its erasure); their raw events
-/// never named the lead.
-pub fn forget_lead_statement(
+/// Erasure: deletes every visitor identified as the lead and all their raw events (the events
+/// were the person's browsing, before and after they identified).
+pub fn erase_lead_statements(
     db: &D1Database,
     org_id: &str,
     lead_id: &str,
-) -> Result<D1PreparedStatement, Problem> {
-    db::statement(
-        db,
-        "UPDATE tracking_visitors SET lead_id = NULL WHERE lead_id = ?1 AND org_id = ?2",
-        &args![lead_id, org_id],
-    )
+) -> Result<Vec<D1PreparedStatement>, Problem> {
+    Ok(vec![
+        db::statement(
+            db,
+            "DELETE FROM tracking_events WHERE org_id = ?2 AND visitor_id IN \
+             (SELECT visitor_id FROM tracking_visitors WHERE lead_id = ?1 AND org_id = ?2)",
+            &args![lead_id, org_id],
+        )?,
+        db::statement(
+            db,
+            "DELETE FROM tracking_visitors WHERE lead_id = ?1 AND org_id = ?2",
+            &args![lead_id, org_id],
+        )?,
+    ])
 }
 
 /// Moves the visitor's last touched session start to `session_start` if the previous one is at
@@ -98,20 +106,18 @@ pub async fn open_session(
 }
 
 /// Sets the last touched session start to at least `session_start` (after attribution).
-pub async fn advance_session(
+pub fn advance_session_statement(
     db: &D1Database,
     org_id: &str,
     visitor_id: &str,
     session_start: &str,
-) -> Result<(), Problem> {
-    db::run(
+) -> Result<D1PreparedStatement, Problem> {
+    db::statement(
         db,
         "UPDATE tracking_visitors SET last_visit_touch_at = ?3 WHERE org_id = ?1 AND visitor_id = ?2 \
          AND (last_visit_touch_at IS NULL OR last_visit_touch_at < ?3)",
         &args![org_id, visitor_id, session_start],
     )
-    .await?;
-    Ok(())
 }
 
 pub struct NewEvent<'a> {
@@ -168,17 +174,48 @@ pub async fn anonymous_views(
 }
 
 /// Marks every anonymous page view of the visitor up to `until` as attributed.
-pub async fn mark_attributed(
+pub fn mark_attributed_statement(
     db: &D1Database,
     org_id: &str,
     visitor_id: &str,
     until: &str,
-) -> Result<u64, Problem> {
-    db::run(
+) -> Result<D1PreparedStatement, Problem> {
+    db::statement(
         db,
         "UPDATE tracking_events SET attributed = 1 \
          WHERE org_id = ?1 AND visitor_id = ?2 AND kind = 'page_view' AND attributed = 0 AND occurred_at <= ?3",
         &args![org_id, visitor_id, until],
     )
+}
+
+/// Retention: deletes up to `limit` events (of any org) that occurred before `before`.
+pub async fn prune_events(db: &D1Database, before: &str, limit: usize) -> Result<u64, Problem> {
+    db::run(
+        db,
+        "DELETE FROM tracking_events WHERE id IN \
+         (SELECT id FROM tracking_events WHERE occurred_at < ?1 LIMIT ?2)",
+        &args![before, limit],
+    )
     .await
+}
+
+/// Retention: deletes up to `limit` visitors (of any org) last seen before `before`, with their
+/// remaining events.
+pub async fn prune_visitors(db: &D1Database, before: &str, limit: usize) -> Result<u64, Problem> {
+    let statements = vec![
+        db::statement(
+            db,
+            "DELETE FROM tracking_events WHERE (org_id, visitor_id) IN \
+             (SELECT org_id, visitor_id FROM tracking_visitors WHERE last_seen_at < ?1 LIMIT ?2)",
+            &args![before, limit],
+        )?,
+        db::statement(
+            db,
+            "DELETE FROM tracking_visitors WHERE rowid IN \
+             (SELECT rowid FROM tracking_visitors WHERE last_seen_at < ?1 LIMIT ?2)",
+            &args![before, limit],
+        )?,
+    ];
+    let results = db::batch(db, statements).await?;
+    Ok(results.last().map(db::changes).unwrap_or(0))
 }
