@@ -101,6 +101,13 @@ pub fn linkedin_challenge_response(challenge_code: &str, client_secret: &[u8]) -
     hex::encode(tag_of(client_secret, &[challenge_code.as_bytes()]))
 }
 
+/// Graph's `appsecret_proof`: lowercase hex HMAC-SHA256 of the access token, keyed by the app
+/// secret. Sent with every Graph call, so that a leaked token is useless without the secret (and
+/// required outright when the app enables "Require App Secret").
+pub fn graph_appsecret_proof(access_token: &str, app_secret: &[u8]) -> String {
+    hex::encode(tag_of(app_secret, &[access_token.as_bytes()]))
+}
+
 /// The full `X-Hub-Signature-256` value (`sha256=<hex>`) Meta would send for `body`.
 pub fn sign_meta(body: &[u8], secret: &[u8]) -> String {
     format!("{META_PREFIX}{}", hex::encode(tag_of(secret, &[body])))
@@ -347,6 +354,15 @@ mod tests {
         assert_eq!(
             verify_linkedin_signature(Some(&forged), BODY, b""),
             Err(SignatureError::NoSecretConfigured)
+        );
+    }
+
+    #[test]
+    fn appsecret_proof_is_the_hmac_of_the_token_keyed_by_the_app_secret() {
+        // RFC 4231 test case 2: key "Jefe", data "what do ya want for nothing?".
+        assert_eq!(
+            graph_appsecret_proof("what do ya want for nothing?", b"Jefe"),
+            "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
         );
     }
 
