@@ -8,6 +8,7 @@ pub mod db;
 pub mod http;
 pub mod lead_matching;
 pub mod live;
+pub mod ownership;
 pub mod platform_api;
 pub mod queue;
 pub mod store;

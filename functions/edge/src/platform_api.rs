@@ -10,6 +10,7 @@ use std::pin::pin;
 use std::task::Poll;
 use std::time::Duration;
 
+use leadheat_domain::signature::graph_appsecret_proof;
 use worker::{Delay, Env, Fetch, Headers, Method, Request, RequestInit, Url};
 
 use crate::config;
@@ -52,21 +53,45 @@ pub fn linkedin_base_url(env: &Env) -> String {
         .to_string()
 }
 
-/// `GET {META_GRAPH_BASE_URL}/{leadgen_id}?fields=...&access_token=...`: a lead's `field_data`.
+/// `GET {META_GRAPH_BASE_URL}/{leadgen_id}?fields=...`: a lead's `field_data`.
 pub async fn meta_lead(env: &Env, token: &str, leadgen_id: &str) -> Result<Answer, NoAnswer> {
-    let mut url = Url::parse(&format!(
-        "{}/{}",
-        meta_base_url(env),
-        encode_segment(leadgen_id)
-    ))
-    .map_err(|e| NoAnswer(format!("invalid Graph URL: {e}")))?;
-    url.query_pairs_mut()
-        .append_pair(
+    graph_get(
+        env,
+        token,
+        &encode_segment(leadgen_id),
+        &[(
             "fields",
             "id,created_time,field_data,ad_id,form_id,campaign_id,adset_id",
-        )
-        .append_pair("access_token", token);
-    get(url, &[]).await
+        )],
+    )
+    .await
+}
+
+/// `GET {META_GRAPH_BASE_URL}/{path}?{query}` as the token's user. The token travels in the
+/// `Authorization` header, never in the URL (URLs end up in logs and traces), with the
+/// `appsecret_proof` that binds it to this app. `path` must already be percent-encoded.
+pub async fn graph_get(
+    env: &Env,
+    token: &str,
+    path: &str,
+    query: &[(&str, &str)],
+) -> Result<Answer, NoAnswer> {
+    let mut url = Url::parse(&format!("{}/{}", meta_base_url(env), path))
+        .map_err(|e| NoAnswer(format!("invalid Graph URL: {e}")))?;
+    {
+        let mut pairs = url.query_pairs_mut();
+        for (name, value) in query {
+            pairs.append_pair(name, value);
+        }
+        if let Some(secret) = config::optional(env, "META_APP_SECRET") {
+            pairs.append_pair(
+                "appsecret_proof",
+                &graph_appsecret_proof(token, secret.as_bytes()),
+            );
+        }
+    }
+    let bearer = format!("Bearer {token}");
+    get(url, &[("Authorization", bearer.as_str())]).await
 }
 
 /// `GET {LINKEDIN_API_BASE_URL}/{path}` with the bearer token and LinkedIn's version headers.
