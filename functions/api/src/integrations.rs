@@ -2,8 +2,10 @@
 //! organisations / ad accounts with their access token (sealed with TOKEN_ENCRYPTION_KEY, never
 //! returned; see `leadheat_edge::tokens`), the status of each platform's sync, and replay of dead events.
 
+use leadheat_domain::ownership::not_administered_message;
 use leadheat_domain::types::{FieldError, Platform};
 use leadheat_edge::http::{self, Problem};
+use leadheat_edge::ownership::{self, ProofFailure};
 use leadheat_edge::store::{inbox, integrations, throttles};
 use leadheat_edge::{queue, tokens};
 use serde_json::{json, Map, Value};
@@ -198,15 +200,20 @@ pub async fn put(req: &ApiRequest, ctx: &Ctx, platform: &str) -> Result<Response
     let ids: Vec<String> = accounts.iter().map(|(id, _)| id.clone()).collect();
     let taken = integrations::taken_by_others(&ctx.db, ctx.org(), platform.as_str(), &ids).await?;
     if !taken.is_empty() {
-        return Err(Problem::conflict(format!(
-            "already connected by another organisation: {}",
-            taken.join(", ")
-        )));
+        return Err(already_connected(&taken));
     }
+
+    let requested = accounts
+        .iter()
+        .map(|(id, kind)| (field_of_kind(platform, kind), id.clone()))
+        .collect();
+    ownership::prove(&ctx.env, platform, token, requested)
+        .await
+        .map_err(|failure| proof_problem(platform, failure))?;
 
     let keyring = tokens::keyring(&ctx.env)?;
     let sealed = tokens::seal(&keyring, ctx.org(), platform.as_str(), token);
-    integrations::connect(
+    let connected = integrations::connect(
         &ctx.db,
         ctx.org(),
         platform.as_str(),
@@ -215,9 +222,76 @@ pub async fn put(req: &ApiRequest, ctx: &Ctx, platform: &str) -> Result<Response
         &accounts,
         &ctx.now_rfc3339(),
     )
-    .await?;
+    .await;
+    if let Err(problem) = connected {
+        // Another org connected one of the accounts since the check above: its row made this
+        // whole batch roll back, and it keeps the account.
+        let taken =
+            integrations::taken_by_others(&ctx.db, ctx.org(), platform.as_str(), &ids).await?;
+        return Err(if taken.is_empty() {
+            problem
+        } else {
+            already_connected(&taken)
+        });
+    }
     let mut items = status(ctx, &[platform]).await?;
     http::json(200, &items.remove(0))
+}
+
+fn already_connected(taken: &[String]) -> Problem {
+    Problem::conflict(format!(
+        "already connected by another organisation: {}",
+        taken.join(", ")
+    ))
+}
+
+/// The request field that lists accounts of `kind`.
+fn field_of_kind(platform: Platform, kind: &str) -> &'static str {
+    account_fields(platform)
+        .iter()
+        .find(|(k, _)| *k == kind)
+        .map_or("account_ids", |(_, field)| *field)
+}
+
+/// The answer when the token could not be shown to administer the accounts; nothing is stored.
+fn proof_problem(platform: Platform, failure: ProofFailure) -> Problem {
+    match failure {
+        ProofFailure::TokenRejected(why) => Problem::field(
+            "access_token",
+            format!("the platform rejected this access token ({why})"),
+        ),
+        ProofFailure::Refused(why) => Problem::field(
+            "access_token",
+            format!("the platform refused the ownership check for this token ({why})"),
+        ),
+        ProofFailure::NotAdministered(missing) => {
+            let errors: Vec<FieldError> = missing
+                .iter()
+                .map(|(field, id)| {
+                    FieldError::new(*field, not_administered_message(platform.as_str(), id))
+                })
+                .collect();
+            let ids: Vec<&str> = missing.iter().map(|(_, id)| id.as_str()).collect();
+            Problem {
+                errors,
+                ..Problem::new(
+                    403,
+                    "ownership-not-proven",
+                    "Ownership not proven",
+                    format!(
+                        "the access token does not administer: {}; nothing was connected",
+                        ids.join(", ")
+                    ),
+                )
+            }
+        }
+        ProofFailure::Unavailable(why) => Problem::new(
+            503,
+            "platform-unavailable",
+            "Platform unavailable",
+            format!("could not check account ownership with the platform; try again ({why})"),
+        ),
+    }
 }
 
 /// An account id from a string, a number, or a LinkedIn URN (`urn:li:organization:123`).

@@ -112,7 +112,8 @@ pub async fn taken_by_others(
 }
 
 /// Connects (or reconnects, rotating the token) an org's platform with its accounts, atomically:
-/// the sealed token and status, and the account list replacing the previous one.
+/// the sealed token and status, and the account list replacing the previous one. Fails, storing
+/// nothing, when another org holds one of the accounts.
 pub async fn connect(
     db: &D1Database,
     org_id: &str,
@@ -141,8 +142,10 @@ pub async fn connect(
     for (account_id, kind) in accounts {
         statements.push(db::statement(
             db,
+            // No ON CONFLICT: an account another org holds fails the insert, which rolls the
+            // whole batch back, so a connect never half-succeeds (the caller answers 409).
             "INSERT INTO integration_accounts (platform, account_id, org_id, kind, created_at) \
-             VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (platform, account_id) DO NOTHING",
+             VALUES (?1, ?2, ?3, ?4, ?5)",
             &args![platform, account_id, org_id, *kind, now],
         )?);
     }
