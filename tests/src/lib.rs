@@ -59,12 +59,23 @@ impl Runtime {
     }
 
     /// Starts a runtime whose `[vars]`/secrets are overridden by `env` (e.g. a stub API's URL).
+    /// The platform APIs are this process's shared stub ([`stub::Stub::shared`]) unless `env`
+    /// names other base URLs: the runtime never calls the real platforms.
     pub fn start_with_env(env: &[(&str, &str)]) -> Runtime {
         let persist_dir = unique_temp_dir("leadheat-e2e");
-        let env = env
+        let mut env: Vec<(String, String)> = env
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
+        let shared = stub::Stub::shared();
+        for (name, value) in [
+            ("META_GRAPH_BASE_URL", shared.meta_base()),
+            ("LINKEDIN_API_BASE_URL", shared.linkedin_base()),
+        ] {
+            if !env.iter().any(|(k, _)| k == name) {
+                env.push((name.to_string(), value));
+            }
+        }
         let mut runtime = Runtime {
             child: None,
             base_url: String::new(),

@@ -4,6 +4,7 @@
 
 use serde_json::{json, Value};
 
+use crate::stub::Stub;
 use crate::{
     linkedin_signature, meta_signature, token, unique_suffix, unix_now, Resp, Runtime,
     LINKEDIN_CLIENT_SECRET, META_APP_SECRET,
@@ -70,8 +71,11 @@ pub fn post_linkedin_bytes(rt: &Runtime, bytes: &[u8]) -> Resp {
         .send_bytes(bytes)
 }
 
-/// Connects the org's accounts of `platform` (`PUT /v1/integrations/{platform}` as an admin).
+/// Connects the org's accounts of `platform` (`PUT /v1/integrations/{platform}` as an admin),
+/// after making the body's token one that administers them in the shared stub platform APIs
+/// (the API proves ownership through them).
 pub fn connect(rt: &Runtime, org: &str, platform: &str, body: Value) -> Value {
+    Stub::shared().grant_connect_body(platform, &body);
     rt.request("PUT", &format!("/v1/integrations/{platform}"))
         .bearer(&token(org, "admin"))
         .send_json(&body)

@@ -12,16 +12,67 @@
 //!   answers 429 (Meta usage headers and `Retry-After`) or 500, and some answers are slow. Used by
 //!   the load tests (`tests/tests/load.rs`).
 //!
+//! - Ownership: the Graph calls `GET /me`, `GET /me/accounts`, `GET /{page-id}?fields=...` and
+//!   LinkedIn's `GET /organizationAcls` and `GET /adAccountUsers` answer for the access tokens
+//!   registered with [`Stub::grant`] (an unknown token gets Graph code 190 / LinkedIn 401).
+//!   Tokens are read from `Authorization: Bearer` (or Graph's `access_token` parameter); a Graph
+//!   call whose `appsecret_proof` is not the HMAC of its token under [`META_APP_SECRET`] is refused.
+//!
 //! Every request is recorded, so tests count the calls made for a resource.
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Write};
 use std::net::{TcpListener, TcpStream};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::thread;
 use std::time::Duration;
 
 use serde_json::{json, Value};
+
+use crate::{hmac_sha256, META_APP_SECRET};
+
+/// Who an access token speaks for, as the stub platforms see it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Grant {
+    /// A Facebook user token: these pages are in its `me/accounts`.
+    GraphUser {
+        user_id: String,
+        pages: Vec<StubPage>,
+    },
+    /// A page's own token: its `me` is the page.
+    GraphPage(StubPage),
+    /// An Instagram Login token: its `me` is the Instagram account.
+    InstagramLogin { account_id: String },
+    /// A LinkedIn member token: organisation roles `(id, role, state)` and ad account roles
+    /// `(id, role)`.
+    LinkedinMember {
+        organizations: Vec<(String, String, String)>,
+        ad_accounts: Vec<(String, String)>,
+    },
+}
+
+/// A Facebook page a token administers, with its Instagram business account if any.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StubPage {
+    pub id: String,
+    pub instagram_business_account: Option<String>,
+}
+
+impl StubPage {
+    pub fn new(id: &str) -> StubPage {
+        StubPage {
+            id: id.to_string(),
+            instagram_business_account: None,
+        }
+    }
+
+    pub fn with_instagram(id: &str, instagram_account: &str) -> StubPage {
+        StubPage {
+            id: id.to_string(),
+            instagram_business_account: Some(instagram_account.to_string()),
+        }
+    }
+}
 
 /// How requests for a resource are answered.
 #[derive(Debug, Clone, PartialEq)]
@@ -126,6 +177,7 @@ pub struct FaultCounts {
 
 #[derive(Default)]
 struct State {
+    grants: HashMap<String, Grant>,
     meta_leads: HashMap<String, Value>,
     linkedin: HashMap<String, Value>,
     modes: Vec<(String, Mode)>,
@@ -141,6 +193,21 @@ pub struct Call {
     pub method: String,
     pub target: String,
     pub headers: Vec<(String, String)>,
+}
+
+impl Call {
+    /// The token of `Authorization: Bearer`, if the request carried one.
+    pub fn bearer(&self) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(name, _)| name == "authorization")
+            .and_then(|(_, value)| value.strip_prefix("Bearer "))
+    }
+
+    /// A query parameter of the request, percent-decoded.
+    pub fn query_param(&self, name: &str) -> Option<String> {
+        query_param(self.target.split_once('?')?.1, name)
+    }
 }
 
 /// The running stub; stops accepting when dropped (its thread ends with the test process).
@@ -166,8 +233,93 @@ impl Stub {
         Stub { port, state }
     }
 
+    /// The stub every runtime of this test process calls unless a test sets its own base URLs.
+    pub fn shared() -> &'static Stub {
+        static SHARED: OnceLock<Stub> = OnceLock::new();
+        SHARED.get_or_init(Stub::start)
+    }
+
     pub fn url(&self) -> String {
         format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// Registers (or replaces) what `token` speaks for.
+    pub fn grant(&self, token: &str, grant: Grant) {
+        self.lock().grants.insert(token.to_string(), grant);
+    }
+
+    /// Makes `token` a user or member token that administers every account a
+    /// `PUT /v1/integrations/{platform}` body lists (Instagram accounts through pages of their own).
+    pub fn grant_connect_body(&self, platform: &str, body: &Value) {
+        let Some(token) = body["access_token"].as_str() else {
+            return;
+        };
+        let ids = |field: &str| -> Vec<String> {
+            body[field]
+                .as_array()
+                .map(|ids| {
+                    ids.iter()
+                        .map(|id| id.as_str().map_or_else(|| id.to_string(), str::to_string))
+                        .map(|id| id.rsplit(':').next().unwrap_or_default().to_string())
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
+        let grant = match platform {
+            "facebook" => Grant::GraphUser {
+                user_id: format!("user-of-{token}"),
+                pages: ids("page_ids").iter().map(|id| StubPage::new(id)).collect(),
+            },
+            "instagram" => Grant::GraphUser {
+                user_id: format!("user-of-{token}"),
+                pages: ids("account_ids")
+                    .iter()
+                    .map(|id| StubPage::with_instagram(&format!("page-of-{id}"), id))
+                    .collect(),
+            },
+            _ => Grant::LinkedinMember {
+                organizations: ids("organization_ids")
+                    .into_iter()
+                    .map(|id| (id, "ADMINISTRATOR".to_string(), "APPROVED".to_string()))
+                    .collect(),
+                ad_accounts: ids("sponsored_account_ids")
+                    .into_iter()
+                    .map(|id| (id, "ACCOUNT_MANAGER".to_string()))
+                    .collect(),
+            },
+        };
+        // Tests share tokens like "AQX": a grant adds to what the token already administers.
+        let mut state = self.lock();
+        match (state.grants.get_mut(token), grant) {
+            (
+                Some(Grant::GraphUser { pages, .. }),
+                Grant::GraphUser {
+                    pages: more_pages, ..
+                },
+            ) => {
+                for page in more_pages {
+                    if !pages.contains(&page) {
+                        pages.push(page);
+                    }
+                }
+            }
+            (
+                Some(Grant::LinkedinMember {
+                    organizations,
+                    ad_accounts,
+                }),
+                Grant::LinkedinMember {
+                    organizations: more_organizations,
+                    ad_accounts: more_ad_accounts,
+                },
+            ) => {
+                organizations.extend(more_organizations);
+                ad_accounts.extend(more_ad_accounts);
+            }
+            (_, grant) => {
+                state.grants.insert(token.to_string(), grant);
+            }
+        }
     }
 
     /// The value for `META_GRAPH_BASE_URL`.
@@ -271,12 +423,13 @@ fn serve(stream: TcpStream, state: &Mutex<State>) -> std::io::Result<()> {
         std::io::Read::read_exact(&mut reader, &mut body)?;
     }
     let path = target.split('?').next().unwrap_or("").to_string();
+    let query = target.split_once('?').map_or("", |(_, q)| q).to_string();
     let (mode, injected, resource) = {
         let mut state = state.lock().unwrap_or_else(|p| p.into_inner());
         state.calls.push(Call {
             method: method.clone(),
             target: target.clone(),
-            headers,
+            headers: headers.clone(),
         });
         let mode = state
             .modes
@@ -288,7 +441,10 @@ fn serve(stream: TcpStream, state: &Mutex<State>) -> std::io::Result<()> {
             (None, Some(faults)) => Some(draw_fault(&mut state, &faults)),
             _ => None,
         };
-        let resource = lookup(&state, &path);
+        let resource = match ownership_answer(&state, &path, &query, &headers) {
+            Some(answer) => Some(answer),
+            None => lookup(&state, &path).map(|value| (200, value)),
+        };
         (mode.unwrap_or(Mode::Normal), injected, resource)
     };
     let mode = match injected {
@@ -317,7 +473,7 @@ fn serve(stream: TcpStream, state: &Mutex<State>) -> std::io::Result<()> {
                 thread::sleep(delay);
             }
             match resource {
-                Some(value) => (200, usage_headers(12, 0), value),
+                Some((status, value)) => (status, usage_headers(12, 0), value),
                 None => (
                     404,
                     vec![],
@@ -412,5 +568,174 @@ fn reason(status: u16) -> &'static str {
         429 => "Too Many Requests",
         500 => "Internal Server Error",
         _ => "Status",
+    }
+}
+
+fn query_param(query: &str, name: &str) -> Option<String> {
+    query.split('&').find_map(|pair| {
+        let (key, value) = pair.split_once('=')?;
+        (key == name).then(|| percent_decode(value))
+    })
+}
+
+fn percent_decode(value: &str) -> String {
+    let bytes = value.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'%' if i + 2 < bytes.len() => {
+                let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).unwrap_or("");
+                match u8::from_str_radix(hex, 16) {
+                    Ok(byte) => {
+                        out.push(byte);
+                        i += 3;
+                        continue;
+                    }
+                    Err(_) => out.push(b'%'),
+                }
+            }
+            b'+' => out.push(b' '),
+            other => out.push(other),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// The access token of a request: `Authorization: Bearer`, else Graph's `access_token` parameter.
+fn access_token(query: &str, headers: &[(String, String)]) -> Option<String> {
+    headers
+        .iter()
+        .find(|(name, _)| name == "authorization")
+        .and_then(|(_, value)| value.strip_prefix("Bearer "))
+        .map(str::to_string)
+        .or_else(|| query_param(query, "access_token"))
+}
+
+fn graph_error(code: i64, message: &str) -> (u16, Value) {
+    (
+        400,
+        json!({"error": {"message": message, "type": "OAuthException", "code": code, "fbtrace_id": "stub"}}),
+    )
+}
+
+/// Answers the ownership calls (Graph `me`, `me/accounts`, page lookups; LinkedIn
+/// `organizationAcls`, `adAccountUsers`); `None` for every other path.
+fn ownership_answer(
+    state: &State,
+    path: &str,
+    query: &str,
+    headers: &[(String, String)],
+) -> Option<(u16, Value)> {
+    if let Some(rest) = path.strip_prefix("/graph/v25.0/") {
+        let page_lookup = query_param(query, "fields")
+            .is_some_and(|fields| fields.contains("instagram_business_account"))
+            && !state.meta_leads.contains_key(rest);
+        if rest != "me" && rest != "me/accounts" && !page_lookup {
+            return None;
+        }
+        let Some(token) = access_token(query, headers) else {
+            return Some(graph_error(
+                104,
+                "An access token is required to request this resource.",
+            ));
+        };
+        if let Some(proof) = query_param(query, "appsecret_proof") {
+            let expected = hex::encode(hmac_sha256(META_APP_SECRET.as_bytes(), token.as_bytes()));
+            if proof != expected {
+                return Some(graph_error(
+                    100,
+                    "Invalid appsecret_proof provided in the API argument",
+                ));
+            }
+        }
+        let Some(grant) = state.grants.get(&token) else {
+            return Some(graph_error(
+                190,
+                "Invalid OAuth access token - Cannot parse access token",
+            ));
+        };
+        return Some(graph_ownership(grant, rest, query));
+    }
+    let rest = path.strip_prefix("/linkedin/rest/")?;
+    if rest != "organizationAcls" && rest != "adAccountUsers" {
+        return None;
+    }
+    let grant = access_token(query, headers).and_then(|token| state.grants.get(&token));
+    let Some(Grant::LinkedinMember {
+        organizations,
+        ad_accounts,
+    }) = grant
+    else {
+        return Some((
+            401,
+            json!({"status": 401, "serviceErrorCode": 65600, "code": "INVALID_ACCESS_TOKEN", "message": "Invalid access token"}),
+        ));
+    };
+    let elements: Vec<Value> = if rest == "organizationAcls" {
+        let role = query_param(query, "role");
+        let wanted_state = query_param(query, "state");
+        organizations
+            .iter()
+            .filter(|(_, r, _)| role.as_deref().is_none_or(|want| want == r))
+            .filter(|(_, _, s)| wanted_state.as_deref().is_none_or(|want| want == s))
+            .map(|(id, role, state)| json!({"organization": format!("urn:li:organization:{id}"), "role": role, "state": state, "roleAssignee": "urn:li:person:stub"}))
+            .collect()
+    } else {
+        ad_accounts
+            .iter()
+            .map(|(id, role)| json!({"account": format!("urn:li:sponsoredAccount:{id}"), "role": role, "user": "urn:li:person:stub"}))
+            .collect()
+    };
+    Some((200, paged_elements(elements, query)))
+}
+
+/// Rest.li paging over `elements` by `start` and `count`.
+fn paged_elements(elements: Vec<Value>, query: &str) -> Value {
+    let start: usize = query_param(query, "start")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    let count: usize = query_param(query, "count")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(10);
+    let total = elements.len();
+    let page: Vec<Value> = elements.into_iter().skip(start).take(count).collect();
+    json!({"elements": page, "paging": {"start": start, "count": count, "total": total}})
+}
+
+fn page_json(page: &StubPage) -> Value {
+    let mut value = json!({"id": page.id, "name": format!("Page {}", page.id), "access_token": format!("page-token-{}", page.id), "tasks": ["ADVERTISE", "ANALYZE", "CREATE_CONTENT", "MESSAGING", "MODERATE", "MANAGE"]});
+    if let Some(account) = &page.instagram_business_account {
+        value["instagram_business_account"] = json!({"id": account});
+    }
+    value
+}
+
+fn graph_ownership(grant: &Grant, rest: &str, query: &str) -> (u16, Value) {
+    let pages: &[StubPage] = match grant {
+        Grant::GraphUser { pages, .. } => pages,
+        Grant::GraphPage(page) => std::slice::from_ref(page),
+        _ => &[],
+    };
+    match (rest, grant) {
+        ("me", Grant::GraphUser { user_id, .. }) => (200, json!({"id": user_id, "name": "Stub User"})),
+        ("me", Grant::GraphPage(page)) => (200, json!({"id": page.id, "name": format!("Page {}", page.id)})),
+        ("me", Grant::InstagramLogin { account_id }) => (200, json!({"id": account_id, "username": "stub_account"})),
+        ("me/accounts", Grant::GraphUser { pages, .. }) => {
+            let limit: usize = query_param(query, "limit").and_then(|v| v.parse().ok()).unwrap_or(25);
+            let offset: usize = query_param(query, "after").and_then(|v| v.parse().ok()).unwrap_or(0);
+            let data: Vec<Value> = pages.iter().skip(offset).take(limit).map(page_json).collect();
+            let mut body = json!({"data": data, "paging": {"cursors": {"before": offset.to_string(), "after": (offset + limit).to_string()}}});
+            if offset + limit < pages.len() {
+                body["paging"]["next"] = json!("https://graph.example/next");
+            }
+            (200, body)
+        }
+        ("me/accounts", _) => graph_error(100, "(#100) Tried accessing nonexisting field (accounts) on node type (Page)"),
+        (page_id, _) => match pages.iter().find(|page| page.id == page_id) {
+            Some(page) => (200, page_json(page)),
+            None => graph_error(100, &format!("Unsupported get request. Object with ID '{page_id}' does not exist, cannot be loaded due to missing permissions, or does not support this operation")),
+        },
     }
 }

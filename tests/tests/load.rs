@@ -26,7 +26,7 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Mutex, MutexGuard, OnceLock};
+use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use leadheat_e2e::runner::{run, E2eTest};
@@ -65,12 +65,11 @@ fn main() {
     run(runtime, tests)
 }
 
-static STUB: OnceLock<Stub> = OnceLock::new();
 /// Both tests load the machine and inject faults into the one stub: one at a time.
 static SERIAL: Mutex<()> = Mutex::new(());
 
 fn stub() -> &'static Stub {
-    STUB.get_or_init(Stub::start)
+    Stub::shared()
 }
 
 fn serial() -> MutexGuard<'static, ()> {

@@ -5,7 +5,6 @@
 //!
 //! Every test works in organisations of its own (`unique_org`), so they share one runtime.
 
-use std::sync::OnceLock;
 use std::time::Duration;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -126,19 +125,8 @@ fn main() {
         d1_limits::TESTS,
     ]
     .concat();
-    let stub = stub();
-    let runtime = Runtime::start_with_env(&[
-        ("META_GRAPH_BASE_URL", &stub.meta_base()),
-        ("LINKEDIN_API_BASE_URL", &stub.linkedin_base()),
-    ]);
-    run(runtime, &tests)
-}
-
-static STUB: OnceLock<Stub> = OnceLock::new();
-
-/// The stub Graph and LinkedIn APIs this suite's runtime calls (ownership proofs, lead fetches).
-pub fn stub() -> &'static Stub {
-    STUB.get_or_init(Stub::start)
+    // The runtime calls the process's shared stub platform APIs (`Stub::shared`).
+    run(Runtime::start(), &tests)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1421,6 +1409,7 @@ fn access_tokens_never_appear_in_responses_logs_or_storage(rt: &Runtime) {
         ),
     ];
     for (platform, body) in &puts {
+        Stub::shared().grant_connect_body(platform, body);
         let resp = rt
             .request("PUT", &format!("/v1/integrations/{platform}"))
             .bearer(&admin)

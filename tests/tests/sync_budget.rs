@@ -14,7 +14,7 @@
 //!   (6 rows, one queue batch): batches stay within the budget, the rest is deferred without an
 //!   attempt, and every event ends up as exactly one touchpoint.
 
-use std::sync::{Mutex, MutexGuard, OnceLock};
+use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
 use leadheat_domain::delivery::MAX_EVENTS_PER_PART;
@@ -42,7 +42,7 @@ fn main() {
             a_delivery_over_the_budget_is_applied_once_across_invocations,
         ),
     ];
-    let stub = STUB.get_or_init(Stub::start);
+    let stub = Stub::shared();
     let runtime = Runtime::start_with_env(&[
         ("META_GRAPH_BASE_URL", &stub.meta_base()),
         ("LINKEDIN_API_BASE_URL", &stub.linkedin_base()),
@@ -51,11 +51,10 @@ fn main() {
     run(runtime, tests)
 }
 
-static STUB: OnceLock<Stub> = OnceLock::new();
 static SERIAL: Mutex<()> = Mutex::new(());
 
 fn stub() -> &'static Stub {
-    STUB.get_or_init(Stub::start)
+    Stub::shared()
 }
 
 /// The tests read the consumer's log lines: one at a time.

@@ -7,7 +7,7 @@
 //! uses its own org and platform account ids. Firing the sync cron reaches every org's due events,
 //! so the tests that fire it or watch an event wait run one at a time (`serial`).
 
-use std::sync::{Mutex, MutexGuard, OnceLock};
+use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
 use leadheat_domain::delivery::MAX_EVENTS_PER_PART;
@@ -117,7 +117,7 @@ fn main() {
             token_key_rotation_reseals_tokens_so_the_old_key_can_go,
         ),
     ];
-    let stub = STUB.get_or_init(Stub::start);
+    let stub = Stub::shared();
     let runtime = Runtime::start_with_env(&[
         ("META_GRAPH_BASE_URL", &stub.meta_base()),
         ("LINKEDIN_API_BASE_URL", &stub.linkedin_base()),
@@ -125,11 +125,10 @@ fn main() {
     run(runtime, tests)
 }
 
-static STUB: OnceLock<Stub> = OnceLock::new();
 static SERIAL: Mutex<()> = Mutex::new(());
 
 fn stub() -> &'static Stub {
-    STUB.get_or_init(Stub::start)
+    Stub::shared()
 }
 
 fn serial() -> MutexGuard<'static, ()> {
@@ -1199,11 +1198,7 @@ fn invalid_token_needs_a_new_token_then_replays(rt: &Runtime) {
     wait_rows(rt, &page, "the replay", |r| r.0 == "processed");
     assert!(lead_by_email(rt, &org, &email).is_some());
     let calls = stub().calls(&leadgen_id);
-    assert!(calls
-        .last()
-        .unwrap()
-        .target
-        .contains("access_token=EAAB-rotated"));
+    assert_eq!(calls.last().unwrap().bearer(), Some("EAAB-rotated"));
 }
 
 fn reconciliation_recovers_a_lost_queue_message(_shared: &Runtime) {
@@ -1276,11 +1271,16 @@ fn leadgen_is_fetched_with_the_token(rt: &Runtime, org: &str, page: &str) {
 fn assert_fetched_once_with_the_org_token(org: &str, leadgen_id: &str) {
     let calls = stub().calls(leadgen_id);
     assert_eq!(calls.len(), 1, "{calls:?}");
-    assert!(
-        calls[0].target.contains(&format!(
-            "access_token={}",
-            urlencode(&format!("EAAB-token-{org}"))
-        )),
+    // The token travels in the Authorization header, never in the URL, with its appsecret_proof.
+    let token = format!("EAAB-token-{org}");
+    assert_eq!(calls[0].bearer(), Some(token.as_str()), "{:?}", calls[0]);
+    assert!(!calls[0].target.contains(&token), "{:?}", calls[0]);
+    assert_eq!(
+        calls[0].query_param("appsecret_proof"),
+        Some(hex::encode(hmac_sha256(
+            META_APP_SECRET.as_bytes(),
+            token.as_bytes()
+        ))),
         "{:?}",
         calls[0]
     );
