@@ -5,12 +5,15 @@
 //! platforms disable slow endpoints, so all real work happens in the sync consumer.
 
 use leadheat_domain::delivery::split_delivery;
+use leadheat_domain::handshake::{
+    answer_linkedin_challenge, answer_meta_subscription, HandshakeError,
+};
 use leadheat_domain::ids::prefix;
 use leadheat_domain::signature::{
-    linkedin_challenge_response, verify_linkedin_signature, verify_meta_signature,
-    LINKEDIN_SIGNATURE_HEADER, META_SIGNATURE_HEADER,
+    verify_linkedin_signature, verify_meta_signature, LINKEDIN_SIGNATURE_HEADER,
+    META_SIGNATURE_HEADER,
 };
-use leadheat_domain::types::Platform;
+use leadheat_domain::types::{FieldError, Platform};
 use leadheat_edge::http::{self, Problem};
 use leadheat_edge::store::inbox::{self, NewInboxEvent};
 use leadheat_edge::store::integrations;
@@ -41,7 +44,8 @@ pub async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
     http::respond(outcome)
 }
 
-/// The verification handshake each platform specifies.
+/// The verification handshake each platform specifies, answered only in the forms the platforms
+/// document (`leadheat_domain::handshake`), so that it never signs or echoes attacker text.
 fn handshake(
     req: &Request,
     env: &Env,
@@ -55,32 +59,48 @@ fn handshake(
     };
     match platform {
         Platform::Linkedin => {
-            let code = param("challengeCode")
-                .ok_or_else(|| Problem::bad_request("challengeCode is required"))?;
-            let secret = config::required(env, "LINKEDIN_CLIENT_SECRET")?;
+            let secret = config::optional(env, "LINKEDIN_CLIENT_SECRET").unwrap_or_default();
+            let answer =
+                answer_linkedin_challenge(param("challengeCode").as_deref(), secret.as_bytes())
+                    .map_err(handshake_problem)?;
             http::json(
                 200,
-                &json!({"challengeCode": code, "challengeResponse": linkedin_challenge_response(&code, secret.as_bytes())}),
+                &json!({"challengeCode": answer.challenge_code, "challengeResponse": answer.challenge_response}),
             )
         }
         _ => {
-            let expected = config::required(env, "META_VERIFY_TOKEN")?;
-            let token_matches = param("hub.verify_token").is_some_and(|token| {
-                // Constant time, like every secret comparison.
-                use subtle::ConstantTimeEq;
-                token.as_bytes().ct_eq(expected.as_bytes()).into()
-            });
-            if param("hub.mode").as_deref() != Some("subscribe") || !token_matches {
-                return Err(Problem::forbidden("hub.verify_token does not match"));
-            }
-            let challenge = param("hub.challenge").unwrap_or_default();
+            let expected = config::optional(env, "META_VERIFY_TOKEN").unwrap_or_default();
+            let challenge = param("hub.challenge");
+            let challenge = answer_meta_subscription(
+                param("hub.mode").as_deref(),
+                param("hub.verify_token").as_deref(),
+                challenge.as_deref(),
+                &expected,
+            )
+            .map_err(handshake_problem)?;
             let mut response = Response::ok(challenge)?;
-            response
-                .headers_mut()
-                .set("Content-Type", "text/plain; charset=utf-8")?;
+            let headers = response.headers_mut();
+            headers.set("Content-Type", "text/plain; charset=utf-8")?;
+            headers.set("X-Content-Type-Options", "nosniff")?;
             Ok(response)
         }
     }
+}
+
+fn handshake_problem(error: HandshakeError) -> Problem {
+    if error == HandshakeError::NotConfigured {
+        return Problem::internal("webhook handshake", error);
+    }
+    let mut problem = match error.status() {
+        403 => Problem::forbidden(error.to_string()),
+        _ => Problem::bad_request(error.to_string()),
+    };
+    if let Some(field) = error.field() {
+        problem
+            .errors
+            .push(FieldError::new(field, error.to_string()));
+    }
+    problem
 }
 
 async fn receive(
