@@ -3,6 +3,7 @@
 // client to seed data, signed webhook deliveries, and headless Debian Chromium via playwright-core.
 
 import { spawn } from "node:child_process";
+import http from "node:http";
 import { createHmac, randomUUID } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -30,15 +31,49 @@ export const CHROMIUM_FLAGS = [
 
 const READY_TIMEOUT_MS = 120_000;
 
-/** Starts the local runtime with a fresh temporary database; resolves once it prints its ready line. */
-export async function startRuntime() {
+/**
+ * A stub of Meta's Graph API on a free loopback port, for the calls that prove page ownership when
+ * a page is connected: `GET /me` and `GET /me/accounts` answer for the tokens given to
+ * `grantPages(token, pageIds)`; any other token gets Graph's code 190.
+ */
+export async function startGraphStub() {
+  const grants = new Map();
+  const server = http.createServer((req, res) => {
+    const url = new URL(req.url, "http://stub");
+    const token = (req.headers.authorization || "").replace(/^Bearer /, "") || url.searchParams.get("access_token");
+    const pages = grants.get(token);
+    const answer = (status, body) => {
+      res.writeHead(status, { "content-type": "application/json" });
+      res.end(JSON.stringify(body));
+    };
+    if (!pages) return answer(400, { error: { message: "Invalid OAuth access token", type: "OAuthException", code: 190 } });
+    if (url.pathname.endsWith("/me")) return answer(200, { id: `user-of-${token}`, name: "Stub User" });
+    if (url.pathname.endsWith("/me/accounts")) {
+      return answer(200, { data: pages.map((id) => ({ id, name: `Page ${id}`, access_token: `page-token-${id}`, tasks: ["MANAGE"] })) });
+    }
+    answer(400, { error: { message: "Unsupported get request", type: "GraphMethodException", code: 100 } });
+  });
+  await new Promise((resolve) => server.listen(0, "127.0.0.1", resolve));
+  return {
+    metaBase: `http://127.0.0.1:${server.address().port}/graph/v25.0`,
+    grantPages: (token, pageIds) => grants.set(token, pageIds),
+    stop: () => new Promise((resolve) => server.close(resolve)),
+  };
+}
+
+/**
+ * Starts the local runtime with a fresh temporary database; resolves once it prints its ready line.
+ * `env` overrides the runtime's variables (for example META_GRAPH_BASE_URL).
+ */
+export async function startRuntime(env = {}) {
   const persist = mkdtempSync(path.join(tmpdir(), "leadheat-ui-"));
   const child = spawn(process.execPath, [path.join(ROOT, "dev/runtime.mjs"), "--port", "0", "--persist", persist], {
     cwd: ROOT,
     // Its own process group, so stopping it also stops the workerd processes it started.
     detached: true,
     stdio: ["ignore", "pipe", "pipe"],
-    env: { ...process.env, WRANGLER_SEND_METRICS: "false", CLOUDFLARE_CF_FETCH_ENABLED: "false", CI: "true" },
+    // The API's rate limits are raised far above what a UI test sends (tests may still override them).
+    env: { API_RATE_LIMIT_PER_USER: "1000000", API_RATE_LIMIT_PER_ORG: "1000000", ...process.env, ...env, WRANGLER_SEND_METRICS: "false", CLOUDFLARE_CF_FETCH_ENABLED: "false", CI: "true" },
   });
   let log = "";
   const url = await new Promise((resolve, reject) => {

@@ -11,7 +11,7 @@ import { copyFileSync, mkdirSync, readdirSync, readFileSync, statSync } from "no
 import path from "node:path";
 import { after, before, test } from "node:test";
 import { gzipSync } from "node:zlib";
-import { ROOT, client, eventually, launchBrowser, mintToken, postFacebookWebhook, seedDemo, startRuntime, uniqueOrg } from "./harness.mjs";
+import { ROOT, client, eventually, launchBrowser, mintToken, postFacebookWebhook, seedDemo, startGraphStub, startRuntime, uniqueOrg } from "./harness.mjs";
 
 const ARTIFACTS = path.join(ROOT, "tests/artifacts");
 const README_SCREENSHOTS = path.join(ROOT, "docs/screenshots");
@@ -22,6 +22,7 @@ let runtime;
 let browser;
 let page;
 let base;
+let graph;
 let token;
 let api;
 let seeded;
@@ -31,7 +32,8 @@ const consoleErrors = [];
 before(async () => {
   mkdirSync(ARTIFACTS, { recursive: true });
   mkdirSync(README_SCREENSHOTS, { recursive: true });
-  runtime = await startRuntime();
+  graph = await startGraphStub();
+  runtime = await startRuntime({ META_GRAPH_BASE_URL: graph.metaBase });
   base = runtime.url;
   token = mintToken({ org: uniqueOrg("demo"), sub: "user-ana", role: "admin" });
   api = client(base, token);
@@ -44,6 +46,7 @@ before(async () => {
 after(async () => {
   await browser?.close();
   await runtime?.stop();
+  await graph?.stop();
 });
 
 // ------------------------------------------------------------------------------------------------
@@ -385,6 +388,8 @@ test("a webhook event appears live on an open dashboard", { timeout: 90_000 }, a
   await page.evaluate(() => (window.__sameDocument = true));
 
   // Another channel entirely: Meta posts a signed `feed` event for a connected page.
+  // Connecting proves the token administers the page: the stub Graph API lists it in me/accounts.
+  graph.grantPages("test-page-access-token", [FACEBOOK_PAGE]);
   await api.put("/v1/integrations/facebook", { page_ids: [FACEBOOK_PAGE], access_token: "test-page-access-token" });
   const now = Math.floor(Date.now() / 1000);
   await postFacebookWebhook(base, {

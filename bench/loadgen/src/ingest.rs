@@ -427,16 +427,15 @@ fn summarize(settings: &Settings, scenarios: Vec<Scenario>, mut notes: Vec<Strin
 
 fn connect_page(runtime: &Runtime) -> Res<()> {
     let token = leadheat_e2e::token(ORG, "admin");
+    let body = json!({"page_ids": [PAGE_ID], "access_token": "bench-page-access-token"});
+    // The API proves the token administers the page through the stub Graph API.
+    leadheat_e2e::stub::Stub::shared().grant_connect_body("facebook", &body);
     let reply = util::send(
         util::agent()
             .put(&runtime.url("/v1/integrations/facebook"))
             .set("Authorization", &format!("Bearer {token}"))
             .set("Content-Type", "application/json"),
-        Some(
-            json!({"page_ids": [PAGE_ID], "access_token": "bench-page-access-token"})
-                .to_string()
-                .as_bytes(),
-        ),
+        Some(body.to_string().as_bytes()),
     )?;
     if reply.status == 200 {
         Ok(())

@@ -132,6 +132,11 @@ impl Runtime {
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
+        // The platform APIs are the test stub (ownership proofs on connect), never the real ones.
+        let stub = leadheat_e2e::stub::Stub::shared();
+        command
+            .env("META_GRAPH_BASE_URL", stub.meta_base())
+            .env("LINKEDIN_API_BASE_URL", stub.linkedin_base());
         if !migrate {
             command.arg("--no-migrate");
         }
