@@ -7,6 +7,7 @@ pub mod auth;
 pub mod crypto;
 pub mod cursor;
 pub mod custom_fields;
+pub mod d1_limits;
 pub mod dashboard;
 pub mod delivery;
 pub mod handshake;

@@ -24,6 +24,7 @@ mod tracking;
 use context::Ctx;
 use leadheat_domain::live::ChangeSource;
 use leadheat_edge::http::{self, Problem};
+use leadheat_edge::db;
 use request::ApiRequest;
 use routes::Route;
 use worker::{event, Context, Env, Method, Request, Response, Result};
@@ -34,7 +35,8 @@ pub async fn fetch(req: Request, env: Env, worker_ctx: Context) -> Result<Respon
     if path == "/app" || path.starts_with("/app/") {
         return ui_assets(req, &env).await;
     }
-    let response = http::respond(serve(req, env, &worker_ctx).await)?;
+    // One invocation: its D1 queries are counted, and limited, from zero.
+    let response = http::respond(db::invocation(serve(req, env, &worker_ctx)).await)?;
     if response.status_code() == 101 {
         // An accepted WebSocket: CORS does not apply, and its headers are the hub's.
         return Ok(response);

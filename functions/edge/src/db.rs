@@ -1,12 +1,23 @@
 //! Thin, typed access to D1. Table-specific SQL lives in one module per table under `crate::store`;
 //! this module only prepares, binds and runs statements and maps failures to problems.
 //!
-//! It also counts the queries it sends ([`QueryMeter`]): D1 allows a bounded number of queries per
-//! Worker invocation (1,000 on the paid plan; every statement of a batch counts), and a worker
-//! that does unbounded work per invocation (the sync consumer) measures what it has used.
+//! It enforces D1's production limits that local SQLite does not
+//! (`leadheat_domain::d1_limits`): every statement is checked for its bound parameters, its
+//! `LIKE`/`GLOB` patterns and its size before it is prepared, and every query is counted against
+//! the 1,000 queries of its Worker invocation ([`invocation`]; every statement of a batch counts).
+//! A violation is refused here, logged and answered as a 500 problem, exactly where production D1
+//! would fail, so the end-to-end tests catch the code paths that would break in production.
+//!
+//! The count also serves workers that budget their own work ([`QueryMeter`], the sync consumer).
 
+use std::cell::{Cell, RefCell};
+use std::future::Future;
+use std::pin::Pin;
+use std::rc::Rc;
 use std::sync::atomic::{AtomicU32, Ordering};
+use std::task::{Context, Poll};
 
+use leadheat_domain::d1_limits::{self, Bound, Violation};
 use serde::de::DeserializeOwned;
 use wasm_bindgen::JsValue;
 use worker::{D1Database, D1PreparedStatement, D1Result, Env};
@@ -21,21 +32,84 @@ pub fn database(env: &Env) -> Result<D1Database, Problem> {
         .map_err(|e| Problem::internal("binding DB", e))
 }
 
-/// Queries sent by this isolate since it started (wrapping). Every helper below adds to it just
-/// before it sends its statement(s) to D1, so a failed query counts too (D1 counts it as well).
+/// Queries sent by this isolate since it started (wrapping), for work outside any [`invocation`].
 static QUERIES_SENT: AtomicU32 = AtomicU32::new(0);
 
-fn count(queries: usize) {
+thread_local! {
+    /// The query count of the invocation being polled (a Worker isolate runs one thread; its
+    /// invocations interleave only at `.await` points, where [`Invocation`] swaps this).
+    static CURRENT: RefCell<Option<Rc<Cell<u32>>>> = const { RefCell::new(None) };
+}
+
+/// Runs `work` as one Worker invocation: the D1 queries it sends are counted from zero and
+/// refused past D1's limit per invocation (`d1_limits::MAX_QUERIES_PER_INVOCATION`). Every
+/// handler of every worker (fetch, queue, scheduled) runs its work inside one.
+///
+/// The count is exact even when invocations interleave in one isolate: each poll of `work`
+/// installs its own counter and restores the previous one. An invocation nested in another counts
+/// against the outer one.
+pub fn invocation<F: Future>(work: F) -> Invocation<F> {
+    Invocation {
+        work: Box::pin(work),
+        queries: Rc::new(Cell::new(0)),
+    }
+}
+
+/// The future of [`invocation`].
+pub struct Invocation<F> {
+    work: Pin<Box<F>>,
+    queries: Rc<Cell<u32>>,
+}
+
+impl<F: Future> Future for Invocation<F> {
+    type Output = F::Output;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        let this = self.get_mut();
+        let outer = CURRENT.with(|current| {
+            let outer = current.borrow().clone();
+            let counter = outer.clone().unwrap_or_else(|| Rc::clone(&this.queries));
+            *current.borrow_mut() = Some(counter);
+            outer
+        });
+        let result = this.work.as_mut().poll(cx);
+        CURRENT.with(|current| *current.borrow_mut() = outer);
+        result
+    }
+}
+
+/// Queries sent so far by the current invocation (by the isolate outside any).
+fn sent() -> u32 {
+    CURRENT.with(|current| match current.borrow().as_ref() {
+        Some(queries) => queries.get(),
+        None => QUERIES_SENT.load(Ordering::Relaxed),
+    })
+}
+
+/// D1 queries the current invocation has sent so far (the isolate's outside any invocation), for
+/// work that stops before it would run out of them.
+pub fn invocation_queries() -> u32 {
+    sent()
+}
+
+/// Counts `queries` about to be sent, or refuses them when they would take the current invocation
+/// past D1's limit (nothing is counted then: they are not sent).
+fn count(queries: usize) -> Result<(), Violation> {
+    CURRENT.with(|current| match current.borrow().as_ref() {
+        Some(counter) => {
+            d1_limits::check_queries(counter.get(), queries)?;
+            counter.set(counter.get() + queries as u32);
+            Ok(())
+        }
+        None => Ok(()),
+    })?;
     QUERIES_SENT.fetch_add(queries as u32, Ordering::Relaxed);
+    Ok(())
 }
 
 /// How many D1 queries were sent since the meter started: one per `all`/`first`/`run`, one per
-/// statement of a `batch`.
-///
-/// The count is per isolate, not per invocation: invocations that run concurrently in one isolate
-/// (several queue batches, requests) add to each other's meters. A meter therefore never reads
-/// less than its own invocation used; it may read more, which only makes a budget kept with it
-/// stricter.
+/// statement of a `batch`. Inside an [`invocation`] it counts that invocation's queries exactly;
+/// outside one, the isolate's.
 #[derive(Debug, Clone, Copy)]
 pub struct QueryMeter {
     start: u32,
@@ -43,15 +117,11 @@ pub struct QueryMeter {
 
 impl QueryMeter {
     pub fn start() -> QueryMeter {
-        QueryMeter {
-            start: QUERIES_SENT.load(Ordering::Relaxed),
-        }
+        QueryMeter { start: sent() }
     }
 
     pub fn used(&self) -> u32 {
-        QUERIES_SENT
-            .load(Ordering::Relaxed)
-            .wrapping_sub(self.start)
+        sent().wrapping_sub(self.start)
     }
 }
 
@@ -66,6 +136,16 @@ pub enum Arg {
 }
 
 impl Arg {
+    /// The value as the limit checks see it.
+    pub fn bound(&self) -> Bound<'_> {
+        match self {
+            Arg::Null => Bound::Null,
+            Arg::Int(i) => Bound::Integer(*i),
+            Arg::Real(f) => Bound::Real(*f),
+            Arg::Text(s) => Bound::Text(s),
+        }
+    }
+
     fn to_js(&self) -> JsValue {
         match self {
             Arg::Null => JsValue::null(),
@@ -135,8 +215,23 @@ macro_rules! args {
     ($($value:expr),+ $(,)?) => { Vec::<$crate::db::Arg>::from([$($crate::db::Arg::from($value)),+]) };
 }
 
-/// Prepares `sql` with positional arguments (`?1`, `?2`, ...).
+/// The D1 limit a statement would break, if any (see `leadheat_domain::d1_limits`).
+pub fn limit_violation(sql: &str, args: &[Arg]) -> Option<Violation> {
+    let values: Vec<Bound<'_>> = args.iter().map(Arg::bound).collect();
+    d1_limits::check_statement(sql, &values).err()
+}
+
+/// A statement or query count D1 would refuse: a bug of the caller, logged and answered as 500.
+fn refused(what: &str, violation: Violation) -> Problem {
+    Problem::internal(&format!("D1 limit exceeded by {what}"), violation)
+}
+
+/// Prepares `sql` with positional arguments (`?1`, `?2`, ...), after checking it against D1's
+/// limits per statement.
 pub fn statement(db: &D1Database, sql: &str, args: &[Arg]) -> Result<D1PreparedStatement, Problem> {
+    if let Some(violation) = limit_violation(sql, args) {
+        return Err(refused(&first_line(sql), violation));
+    }
     let values: Vec<JsValue> = args.iter().map(Arg::to_js).collect();
     db.prepare(sql)
         .bind(&values)
@@ -150,7 +245,7 @@ pub async fn all<T: DeserializeOwned>(
     args: &[Arg],
 ) -> Result<Vec<T>, Problem> {
     let statement = statement(db, sql, args)?;
-    count(1);
+    count(1).map_err(|v| refused(&first_line(sql), v))?;
     let result = statement
         .all()
         .await
@@ -170,7 +265,7 @@ pub async fn first<T: DeserializeOwned>(
 /// Runs a write and returns how many rows it changed.
 pub async fn run(db: &D1Database, sql: &str, args: &[Arg]) -> Result<u64, Problem> {
     let statement = statement(db, sql, args)?;
-    count(1);
+    count(1).map_err(|v| refused(&first_line(sql), v))?;
     let result = statement
         .run()
         .await
@@ -186,17 +281,25 @@ pub async fn batch(
     if statements.is_empty() {
         return Ok(Vec::new());
     }
-    send_batch(db, statements)
+    count(statements.len()).map_err(|v| refused("a batch", v))?;
+    db.batch(statements)
         .await
         .map_err(|e| Problem::internal("batch", e))
 }
 
 /// Sends a batch as is, its error unmapped (for callers that tell constraint failures apart).
+/// A batch past the invocation's query limit is refused (and logged) before it is sent.
 pub async fn send_batch(
     db: &D1Database,
     statements: Vec<D1PreparedStatement>,
 ) -> worker::Result<Vec<D1Result>> {
-    count(statements.len());
+    if let Err(violation) = count(statements.len()) {
+        let problem = refused("a batch", violation.clone());
+        return Err(worker::Error::RustError(format!(
+            "{}: {violation}",
+            problem.detail
+        )));
+    }
     db.batch(statements).await
 }
 
@@ -219,4 +322,76 @@ pub fn changes(result: &D1Result) -> u64 {
 
 fn first_line(sql: &str) -> String {
     sql.split_whitespace().take(8).collect::<Vec<_>>().join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Polls a future that never waits to completion.
+    fn run_now<F: Future>(future: F) -> F::Output {
+        let mut future = std::pin::pin!(future);
+        let mut cx = Context::from_waker(std::task::Waker::noop());
+        match future.as_mut().poll(&mut cx) {
+            Poll::Ready(output) => output,
+            Poll::Pending => panic!("the future waited"),
+        }
+    }
+
+    #[test]
+    fn a_statement_with_101_parameters_is_refused() {
+        let placeholders: Vec<String> = (1..=101).map(|i| format!("?{i}")).collect();
+        let sql = format!(
+            "SELECT org_id FROM integration_accounts WHERE account_id IN ({})",
+            placeholders.join(", ")
+        );
+        let args: Vec<Arg> = (0..101).map(|i| Arg::from(format!("acct-{i}"))).collect();
+        assert_eq!(
+            limit_violation(&sql, &args),
+            Some(Violation::TooManyParameters { count: 101 })
+        );
+        assert_eq!(
+            limit_violation(&sql.replace(", ?101", ""), &args[..100]),
+            None
+        );
+    }
+
+    #[test]
+    fn long_patterns_and_large_statements_are_refused() {
+        let pattern = Arg::from("%".repeat(51));
+        assert_eq!(
+            limit_violation("SELECT id FROM leads WHERE email LIKE ?1", &[pattern]),
+            Some(Violation::PatternTooLong { bytes: 51 })
+        );
+        let body = Arg::from("x".repeat(100_000));
+        assert!(matches!(
+            limit_violation("INSERT INTO t (b) VALUES (?1)", &[body]),
+            Some(Violation::StatementTooLarge { .. })
+        ));
+        assert_eq!(
+            limit_violation("SELECT ?1, ?2, ?3", &args![1, 2.5, Option::<i64>::None]),
+            None
+        );
+    }
+
+    #[test]
+    fn each_invocation_is_refused_its_1001st_query() {
+        run_now(invocation(async {
+            assert_eq!(count(999), Ok(()));
+            assert_eq!(count(1), Ok(()));
+            assert_eq!(count(1), Err(Violation::TooManyQueries { count: 1001 }));
+            // A refused batch counts nothing.
+            assert_eq!(sent(), 1000);
+        }));
+        // The next invocation starts from zero; a nested one counts against its outer one.
+        run_now(invocation(async {
+            let meter = QueryMeter::start();
+            assert_eq!(count(600), Ok(()));
+            run_now(invocation(async {
+                assert_eq!(count(400), Ok(()));
+                assert!(count(1).is_err());
+            }));
+            assert_eq!(meter.used(), 1000);
+        }));
+    }
 }

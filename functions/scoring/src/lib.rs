@@ -33,6 +33,11 @@ pub async fn fetch(req: Request, _env: Env, _ctx: Context) -> Result<Response> {
 
 #[event(scheduled)]
 pub async fn scheduled(event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
+    // One invocation: its D1 queries are counted, and limited, from zero.
+    db::invocation(run_scheduled(event, env)).await
+}
+
+async fn run_scheduled(event: ScheduledEvent, env: Env) {
     let wall_start = clock::now_ms();
     let scheduled_ms = event.schedule() as i64;
     let now = clock::from_ms(scheduled_ms);
