@@ -1,7 +1,8 @@
 //! The social sync's reliability rules, as pure functions of (state, outcome, now, randomness):
 //!
-//! - the life cycle of an inbox event ([`next_status`]): retries with exponential backoff and
-//!   jitter, dead after [`Policy::max_attempts`], waits that do not count as attempts;
+//! - the life cycle of an inbox event ([`claim`], [`next_status`]): every claim counts an attempt
+//!   before the work starts, retries with exponential backoff and jitter, dead after
+//!   [`Policy::max_attempts`] (also when no attempt ever finished), waits that do not count;
 //! - the per (org, platform) throttle and circuit breaker ([`Throttle`]): platform throttle answers
 //!   block calls until the platform says, and a platform that keeps failing opens a circuit;
 //! - reading the platforms' answers ([`classify_meta`], [`classify_linkedin`]): Meta's
@@ -47,6 +48,43 @@ impl Default for Policy {
             default_throttle: Duration::minutes(15),
             usage_pause_percent: 95.0,
         }
+    }
+}
+
+/// What claiming a due event does. The claim is where attempts are counted: an attempt whose work
+/// never finishes (the isolate crashed, hit a platform limit or outlived its lease, so
+/// [`next_status`] never ran) has still been counted, so an event that keeps killing its consumer
+/// cannot be claimed forever.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Claim {
+    /// Process it as attempt `attempt` (counted now), leased for [`Policy::lease`].
+    Process { attempt: u32 },
+    /// Every attempt is used: the event is dead (replayable) without another try.
+    GiveUp { last_error: String },
+}
+
+/// What claiming an event does, given the attempts its earlier claims counted.
+pub fn claim(policy: &Policy, attempts: u32) -> Claim {
+    if attempts >= policy.max_attempts {
+        Claim::GiveUp {
+            last_error: policy.gave_up_unfinished(),
+        }
+    } else {
+        Claim::Process {
+            attempt: attempts + 1,
+        }
+    }
+}
+
+impl Policy {
+    /// The last error of an event given up at its claim. The store writes it in the same
+    /// conditional update as the claim; this is its text.
+    pub fn gave_up_unfinished(&self) -> String {
+        format!(
+            "gave up after {} attempts: the last one never finished (the consumer stopped before \
+             recording an outcome: a crash, a limit or an expired lease)",
+            self.max_attempts
+        )
     }
 }
 
@@ -543,6 +581,74 @@ mod tests {
         }
         assert_eq!(backoff(&p, 1, [0; 4]), Duration::seconds(15));
         assert_eq!(backoff(&p, 20, [0; 4]), Duration::hours(3));
+    }
+
+    #[test]
+    fn claims_count_attempts_and_give_up_after_the_last() {
+        let p = Policy::default();
+        for attempts in 0..p.max_attempts {
+            assert_eq!(
+                claim(&p, attempts),
+                Claim::Process {
+                    attempt: attempts + 1
+                }
+            );
+        }
+        for attempts in [p.max_attempts, p.max_attempts + 1, u32::MAX] {
+            let Claim::GiveUp { last_error } = claim(&p, attempts) else {
+                panic!("attempts {attempts} must give up");
+            };
+            assert!(
+                last_error.contains("gave up after 8 attempts"),
+                "{last_error}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_row_that_never_finishes_is_dead_after_the_maximum_of_claims() {
+        // Each claim counts; the consumer dies before `next_status`, so nothing else changes the
+        // count. The claim after the last attempt gives up instead of processing again.
+        let p = Policy::default();
+        let mut attempts = 0;
+        let mut processed = 0;
+        while let Claim::Process { attempt } = claim(&p, attempts) {
+            attempts = attempt;
+            processed += 1;
+            assert!(processed <= p.max_attempts, "claimed forever");
+        }
+        assert_eq!(processed, p.max_attempts);
+        assert!(matches!(claim(&p, attempts), Claim::GiveUp { .. }));
+    }
+
+    #[test]
+    fn an_attempt_is_counted_once_whether_it_finishes_or_not() {
+        // Normal failures: the claim counted attempt n, `next_status` is told n and only decides.
+        let p = Policy::default();
+        let failure = Outcome::Transient {
+            error: "HTTP 500".into(),
+            retry_after: None,
+        };
+        let mut attempts = 0;
+        let mut tries = 0;
+        loop {
+            let Claim::Process { attempt } = claim(&p, attempts) else {
+                panic!("normal failures die through next_status, not at the claim");
+            };
+            tries += 1;
+            match next_status(&p, attempt, &failure, now(), [0; 4]) {
+                Next::Retry { counted, .. } => {
+                    assert!(counted);
+                    attempts = attempt;
+                }
+                Next::Dead { last_error } => {
+                    assert!(last_error.contains("gave up after 8 attempts"));
+                    break;
+                }
+                Next::Processed => unreachable!(),
+            }
+        }
+        assert_eq!(tries, p.max_attempts);
     }
 
     #[test]

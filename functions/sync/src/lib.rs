@@ -19,7 +19,7 @@ use std::collections::BTreeSet;
 
 use chrono::{DateTime, Utc};
 use leadheat_domain::live::ChangeSource;
-use leadheat_domain::sync::{next_status, Next, Outcome, Policy, QueryBudget};
+use leadheat_domain::sync::{next_status, Claim, Next, Outcome, Policy, QueryBudget};
 use leadheat_domain::types::Platform;
 use leadheat_edge::http::Problem;
 use leadheat_edge::queue::{self, SocialEventMessage};
@@ -53,6 +53,11 @@ pub async fn fetch(req: Request, _env: Env, _ctx: Context) -> Result<Response> {
 /// retry the whole batch, acked messages included (TOOLCHAIN.md).
 #[event(queue)]
 pub async fn queue(batch: MessageBatch<SocialEventMessage>, env: Env, _ctx: Context) -> Result<()> {
+    // One invocation: its D1 queries are counted (and limited) from zero.
+    db::invocation(consume(batch, env)).await
+}
+
+async fn consume(batch: MessageBatch<SocialEventMessage>, env: Env) -> Result<()> {
     let db = match db::database(&env) {
         Ok(db) => db,
         Err(_) => {
@@ -123,12 +128,15 @@ pub async fn queue(batch: MessageBatch<SocialEventMessage>, env: Env, _ctx: Cont
 #[event(scheduled)]
 pub async fn scheduled(event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
     let now = clock::from_ms(event.schedule() as i64);
-    if let Err(problem) = reconcile(&env, now).await {
-        worker::console_error!("reconciliation failed: {}", problem.detail);
-    }
-    if let Err(problem) = reseal_tokens(&env, now).await {
-        worker::console_error!("re-sealing access tokens failed: {}", problem.detail);
-    }
+    db::invocation(async {
+        if let Err(problem) = reconcile(&env, now).await {
+            worker::console_error!("reconciliation failed: {}", problem.detail);
+        }
+        if let Err(problem) = reseal_tokens(&env, now).await {
+            worker::console_error!("re-sealing access tokens failed: {}", problem.detail);
+        }
+    })
+    .await
 }
 
 async fn reseal_tokens(env: &Env, now: DateTime<Utc>) -> std::result::Result<(), Problem> {
@@ -189,6 +197,10 @@ struct Processed {
 }
 
 /// Claims the event, applies it, and records the outcome. An `Err` only for storage failures.
+///
+/// The claim counts the attempt (`leadheat_domain::sync::claim`); an event out of attempts is made
+/// dead by the claim itself, so one whose processing never finishes is not claimed forever. The
+/// outcome is written only while this consumer still holds its lease.
 async fn process(
     env: &Env,
     db: &D1Database,
@@ -197,50 +209,17 @@ async fn process(
 ) -> std::result::Result<Processed, Problem> {
     let policy = Policy::default();
     let now_text = clock::rfc3339(now);
-    let lease_until = clock::rfc3339(now + policy.lease);
-    let Some(event) = inbox::claim(db, inbox_id, &now_text, &lease_until).await? else {
-        // Not due yet, held by another consumer, or finished: nothing to do.
+    let lease = clock::rfc3339(now + policy.lease);
+    let Some(event) = claim(db, &policy, inbox_id, &now_text, &lease).await? else {
+        // Not due yet, held by another consumer, finished, or given up just now.
         return Ok(Processed::default());
     };
     let Ok(platform) = event.platform.parse::<Platform>() else {
-        inbox::mark_dead(db, &event.id, "unknown platform").await?;
+        inbox::mark_dead(db, &event.id, &lease, "unknown platform").await?;
         return Ok(Processed::default());
     };
-
-    // Which org: the one recorded at receipt, else the one that has connected the account since.
-    let org_id = match (&event.org_id, &event.account_id) {
-        (Some(org), _) => Some(org.clone()),
-        (None, Some(account)) => {
-            integrations::org_for_account(db, platform.as_str(), account).await?
-        }
-        (None, None) => None,
-    };
-    let Some(org_id) = org_id else {
-        inbox::mark_ignored(
-            db,
-            &event.id,
-            &now_text,
-            "no org has connected this account",
-        )
-        .await?;
-        return Ok(Processed::default());
-    };
-    if event.org_id.is_none() {
-        inbox::set_org(db, &event.id, &org_id).await?;
-    }
-    let integration = integrations::get(db, &org_id, platform.as_str()).await?;
-    let still_connected = match &event.account_id {
-        Some(account) => {
-            integrations::org_for_account(db, platform.as_str(), account)
-                .await?
-                .as_deref()
-                == Some(org_id.as_str())
-        }
-        None => true,
-    };
-    let Some(integration) = integration.filter(|i| i.status != "disconnected" && still_connected)
+    let Some((org_id, integration)) = resolve(db, &event, platform, &lease, &now_text).await?
     else {
-        inbox::mark_ignored(db, &event.id, &now_text, "the integration is disconnected").await?;
         return Ok(Processed::default());
     };
 
@@ -268,41 +247,150 @@ async fn process(
         };
 
     let attempts = event.attempts.max(1) as u32;
-    match next_status(&policy, attempts, &outcome, now, clock::random_bytes()) {
-        Next::Processed => {
-            inbox::mark_processed(db, &event.id, &now_text).await?;
-            integrations::touch_last_event(db, &org_id, platform.as_str(), &now_text).await?;
-        }
-        Next::Retry {
-            next_attempt_at,
-            last_error,
-            counted,
-        } => {
-            inbox::schedule_retry(
-                db,
-                &event.id,
-                &clock::rfc3339(next_attempt_at),
-                &last_error,
-                counted,
-            )
-            .await?;
-            integrations::record_error(db, &org_id, platform.as_str(), &last_error, &now_text)
-                .await?;
-        }
-        Next::Dead { last_error } => {
-            inbox::mark_dead(db, &event.id, &last_error).await?;
-            if let Outcome::TokenInvalid(error) = &outcome {
-                integrations::mark_needs_token(db, &org_id, platform.as_str(), error, &now_text)
-                    .await?;
-            } else {
-                integrations::record_error(db, &org_id, platform.as_str(), &last_error, &now_text)
-                    .await?;
-            }
-        }
-    }
+    let next = next_status(&policy, attempts, &outcome, now, clock::random_bytes());
+    record(
+        db, &event.id, &lease, &org_id, platform, &outcome, next, &now_text,
+    )
+    .await?;
     // Applied, possibly in part (a retry keeps the touchpoints already recorded).
     Ok(Processed {
         changed_org: Some(org_id),
         events: applied,
     })
+}
+
+/// Claims a due event as the domain's [`leadheat_domain::sync::claim`] rule says: `Some` when
+/// this consumer now holds it (its attempt counted), `None` otherwise, also when the claim gave it
+/// up (then it is dead, its integration's last error says why).
+async fn claim(
+    db: &D1Database,
+    policy: &Policy,
+    inbox_id: &str,
+    now: &str,
+    lease: &str,
+) -> std::result::Result<Option<inbox::InboxEvent>, Problem> {
+    let gave_up = policy.gave_up_unfinished();
+    let Some(event) = inbox::claim(db, inbox_id, now, lease, policy.max_attempts, &gave_up).await?
+    else {
+        return Ok(None);
+    };
+    if event.status != "dead" {
+        return Ok(Some(event));
+    }
+    debug_assert!(matches!(
+        leadheat_domain::sync::claim(policy, event.attempts.max(0) as u32),
+        Claim::GiveUp { .. }
+    ));
+    worker::console_warn!(
+        "{{\"job\":\"sync\",\"inbox_id\":{:?},\"dead\":\"out of attempts at claim\",\"attempts\":{}}}",
+        event.id,
+        event.attempts
+    );
+    if let Some(org_id) = &event.org_id {
+        integrations::record_error(db, org_id, &event.platform, &gave_up, now).await?;
+    }
+    Ok(None)
+}
+
+/// The org and integration a claimed event is applied for; `None` when it is ignored (no org has
+/// connected its account, or the integration was disconnected), which is recorded.
+async fn resolve(
+    db: &D1Database,
+    event: &inbox::InboxEvent,
+    platform: Platform,
+    lease: &str,
+    now: &str,
+) -> std::result::Result<Option<(String, integrations::Integration)>, Problem> {
+    // Which org: the one recorded at receipt, else the one that has connected the account since.
+    let org_id = match (&event.org_id, &event.account_id) {
+        (Some(org), _) => Some(org.clone()),
+        (None, Some(account)) => {
+            integrations::org_for_account(db, platform.as_str(), account).await?
+        }
+        (None, None) => None,
+    };
+    let Some(org_id) = org_id else {
+        inbox::mark_ignored(
+            db,
+            &event.id,
+            lease,
+            now,
+            "no org has connected this account",
+        )
+        .await?;
+        return Ok(None);
+    };
+    if event.org_id.is_none() {
+        inbox::set_org(db, &event.id, &org_id).await?;
+    }
+    let integration = integrations::get(db, &org_id, platform.as_str()).await?;
+    let still_connected = match &event.account_id {
+        Some(account) => {
+            integrations::org_for_account(db, platform.as_str(), account)
+                .await?
+                .as_deref()
+                == Some(org_id.as_str())
+        }
+        None => true,
+    };
+    match integration.filter(|i| i.status != "disconnected" && still_connected) {
+        Some(integration) => Ok(Some((org_id, integration))),
+        None => {
+            inbox::mark_ignored(db, &event.id, lease, now, "the integration is disconnected")
+                .await?;
+            Ok(None)
+        }
+    }
+}
+
+/// Writes an attempt's outcome, if this consumer still holds the lease (a consumer that outlived
+/// it leaves the event to the one that claimed it since, or to its give-up).
+#[allow(clippy::too_many_arguments)]
+async fn record(
+    db: &D1Database,
+    inbox_id: &str,
+    lease: &str,
+    org_id: &str,
+    platform: Platform,
+    outcome: &Outcome,
+    next: Next,
+    now: &str,
+) -> std::result::Result<(), Problem> {
+    let held = match &next {
+        Next::Processed => inbox::mark_processed(db, inbox_id, lease, now).await?,
+        Next::Retry {
+            next_attempt_at,
+            last_error,
+            counted,
+        } => {
+            let at = clock::rfc3339(*next_attempt_at);
+            inbox::schedule_retry(db, inbox_id, lease, &at, last_error, *counted).await?
+        }
+        Next::Dead { last_error } => inbox::mark_dead(db, inbox_id, lease, last_error).await?,
+    };
+    if !held {
+        worker::console_warn!(
+            "{{\"job\":\"sync\",\"inbox_id\":{inbox_id:?},\"outcome\":\"dropped: the lease expired\"}}"
+        );
+        return Ok(());
+    }
+    let platform = platform.as_str();
+    // The integration keeps the same readable excerpt as the row.
+    match next {
+        Next::Processed => integrations::touch_last_event(db, org_id, platform, now).await,
+        Next::Retry { last_error, .. } => {
+            let error = inbox::truncate(&last_error);
+            integrations::record_error(db, org_id, platform, &error, now).await
+        }
+        Next::Dead { last_error } => match outcome {
+            Outcome::TokenInvalid(error) => {
+                let error = inbox::truncate(error);
+                integrations::mark_needs_token(db, org_id, platform, &error, now).await
+            }
+            _ => {
+                let error = inbox::truncate(&last_error);
+                integrations::record_error(db, org_id, platform, &error, now).await
+            }
+        },
+    }
 }

@@ -4,6 +4,12 @@
 //! Life cycle: pending → processing (claimed with a lease) → processed | ignored | pending again
 //! (retry at next_attempt_at) | dead (replayable: back to pending). Claims are conditional updates,
 //! so two consumers (a redelivered message, a reconciliation) never process one event at once.
+//!
+//! Attempts are counted by the claim (`leadheat_domain::sync::claim`): a claim of an event whose
+//! attempts are used up makes it dead instead, so an event whose processing never finishes (its
+//! consumer keeps crashing) cannot be claimed forever. Outcomes are written only by the consumer
+//! that holds the lease (`lease_until` is its fencing token): a consumer that outlived its lease,
+//! and whose event was claimed again since, changes nothing.
 
 use serde::Deserialize;
 use worker::{D1Database, D1PreparedStatement};
@@ -91,23 +97,32 @@ pub async fn get(db: &D1Database, id: &str) -> Result<Option<InboxEvent>, Proble
 }
 
 /// Claims an event for processing when it is due (pending and due at `now`, or processing with an
-/// expired lease): status processing, one more attempt, leased until `lease_until`. `None` when
-/// another consumer holds it, it is not due yet, or it is finished.
+/// expired lease), as `leadheat_domain::sync::claim` decides, in one conditional update: with
+/// attempts left, status processing, one more attempt, leased until `lease_until`; with
+/// `max_attempts` used, status dead with `gave_up` as its last error (the returned row says
+/// which). `None` when another consumer holds it, it is not due yet, or it is finished.
 pub async fn claim(
     db: &D1Database,
     id: &str,
     now: &str,
     lease_until: &str,
+    max_attempts: u32,
+    gave_up: &str,
 ) -> Result<Option<InboxEvent>, Problem> {
     db::first(
         db,
         &format!(
-            "UPDATE webhook_inbox SET status = 'processing', attempts = attempts + 1, lease_until = ?3 \
+            "UPDATE webhook_inbox SET \
+                status = CASE WHEN attempts >= ?4 THEN 'dead' ELSE 'processing' END, \
+                last_error = CASE WHEN attempts >= ?4 THEN ?5 ELSE last_error END, \
+                lease_until = CASE WHEN attempts >= ?4 THEN NULL ELSE ?3 END, \
+                next_attempt_at = CASE WHEN attempts >= ?4 THEN NULL ELSE next_attempt_at END, \
+                attempts = CASE WHEN attempts >= ?4 THEN attempts ELSE attempts + 1 END \
              WHERE id = ?1 AND ((status = 'pending' AND (next_attempt_at IS NULL OR next_attempt_at <= ?2)) \
                 OR (status = 'processing' AND (lease_until IS NULL OR lease_until <= ?2))) \
              RETURNING {COLUMNS}"
         ),
-        &args![id, now, lease_until],
+        &args![id, now, lease_until, max_attempts, truncate(gave_up)],
     )
     .await
 }
@@ -123,63 +138,75 @@ pub async fn set_org(db: &D1Database, id: &str, org_id: &str) -> Result<(), Prob
     Ok(())
 }
 
-pub async fn mark_processed(db: &D1Database, id: &str, now: &str) -> Result<(), Problem> {
-    db::run(
-        db,
-        "UPDATE webhook_inbox SET status = 'processed', processed_at = ?2, lease_until = NULL, \
-         next_attempt_at = NULL, last_error = NULL WHERE id = ?1",
-        &args![id, now],
-    )
-    .await?;
-    Ok(())
+/// Every outcome write below applies only while the row is still processing under the writer's
+/// lease (`lease_until`, the fencing token of its claim), and says whether it applied: false when
+/// the lease expired and the event was claimed again, or given up, since.
+const HELD_BY: &str = "status = 'processing' AND lease_until =";
+
+pub async fn mark_processed(
+    db: &D1Database,
+    id: &str,
+    lease_until: &str,
+    now: &str,
+) -> Result<bool, Problem> {
+    let sql = format!(
+        "UPDATE webhook_inbox SET status = 'processed', processed_at = ?3, lease_until = NULL, \
+         next_attempt_at = NULL, last_error = NULL WHERE id = ?1 AND {HELD_BY} ?2"
+    );
+    Ok(db::run(db, &sql, &args![id, lease_until, now]).await? == 1)
 }
 
 /// Marks an event as ignored: no org has connected the account it belongs to.
 pub async fn mark_ignored(
     db: &D1Database,
     id: &str,
+    lease_until: &str,
     now: &str,
     reason: &str,
-) -> Result<(), Problem> {
-    db::run(
-        db,
-        "UPDATE webhook_inbox SET status = 'ignored', processed_at = ?2, lease_until = NULL, \
-         next_attempt_at = NULL, last_error = ?3 WHERE id = ?1",
-        &args![id, now, reason],
-    )
-    .await?;
-    Ok(())
+) -> Result<bool, Problem> {
+    let sql = format!(
+        "UPDATE webhook_inbox SET status = 'ignored', processed_at = ?3, lease_until = NULL, \
+         next_attempt_at = NULL, last_error = ?4 WHERE id = ?1 AND {HELD_BY} ?2"
+    );
+    Ok(db::run(db, &sql, &args![id, lease_until, now, reason]).await? == 1)
 }
 
-/// Back to pending, due at `next_attempt_at`. When no call was made (`counted` false), the claim's
-/// attempt is given back.
+/// Back to pending, due at `next_attempt_at`. The claim counted the attempt; when no call was made
+/// (`counted` false: a throttle or an open circuit) it is given back.
 pub async fn schedule_retry(
     db: &D1Database,
     id: &str,
+    lease_until: &str,
     next_attempt_at: &str,
     last_error: &str,
     counted: bool,
-) -> Result<(), Problem> {
-    db::run(
-        db,
-        "UPDATE webhook_inbox SET status = 'pending', next_attempt_at = ?2, last_error = ?3, \
-         lease_until = NULL, attempts = CASE WHEN ?4 = 1 OR attempts = 0 THEN attempts ELSE attempts - 1 END \
-         WHERE id = ?1",
-        &args![id, next_attempt_at, truncate(last_error), counted],
-    )
-    .await?;
-    Ok(())
+) -> Result<bool, Problem> {
+    let sql = format!(
+        "UPDATE webhook_inbox SET status = 'pending', next_attempt_at = ?3, last_error = ?4, \
+         lease_until = NULL, attempts = CASE WHEN ?5 = 1 OR attempts = 0 THEN attempts ELSE attempts - 1 END \
+         WHERE id = ?1 AND {HELD_BY} ?2"
+    );
+    let args = args![
+        id,
+        lease_until,
+        next_attempt_at,
+        truncate(last_error),
+        counted
+    ];
+    Ok(db::run(db, &sql, &args).await? == 1)
 }
 
-pub async fn mark_dead(db: &D1Database, id: &str, last_error: &str) -> Result<(), Problem> {
-    db::run(
-        db,
-        "UPDATE webhook_inbox SET status = 'dead', last_error = ?2, lease_until = NULL, \
-         next_attempt_at = NULL WHERE id = ?1",
-        &args![id, truncate(last_error)],
-    )
-    .await?;
-    Ok(())
+pub async fn mark_dead(
+    db: &D1Database,
+    id: &str,
+    lease_until: &str,
+    last_error: &str,
+) -> Result<bool, Problem> {
+    let sql = format!(
+        "UPDATE webhook_inbox SET status = 'dead', last_error = ?3, lease_until = NULL, \
+         next_attempt_at = NULL WHERE id = ?1 AND {HELD_BY} ?2"
+    );
+    Ok(db::run(db, &sql, &args![id, lease_until, truncate(last_error)]).await? == 1)
 }
 
 #[derive(Debug, Deserialize)]
@@ -280,8 +307,8 @@ pub async fn last_error(
     Ok(row.and_then(|r| r.last_error))
 }
 
-/// Errors are stored for people to read; a platform's error page is not.
-fn truncate(error: &str) -> String {
+/// Errors are stored for people to read; a platform's error page is not (500 bytes are kept).
+pub fn truncate(error: &str) -> String {
     if error.len() <= 500 {
         return error.to_string();
     }
