@@ -9,12 +9,23 @@ use serde_json::Value;
 
 use crate::cursor::Cursor;
 use crate::custom_fields::is_valid_key;
+use crate::d1_limits::MAX_BOUND_PARAMETERS;
 use crate::types::{FieldError, HeatLevel, InteractionType, Platform, Source};
 
 pub const DEFAULT_LIMIT: u32 = 50;
 pub const MAX_LIMIT: u32 = 200;
 /// Longest accepted free-text query.
 pub const MAX_Q_LEN: usize = 200;
+/// Custom field filters (`cf.<key>=value`) one list query may carry. Each binds two parameters of
+/// the list's statement; with everything else it binds ([`LIST_OTHER_PARAMETERS`]) the statement
+/// stays under D1's 100 bound parameters.
+pub const MAX_CUSTOM_FILTERS: usize = 20;
+/// The most parameters the lead list's statement (`store::leads::list`) binds besides its custom
+/// field filters: the org, heat levels, sources, stage, owner, tags, two scores, four times, the
+/// text search, a cursor of up to three values and the limit.
+pub const LIST_OTHER_PARAMETERS: usize = 17;
+
+const _: () = assert!(LIST_OTHER_PARAMETERS + 2 * MAX_CUSTOM_FILTERS <= MAX_BOUND_PARAMETERS);
 
 /// What the lead list can be sorted by.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -173,9 +184,12 @@ pub fn parse_lead_query(params: &HashMap<String, String>) -> Result<LeadQuery, V
     let last_interaction_to = time(&["last_interaction_to", "last_interaction_before"], true);
 
     let mut custom = Vec::new();
+    if let Err(error) = check_custom_filter_count(params) {
+        errors.push(error);
+    }
     let mut keys: Vec<&String> = params.keys().filter(|k| k.starts_with("cf.")).collect();
     keys.sort();
-    for name in keys {
+    for name in keys.into_iter().take(MAX_CUSTOM_FILTERS) {
         let key = &name[3..];
         if !is_valid_key(key) {
             errors.push(FieldError::new(name.clone(), "is not a custom field key"));
@@ -231,6 +245,24 @@ pub fn parse_lead_query(params: &HashMap<String, String>) -> Result<LeadQuery, V
         limit,
         cursor,
     })
+}
+
+/// At most [`MAX_CUSTOM_FILTERS`] `cf.*` parameters; the error names the first one past the
+/// maximum (in key order). A query over it is refused before anything else: the store could not
+/// run it (too many bound parameters for D1).
+pub fn check_custom_filter_count(params: &HashMap<String, String>) -> Result<(), FieldError> {
+    let mut keys: Vec<&String> = params.keys().filter(|k| k.starts_with("cf.")).collect();
+    if keys.len() <= MAX_CUSTOM_FILTERS {
+        return Ok(());
+    }
+    keys.sort();
+    Err(FieldError::new(
+        keys[MAX_CUSTOM_FILTERS].clone(),
+        format!(
+            "a list query may filter on at most {MAX_CUSTOM_FILTERS} custom fields; it has {}",
+            keys.len()
+        ),
+    ))
 }
 
 /// Lead cursors carry strings only (scores as their exact decimal text).
@@ -430,6 +462,24 @@ mod tests {
         assert_eq!(query.sort, Sort::DEFAULT);
         assert_eq!(query.limit, 50);
         assert!(query.cursor.is_none() && query.fts.is_none());
+    }
+
+    #[test]
+    fn at_most_twenty_custom_field_filters() {
+        let names: Vec<String> = (0..45).map(|i| format!("cf.f{i:02}")).collect();
+        let within: Vec<(&str, &str)> = names[..MAX_CUSTOM_FILTERS]
+            .iter()
+            .map(|n| (n.as_str(), "x"))
+            .collect();
+        assert_eq!(check_custom_filter_count(&params(&within)), Ok(()));
+        assert_eq!(parse_lead_query(&params(&within)).unwrap().custom.len(), 20);
+
+        let over: Vec<(&str, &str)> = names.iter().map(|n| (n.as_str(), "x")).collect();
+        let error = check_custom_filter_count(&params(&over)).unwrap_err();
+        assert_eq!(error.field, "cf.f20");
+        assert!(error.message.contains("at most 20"), "{}", error.message);
+        let errors = parse_lead_query(&params(&over)).unwrap_err();
+        assert!(errors.iter().any(|e| e.field == "cf.f20"), "{errors:?}");
     }
 
     #[test]

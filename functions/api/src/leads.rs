@@ -2,7 +2,7 @@
 //! (filters, sorts, keyset cursors), merge, export and the heat explanation.
 
 use leadheat_domain::custom_fields::{self, FieldDef};
-use leadheat_domain::lead_query::{parse_lead_query, LeadQuery};
+use leadheat_domain::lead_query::{check_custom_filter_count, parse_lead_query, LeadQuery};
 use leadheat_domain::leads::{self as domain, normalize_email, normalize_phone, Change, LeadPatch};
 use leadheat_domain::scoring;
 use leadheat_domain::types::{FieldError, FieldType};
@@ -326,6 +326,9 @@ fn custom_filters(query: &LeadQuery, defs: &[FieldDef]) -> Result<Vec<CustomFilt
 }
 
 pub async fn list(req: &ApiRequest, ctx: &Ctx) -> Result<Response, Problem> {
+    // Too many custom field filters: a query the store cannot run (D1's parameter limit).
+    check_custom_filter_count(&req.query)
+        .map_err(|error| Problem::bad_request(error.to_string()).with_errors(vec![error]))?;
     let query = parse_lead_query(&req.query).map_err(Problem::validation)?;
     let custom = if query.custom.is_empty() {
         Vec::new()

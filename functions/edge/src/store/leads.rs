@@ -987,14 +987,13 @@ pub async fn list(
             ));
         }
         (None, Some(q)) => {
-            let escaped = q
-                .replace('\\', "\\\\")
-                .replace('%', "\\%")
-                .replace('_', "\\_");
-            let p = bind(&mut args, Arg::Text(format!("%{escaped}%")));
+            // Text without a word (punctuation, symbols): a plain substring search. `instr` has no
+            // pattern to escape, so no D1 pattern limit (50 bytes) applies whatever the length of
+            // `q`; and such text has no letters whose case LIKE would have folded.
+            let p = bind(&mut args, Arg::from(q));
             sql.push_str(&format!(
-                " AND (l.first_name LIKE {p} ESCAPE '\\' OR l.last_name LIKE {p} ESCAPE '\\' \
-                 OR l.email LIKE {p} ESCAPE '\\' OR l.company LIKE {p} ESCAPE '\\')"
+                " AND (instr(l.first_name, {p}) > 0 OR instr(l.last_name, {p}) > 0 \
+                 OR instr(l.email, {p}) > 0 OR instr(l.company, {p}) > 0)"
             ));
         }
         (None, None) => {}
