@@ -25,6 +25,13 @@ pub enum DeliveryError {
     NotJson(String),
     #[error("{0} is not a platform that sends webhooks")]
     NotSocial(Platform),
+    /// One event alone is larger than an inbox row holds.
+    #[error(
+        "an event of {bytes} bytes is larger than an inbox row holds ({MAX_PART_BYTES} bytes)"
+    )]
+    EventTooLarge { bytes: usize },
+    #[error("the delivery splits into {parts} inbox rows; at most {MAX_PARTS_PER_DELIVERY} are stored per delivery")]
+    TooManyParts { parts: usize },
 }
 
 /// Describes a signed delivery of `platform`.
@@ -50,6 +57,22 @@ pub fn describe_delivery(platform: Platform, body: &[u8]) -> Result<Delivery, De
 /// LinkedIn notification.
 pub const MAX_EVENTS_PER_PART: usize = 10;
 
+/// The most bytes of one part's body: a part with more is cut into parts of fewer events. The
+/// webhook worker stores parts as a JSON array in one statement, where escaping may double a body,
+/// and D1 allows 100,000 bytes per statement ([`crate::d1_limits::MAX_STATEMENT_BYTES`]); so one
+/// row always fits in one statement with room to spare.
+pub const MAX_PART_BYTES: usize = 32 * 1024;
+
+/// The most parts (inbox rows) one delivery may become. It bounds the webhook worker's D1 queries
+/// per delivery (the org lookups and the inserts; far under the 1,000 of an invocation) and is far
+/// above what a platform batches (Meta sends at most a thousand or so updates per delivery).
+pub const MAX_PARTS_PER_DELIVERY: usize = 2000;
+
+const _: () = assert!(
+    2 * MAX_PART_BYTES + 4 * 1024 < crate::d1_limits::MAX_STATEMENT_BYTES,
+    "a part's row, escaped, fits in one statement"
+);
+
 /// One account's share of a delivery (or a slice of it): what one inbox row stores.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DeliveryPart {
@@ -61,8 +84,10 @@ pub struct DeliveryPart {
     pub body: String,
 }
 
-/// Splits a signed delivery into parts of one account and at most [`MAX_EVENTS_PER_PART`]
-/// events each. Meta batches entries of several pages (or Instagram accounts) of the app in one
+/// Splits a signed delivery into parts of one account, at most [`MAX_EVENTS_PER_PART`] events and
+/// at most [`MAX_PART_BYTES`] bytes each (a part over the bytes is cut into parts of fewer events;
+/// a single event over them is refused, as is a delivery of more than
+/// [`MAX_PARTS_PER_DELIVERY`] parts). Meta batches entries of several pages (or Instagram accounts) of the app in one
 /// delivery, and LinkedIn batches notifications of several organisations; each account may belong
 /// to a different org, so each part is stored, resolved and retried on its own. An account with
 /// more events than a part holds gets several parts, in order; a Meta entry with more changes or
@@ -91,6 +116,9 @@ pub fn split_delivery(platform: Platform, body: &[u8]) -> Result<Vec<DeliveryPar
         body: raw.to_string(),
     };
     let Some(items) = value.get(list_key).and_then(Value::as_array) else {
+        if raw.len() > MAX_PART_BYTES {
+            return Err(DeliveryError::EventTooLarge { bytes: raw.len() });
+        }
         let account = match platform {
             Platform::Linkedin => linkedin_account(&value),
             _ => meta_account(&value),
@@ -106,7 +134,8 @@ pub fn split_delivery(platform: Platform, body: &[u8]) -> Result<Vec<DeliveryPar
         }
     }
     let fits = |list: &[Value]| events_in(platform, list) <= MAX_EVENTS_PER_PART;
-    if groups.len() <= 1 && groups.iter().all(|(_, list)| fits(list)) {
+    if groups.len() <= 1 && groups.iter().all(|(_, list)| fits(list)) && raw.len() <= MAX_PART_BYTES
+    {
         let account = groups.into_iter().next().and_then(|(a, _)| a);
         return Ok(vec![whole(account)]);
     }
@@ -115,20 +144,63 @@ pub fn split_delivery(platform: Platform, body: &[u8]) -> Result<Vec<DeliveryPar
         let slices = if fits(&list) {
             vec![list]
         } else {
-            slice(platform, list)
+            slice(platform, list, MAX_EVENTS_PER_PART)
         };
         for slice in slices {
-            let mut part = value.clone();
-            part[list_key] = Value::Array(slice);
-            let text = part.to_string();
-            parts.push(DeliveryPart {
-                dedupe_key: hex::encode(Sha256::digest(text.as_bytes())),
-                account_id: account_id.clone(),
-                body: text,
-            });
+            let envelope = Envelope {
+                platform,
+                value: &value,
+                list_key,
+                account_id: &account_id,
+            };
+            envelope.push_parts(slice, &mut parts)?;
+        }
+        if parts.len() > MAX_PARTS_PER_DELIVERY {
+            return Err(DeliveryError::TooManyParts { parts: parts.len() });
         }
     }
     Ok(parts)
+}
+
+/// What a part repeats of its delivery: the envelope around its run of items.
+struct Envelope<'a> {
+    platform: Platform,
+    value: &'a Value,
+    list_key: &'a str,
+    account_id: &'a Option<String>,
+}
+
+impl Envelope<'_> {
+    /// The part of these items, or, when its body is over [`MAX_PART_BYTES`], the parts of runs
+    /// of half as many events, and so on.
+    fn push_parts(
+        &self,
+        items: Vec<Value>,
+        parts: &mut Vec<DeliveryPart>,
+    ) -> Result<(), DeliveryError> {
+        let mut part = self.value.clone();
+        part[self.list_key] = Value::Array(items);
+        let text = part.to_string();
+        if text.len() > MAX_PART_BYTES {
+            let Value::Array(items) = part[self.list_key].take() else {
+                unreachable!("the list was just set");
+            };
+            let events = events_in(self.platform, &items);
+            if events <= 1 {
+                return Err(DeliveryError::EventTooLarge { bytes: text.len() });
+            }
+            for half in slice(self.platform, items, events.div_ceil(2)) {
+                self.push_parts(half, parts)?;
+            }
+            return Ok(());
+        }
+        parts.push(DeliveryPart {
+            dedupe_key: hex::encode(Sha256::digest(text.as_bytes())),
+            account_id: self.account_id.clone(),
+            body: text,
+        });
+        Ok(())
+    }
 }
 
 /// The events items of a Meta entry yield when parsed: its `changes`, then its `messaging`. An
@@ -165,10 +237,10 @@ fn events_in(platform: Platform, list: &[Value]) -> usize {
     list.iter().map(|item| events_of(platform, item)).sum()
 }
 
-/// Cuts one account's items into runs of at most [`MAX_EVENTS_PER_PART`] events, keeping their
-/// order. A Meta entry whose events do not fit in the current run continues in the next one as a
-/// copy of the entry (every field but `changes` and `messaging`) carrying the remaining items.
-fn slice(platform: Platform, list: Vec<Value>) -> Vec<Vec<Value>> {
+/// Cuts one account's items into runs of at most `max_events` events, keeping their order. A Meta
+/// entry whose events do not fit in the current run continues in the next one as a copy of the
+/// entry (every field but `changes` and `messaging`) carrying the remaining items.
+fn slice(platform: Platform, list: Vec<Value>, max_events: usize) -> Vec<Vec<Value>> {
     let mut slices = Vec::new();
     let mut current: Vec<Value> = Vec::new();
     let mut used = 0;
@@ -178,7 +250,7 @@ fn slice(platform: Platform, list: Vec<Value>) -> Vec<Vec<Value>> {
             _ => meta_event_items(&item),
         };
         if events.is_empty() {
-            if used == MAX_EVENTS_PER_PART {
+            if used == max_events {
                 slices.push(std::mem::take(&mut current));
                 used = 0;
             }
@@ -194,7 +266,7 @@ fn slice(platform: Platform, list: Vec<Value>) -> Vec<Vec<Value>> {
         }
         let mut piece: Option<Value> = None;
         for (key, event) in events {
-            if used == MAX_EVENTS_PER_PART {
+            if used == max_events {
                 current.extend(piece.take());
                 slices.push(std::mem::take(&mut current));
                 used = 0;
@@ -519,6 +591,70 @@ mod tests {
             }
             prop_assert_eq!(&parts, &split_delivery(Platform::Facebook, body.as_bytes()).unwrap());
         }
+    }
+
+    fn long_comment(page: &str, n: usize, bytes: usize) -> Value {
+        let mut change = comment(page, n);
+        change["value"]["message"] = json!("x".repeat(bytes));
+        change
+    }
+
+    #[test]
+    fn parts_over_the_byte_limit_are_cut_into_smaller_parts() {
+        // One page, 10 comments of 8 KB: 80 KB in one part would be too large for a statement.
+        let changes: Vec<Value> = (0..10).map(|n| long_comment("7", n, 8000)).collect();
+        let body = json!({"object": "page", "entry": [{"id": "7", "time": 1, "changes": changes}]})
+            .to_string();
+        let parts = split_delivery(Platform::Facebook, body.as_bytes()).unwrap();
+        assert!(parts.len() > 1, "{} parts", parts.len());
+        for part in &parts {
+            assert!(part.body.len() <= MAX_PART_BYTES, "{}", part.body.len());
+            assert_eq!(part.account_id.as_deref(), Some("7"));
+        }
+        assert_eq!(
+            events_of_parts(Platform::Facebook, &parts),
+            events(Platform::Facebook, &body)
+        );
+        // Deterministic, so a redelivery maps to the same rows.
+        assert_eq!(
+            parts,
+            split_delivery(Platform::Facebook, body.as_bytes()).unwrap()
+        );
+    }
+
+    #[test]
+    fn a_single_event_over_the_byte_limit_is_refused() {
+        let changes = vec![long_comment("7", 1, MAX_PART_BYTES)];
+        let body = json!({"object": "page", "entry": [{"id": "7", "time": 1, "changes": changes}]})
+            .to_string();
+        assert!(matches!(
+            split_delivery(Platform::Facebook, body.as_bytes()),
+            Err(DeliveryError::EventTooLarge { .. })
+        ));
+        let odd = json!({"object": "page", "note": "y".repeat(MAX_PART_BYTES)}).to_string();
+        assert!(matches!(
+            split_delivery(Platform::Facebook, odd.as_bytes()),
+            Err(DeliveryError::EventTooLarge { .. })
+        ));
+    }
+
+    #[test]
+    fn a_delivery_of_too_many_parts_is_refused_and_many_pages_are_fine() {
+        let entries = |pages: usize| -> String {
+            let entries: Vec<Value> = (0..pages)
+                .map(|p| json!({"id": (p + 1).to_string(), "time": 1, "changes": [comment(&p.to_string(), 1)]}))
+                .collect();
+            json!({"object": "page", "entry": entries}).to_string()
+        };
+        let parts = split_delivery(Platform::Facebook, entries(600).as_bytes()).unwrap();
+        assert_eq!(parts.len(), 600);
+        assert!(matches!(
+            split_delivery(
+                Platform::Facebook,
+                entries(MAX_PARTS_PER_DELIVERY + 1).as_bytes()
+            ),
+            Err(DeliveryError::TooManyParts { .. })
+        ));
     }
 
     #[test]

@@ -4,7 +4,7 @@
 //! bytes, stores the delivery in the D1 inbox and enqueues it, then answers 200 at once: the
 //! platforms disable slow endpoints, so all real work happens in the sync consumer.
 
-use leadheat_domain::delivery::split_delivery;
+use leadheat_domain::delivery::{split_delivery, DeliveryError};
 use leadheat_domain::handshake::{
     answer_linkedin_challenge, answer_meta_subscription, HandshakeError,
 };
@@ -104,37 +104,56 @@ fn handshake_problem(error: HandshakeError) -> Problem {
 }
 
 async fn receive(
+    req: Request,
+    env: &Env,
+    platform: Platform,
+) -> std::result::Result<Response, Problem> {
+    // The delivery's D1 queries are counted, and limited, as one invocation's.
+    db::invocation(store_delivery(req, env, platform)).await
+}
+
+/// A split that cannot be stored: too large for inbox rows (413), or not a delivery at all (400).
+fn delivery_problem(error: DeliveryError) -> Problem {
+    match error {
+        DeliveryError::EventTooLarge { .. } | DeliveryError::TooManyParts { .. } => Problem::new(
+            413,
+            "payload-too-large",
+            "Payload too large",
+            error.to_string(),
+        ),
+        _ => Problem::bad_request(error.to_string()),
+    }
+}
+
+async fn store_delivery(
     mut req: Request,
     env: &Env,
     platform: Platform,
 ) -> std::result::Result<Response, Problem> {
     let body = http::read_body(&mut req, MAX_DELIVERY_BYTES).await?;
     verify_signature(&req, env, platform, &body)?;
-    // One inbox row per account (a Meta or LinkedIn batch may span accounts of several orgs) and
-    // per MAX_EVENTS_PER_PART events (so the sync consumer applies a row within its query budget).
-    let parts = split_delivery(platform, &body).map_err(|e| Problem::bad_request(e.to_string()))?;
+    // One inbox row per account (a Meta or LinkedIn batch may span accounts of several orgs), per
+    // MAX_EVENTS_PER_PART events (so the sync consumer applies a row within its query budget) and
+    // per MAX_PART_BYTES (so a row fits in a D1 statement).
+    let parts = split_delivery(platform, &body).map_err(delivery_problem)?;
 
     let db = db::database(env)?;
     let now = clock::rfc3339(clock::now());
-    // An account's parts are adjacent: its org is looked up once.
-    let mut orgs: Vec<Option<String>> = Vec::with_capacity(parts.len());
-    let mut resolved: Option<(Option<String>, Option<String>)> = None;
-    for part in &parts {
-        let org_id = match &resolved {
-            Some((account, org_id)) if *account == part.account_id => org_id.clone(),
-            _ => {
-                let org_id = match &part.account_id {
-                    Some(account) => {
-                        integrations::org_for_account(&db, platform.as_str(), account).await?
-                    }
-                    None => None,
-                };
-                resolved = Some((part.account_id.clone(), org_id.clone()));
-                org_id
-            }
-        };
-        orgs.push(org_id);
-    }
+    // The orgs of all the delivery's accounts, in a few chunked lookups (not one per account:
+    // a delivery may span hundreds of pages, and D1 allows 1,000 queries per invocation).
+    let mut accounts: Vec<String> = parts.iter().filter_map(|p| p.account_id.clone()).collect();
+    accounts.sort();
+    accounts.dedup();
+    let org_of = integrations::orgs_for_accounts(&db, platform.as_str(), &accounts).await?;
+    let orgs: Vec<Option<String>> = parts
+        .iter()
+        .map(|part| {
+            part.account_id
+                .as_ref()
+                .and_then(|a| org_of.get(a))
+                .cloned()
+        })
+        .collect();
     let ids: Vec<String> = parts
         .iter()
         .map(|_| clock::new_id(prefix::INBOX_EVENT))
@@ -160,7 +179,8 @@ async fn receive(
             },
         })
         .collect();
-    // Every part in one D1 batch, every new pending row in one queue send.
+    // Every part in one D1 batch (a few set-based statements), every new pending row in one queue
+    // send.
     let stored = inbox::insert_all(&db, &rows).await?;
     let stored_count = stored.iter().filter(|s| **s).count();
     let duplicates = stored.len() - stored_count;

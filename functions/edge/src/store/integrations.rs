@@ -308,3 +308,36 @@ pub async fn put_metrics(
     .await?;
     Ok(())
 }
+
+/// The orgs that connected any of `account_ids` on `platform`, by account (accounts no org has
+/// connected are absent). Looked up with `IN (...)` lists cut by `d1_limits::runs_within`, so that
+/// no statement binds more parameters, or more bytes, than D1 allows, whatever the number of
+/// accounts (a Meta delivery may batch hundreds of pages).
+pub async fn orgs_for_accounts(
+    db: &D1Database,
+    platform: &str,
+    account_ids: &[String],
+) -> Result<std::collections::HashMap<String, String>, Problem> {
+    use leadheat_domain::d1_limits::{in_list_capacity, runs_within, MAX_STATEMENT_BYTES};
+    #[derive(Deserialize)]
+    struct Row {
+        account_id: String,
+        org_id: String,
+    }
+    const SQL: &str = "SELECT account_id, org_id FROM integration_accounts \
+                       WHERE platform = ?1 AND account_id IN ()";
+    // Each id adds its bytes and a placeholder of at most ", ?100".
+    let sizes: Vec<usize> = account_ids.iter().map(|id| id.len() + 6).collect();
+    let room = MAX_STATEMENT_BYTES - SQL.len() - platform.len();
+    let mut orgs = std::collections::HashMap::new();
+    for run in runs_within(&sizes, in_list_capacity(1), room) {
+        let chunk = &account_ids[run];
+        let placeholders: Vec<String> = (0..chunk.len()).map(|i| format!("?{}", i + 2)).collect();
+        let mut values: Vec<Arg> = args![platform];
+        values.extend(chunk.iter().map(Arg::from));
+        let sql = SQL.replace("IN ()", &format!("IN ({})", placeholders.join(", ")));
+        let rows: Vec<Row> = db::all(db, &sql, &values).await?;
+        orgs.extend(rows.into_iter().map(|r| (r.account_id, r.org_id)));
+    }
+    Ok(orgs)
+}
