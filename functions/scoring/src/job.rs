@@ -6,6 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use chrono::{DateTime, NaiveDate, Utc};
+use leadheat_domain::d1_limits::runs_within;
 use leadheat_domain::rescoring::{
     merge_keyset, plan_batch, retention_cutoff, retention_days_from_var, snapshot_day, trend_days,
     trend_on, Budget, RunKind, RunSummary, StoredHeat, SNAPSHOT_BATCH_SIZE,
@@ -32,6 +33,12 @@ const LEASE_POLL_MS: u64 = 250;
 const ORGS_PER_RUN: usize = 1000;
 /// Leads scored under an older config flagged per org per pass start.
 const STALE_FLAG_LIMIT: usize = 10_000;
+/// Bytes of rows (as JSON: snapshots, level changes) per set-based statement, under D1's 100,000
+/// per statement with room for the SQL.
+const JSON_STATEMENT_BYTES: usize = 90_000;
+/// D1 queries a run plans its batches within (D1 allows 1,000 per invocation): a batch that
+/// would not fit is left to the next run, which resumes where this one stopped.
+const QUERY_BUDGET: usize = 900;
 /// Snapshots deleted per statement, and statements per run.
 const PRUNE_LIMIT: usize = 5000;
 const PRUNE_ROUNDS: usize = 10;
@@ -148,7 +155,8 @@ async fn rescore(
     let mut all_done = orgs.len() < ORGS_PER_RUN;
     let mut batches_left = budget.batches_per_run;
     for org in &orgs {
-        if batches_left == 0 {
+        // Starting a pass costs 2 queries; then at least one lead per batch.
+        if batches_left == 0 || !room_for(2 + BATCH_OVERHEAD + LEVEL_CHANGE_STATEMENTS + 1) {
             all_done = false;
             break;
         }
@@ -210,9 +218,14 @@ async fn rescore_org(
     };
 
     loop {
-        if *batches_left == 0 {
+        // A batch shrinks to the queries left in the invocation (one heat write per lead).
+        let room = QUERY_BUDGET.saturating_sub(
+            db::invocation_queries() as usize + BATCH_OVERHEAD + LEVEL_CHANGE_STATEMENTS,
+        );
+        if *batches_left == 0 || room == 0 {
             return Ok(false);
         }
+        let batch_size = batch_size.min(room);
         let after = cursor.clone().unwrap_or_default();
         let flagged = store::flagged_after(db, &org.org_id, &after, batch_size).await?;
         let current = if decay_on {
@@ -281,10 +294,15 @@ async fn rescore_org(
             }
         }
         let writes = statements.len();
-        if !level_changes.is_empty() {
+        let sizes: Vec<usize> = level_changes
+            .iter()
+            .map(|c| serde_json::to_string(c).map_or(0, |json| json.len() + 1))
+            .collect();
+        let change_runs = runs_within(&sizes, usize::MAX, JSON_STATEMENT_BYTES);
+        for run in &change_runs {
             statements.push(heat::level_changes_after_writes_statement(
                 db,
-                &level_changes,
+                &level_changes[run.clone()],
                 &now_text,
             )?);
         }
@@ -310,9 +328,10 @@ async fn rescore_org(
             .count() as u64;
         summary.rescored += applied;
         summary.conflicts += writes as u64 - applied;
-        if !level_changes.is_empty() {
-            summary.level_changes += db::changes(&results[writes]);
-        }
+        summary.level_changes += results[writes..writes + change_runs.len()]
+            .iter()
+            .map(db::changes)
+            .sum::<u64>();
         summary.leads_examined += batch_ids.len() as u64;
         summary.batches += 1;
         *batches_left -= 1;
@@ -337,6 +356,17 @@ fn stored_heat(row: &LeadHeatRow) -> StoredHeat {
         needs_rescore: row.needs_rescore != 0,
         scored_config_version: row.scored_config_version,
     }
+}
+
+/// Queries of a rescoring batch besides its heat writes and level changes: three reads and the
+/// progress.
+const BATCH_OVERHEAD: usize = 4;
+/// Statements a batch's level changes may take (each under [`JSON_STATEMENT_BYTES`]).
+const LEVEL_CHANGE_STATEMENTS: usize = 10;
+
+/// Whether `queries` more still fit in this invocation's [`QUERY_BUDGET`].
+fn room_for(queries: usize) -> bool {
+    db::invocation_queries() as usize + queries <= QUERY_BUDGET
 }
 
 /// Snapshots and trends for `day`, every lead in id order from `cursor`, at most `batches`
@@ -380,14 +410,25 @@ async fn snapshot_pass(
                 ),
             })
             .collect();
-        db::batch(
-            db,
-            vec![
-                heat::snapshot_upsert_statement(db, &day_text, &writes)?,
-                heat::trend_update_statement(db, &writes)?,
-            ],
-        )
-        .await?;
+        // The writes travel as JSON in one parameter: cut so that each statement stays under
+        // D1's 100,000 bytes (a thousand snapshots are about 110 KB).
+        let sizes: Vec<usize> = writes
+            .iter()
+            .map(|w| serde_json::to_string(w).map_or(0, |json| json.len() + 1))
+            .collect();
+        let mut statements = Vec::new();
+        for run in runs_within(&sizes, usize::MAX, JSON_STATEMENT_BYTES) {
+            statements.push(heat::snapshot_upsert_statement(
+                db,
+                &day_text,
+                &writes[run.clone()],
+            )?);
+            statements.push(heat::trend_update_statement(db, &writes[run])?);
+        }
+        if !room_for(statements.len() + PRUNE_ROUNDS) {
+            return Ok((cursor, false));
+        }
+        db::batch(db, statements).await?;
         summary.snapshots += writes.len() as u64;
         cursor = ids.last().cloned().unwrap_or(cursor);
         if leads.len() < SNAPSHOT_BATCH_SIZE {
