@@ -15,6 +15,10 @@
 //                                        ?time=<RFC 3339> (the scheduled time the handler sees)
 //   /__dev/workers/<function>/<path>  -> any path of any worker (health routes of cron-only workers)
 //   WebSocket upgrades (GET /v1/live)  -> piped byte for byte to Miniflare, which routes them
+//
+// Rate limit bindings ([[env.<function>.ratelimits]]) whose numbers a worker's [vars] mirror (see
+// RATE_LIMIT_VARS) must agree with those vars, and an environment override of such a var also
+// changes the binding, so a test can raise a limit as it overrides any other var.
 
 import { spawnSync } from "node:child_process";
 import { copyFileSync, existsSync, readFileSync } from "node:fs";
@@ -30,6 +34,15 @@ const CONFIG = path.join(ROOT, "wrangler.toml");
 const FUNCTIONS = ["api", "webhooks", "scoring", "sync"];
 const D1_DATABASE_NAME = "leadheat";
 const MAX_BODY_BYTES = 8 * 1024 * 1024;
+// Rate limit bindings and the vars that state their numbers to the worker (wrangler.toml).
+const RATE_LIMIT_VARS = {
+  API_USER_RATE_LIMITER: { limit: "API_RATE_LIMIT_PER_USER", period: "API_RATE_LIMIT_PERIOD_SECONDS" },
+  API_ORG_RATE_LIMITER: { limit: "API_RATE_LIMIT_PER_ORG", period: "API_RATE_LIMIT_PERIOD_SECONDS" },
+};
+// Periods the Workers Rate Limiting binding supports.
+const RATE_LIMIT_PERIODS = [10, 60];
+// The forwarded request frames its body itself (a streamed body is sent chunked again).
+const FRAMING_HEADERS = new Set(["transfer-encoding"]);
 
 function parseArgs(argv) {
   const args = {
@@ -105,6 +118,35 @@ function routePathMatcher(pathPattern) {
   return (pathname) => regex.test(pathname);
 }
 
+// The rate limit bindings with the numbers of their vars: `declared` are the worker's vars as
+// wrangler.toml states them (which must equal the binding's numbers), `effective` the vars after
+// environment overrides (which the binding then takes).
+function rateLimitsFromVars(fn, ratelimits, declared, effective) {
+  const result = {};
+  for (const [name, binding] of Object.entries(ratelimits || {})) {
+    const mirror = RATE_LIMIT_VARS[name];
+    const simple = { ...binding.simple };
+    for (const [field, varName] of Object.entries(mirror || {})) {
+      if (Number(declared[varName]) !== simple[field]) {
+        fail(
+          `wrangler.toml: [env.${fn}.vars] ${varName} = ${JSON.stringify(declared[varName])} must equal ` +
+            `simple.${field} = ${simple[field]} of the ${name} rate limit binding; change both together`,
+        );
+      }
+      const value = Number(effective[varName]);
+      if (!Number.isInteger(value) || value < 1) {
+        fail(`${varName} must be a whole number from 1, not ${JSON.stringify(effective[varName])}`);
+      }
+      simple[field] = value;
+    }
+    if (!RATE_LIMIT_PERIODS.includes(simple.period)) {
+      fail(`the period of the ${name} rate limit binding must be 10 or 60 seconds, not ${simple.period}`);
+    }
+    result[name] = { ...binding, simple };
+  }
+  return result;
+}
+
 function workerDefinitions() {
   return FUNCTIONS.map((fn) => {
     const config = unstable_readConfig({ config: CONFIG, env: fn });
@@ -119,6 +161,7 @@ function workerDefinitions() {
     for (const name of new Set([...Object.keys(bindings), ...declaredSecrets()])) {
       if (process.env[name] !== undefined) bindings[name] = process.env[name];
     }
+    const ratelimits = rateLimitsFromVars(fn, workerOptions.ratelimits, workerOptions.bindings || {}, bindings);
     return {
       fn,
       crons: config.triggers?.crons || [],
@@ -128,6 +171,7 @@ function workerDefinitions() {
         // Miniflare's own router then dispatches requests to this worker with their original URL.
         routes: (config.routes || []).map((route) => "*" + routePath(route)),
         bindings,
+        ratelimits,
         name: config.name,
         modules: true,
         scriptPath,
@@ -136,6 +180,21 @@ function workerDefinitions() {
       },
     };
   });
+}
+
+// A body of unknown length (Transfer-Encoding: chunked) is streamed to the worker as it arrives,
+// so the worker's own cap can stop an endless upload early; MAX_BODY_BYTES only bounds the
+// runtime itself. A worker may answer before reading the whole body (413), and workerd then
+// resets the connection: each chunk waits for one turn of the event loop, so that an answer
+// already on its way is read before the next write meets the reset.
+async function* cappedChunks(req) {
+  let size = 0;
+  for await (const chunk of req) {
+    size += chunk.length;
+    if (size > MAX_BODY_BYTES) throw new Error("body too large for the local runtime");
+    await new Promise((resolve) => setImmediate(resolve));
+    yield chunk;
+  }
 }
 
 async function readBody(req) {
@@ -204,18 +263,20 @@ async function main() {
         return sendJson(res, 404, { error: `no worker serves ${url.pathname}` });
       }
 
-      const body = req.method === "GET" || req.method === "HEAD" ? undefined : await readBody(req);
+      const bodiless = req.method === "GET" || req.method === "HEAD";
+      const streamed = !bodiless && req.headers["content-length"] === undefined && req.headers["transfer-encoding"] !== undefined;
+      const body = bodiless ? undefined : streamed ? ReadableStream.from(cappedChunks(req)) : await readBody(req);
       if (body === null) return sendJson(res, 413, { error: "body too large for the local runtime" });
       const headers = new Headers();
       for (const [name, value] of Object.entries(req.headers)) {
         // Miniflare's entry worker refuses (403 "Invalid Origin header") a request whose Origin is
         // not localhost, so a browser page on another origin could never reach the API locally.
         // The workers answer CORS for any origin and never read Origin, so it is not forwarded.
-        if (name === "origin") continue;
+        if (name === "origin" || FRAMING_HEADERS.has(name)) continue;
         if (Array.isArray(value)) value.forEach((v) => headers.append(name, v));
         else if (value !== undefined) headers.set(name, value);
       }
-      const init = { method: req.method, headers, body, redirect: "manual" };
+      const init = { method: req.method, headers, body, redirect: "manual", ...(streamed ? { duplex: "half" } : {}) };
       const forwardUrl = new URL(forwardPath + url.search, url.origin);
       // Routed paths go through Miniflare's router (the worker sees the URL the client used);
       // /__dev/workers/ reaches workers without routes through their handle.

@@ -1,14 +1,16 @@
 //! Who is calling: the verified JWT claims, their org (created with its defaults on first sight)
-//! and what their role allows.
+//! and what their role allows. Every authenticated request is also charged to its user's and org's
+//! rate limits here, before it touches D1.
 
 use chrono::{DateTime, Utc};
-use leadheat_domain::auth::{bearer_token, verify_jwt, AuthError, Claims};
+use leadheat_domain::auth::{bearer_token, verify_token, AuthError, Claims, TokenPolicy};
 use leadheat_domain::types::Role;
 use leadheat_edge::http::Problem;
 use leadheat_edge::store::orgs;
 use leadheat_edge::{clock, config, db};
 use worker::{D1Database, Env};
 
+use crate::rate_limit;
 use crate::request::ApiRequest;
 
 /// Everything an authenticated handler needs.
@@ -27,19 +29,26 @@ impl Ctx {
         Ctx::authenticate_token(bearer_token(header.as_deref()), env).await
     }
 
-    /// Verifies a token however it arrived (a bearer header, or a WebSocket subprotocol).
+    /// Verifies a token however it arrived (a bearer header, or a WebSocket subprotocol), and
+    /// charges the request to the caller's rate limits (429 beyond them).
     pub async fn authenticate_token(token: Option<&str>, env: Env) -> Result<Ctx, Problem> {
         let now = clock::now();
         let token = token.ok_or_else(|| {
             Problem::unauthorized("send a bearer token: Authorization: Bearer <JWT>")
         })?;
         let secret = config::required(&env, "AUTH_JWT_SECRET")?;
-        let claims = verify_jwt(token, secret.as_bytes(), now.timestamp()).map_err(|error| {
-            Problem::unauthorized(match error {
-                AuthError::Expired => "the token has expired".to_string(),
-                other => other.to_string(),
-            })
-        })?;
+        let policy = TokenPolicy {
+            issuer: config::optional(&env, "AUTH_JWT_ISSUER"),
+            audience: config::optional(&env, "AUTH_JWT_AUDIENCE"),
+        };
+        let claims =
+            verify_token(token, secret.as_bytes(), now.timestamp(), &policy).map_err(|error| {
+                Problem::unauthorized(match error {
+                    AuthError::Expired => "the token has expired".to_string(),
+                    other => other.to_string(),
+                })
+            })?;
+        rate_limit::charge(&env, &claims).await?;
         let db = db::database(&env)?;
         orgs::ensure(&db, &claims.org, now).await?;
         Ok(Ctx {

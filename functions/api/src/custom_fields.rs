@@ -1,6 +1,8 @@
 //! Custom field definitions: everyone lists them, admins create, update and delete them.
 
-use leadheat_domain::custom_fields::{parse_definition, parse_definition_patch};
+use leadheat_domain::custom_fields::{
+    parse_definition, parse_definition_patch, too_many_definitions,
+};
 use leadheat_edge::http::{self, Problem};
 use leadheat_edge::store::custom_fields as store;
 use serde_json::{json, Value};
@@ -19,17 +21,21 @@ pub async fn create(req: &ApiRequest, ctx: &Ctx) -> Result<Response, Problem> {
     let body: Value = req.json()?;
     let def = parse_definition(&body).map_err(Problem::validation)?;
     match store::create(&ctx.db, ctx.org(), &def, ctx.now).await? {
-        Some(record) => {
+        store::Created::Record(record) => {
             let mut response = http::json(201, &record)?;
             response
                 .headers_mut()
                 .set("Location", &format!("/v1/custom-fields/{}", record.id))?;
             Ok(response)
         }
-        None => Err(Problem::conflict(format!(
+        store::Created::KeyTaken => Err(Problem::conflict(format!(
             "a custom field with key {:?} already exists",
             def.key
         ))),
+        store::Created::LimitReached => {
+            let error = too_many_definitions(&def.key);
+            Err(Problem::conflict(error.message.clone()).with_errors(vec![error]))
+        }
     }
 }
 

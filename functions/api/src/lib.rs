@@ -15,6 +15,7 @@ mod leads;
 mod live;
 mod openapi;
 mod pipeline;
+mod rate_limit;
 mod request;
 mod rescore;
 mod routes;

@@ -7,17 +7,22 @@
 //! memory while the sockets stay open, so an idle org costs nothing, and pings are answered by
 //! the runtime without waking it. Every worker that commits a change posts a notice to the hub
 //! (`leadheat_edge::live::publish`), which sends it to each socket whose token is still valid.
+//!
+//! A socket lives no longer than its token: the hub keeps an alarm at the earliest expiry among its
+//! sockets and closes the expired ones (code 4001) when it rings, notice or not. A user holds at
+//! most `MAX_SOCKETS_PER_USER` sockets (filed under a tag per user), an org `MAX_SOCKETS_PER_ORG`.
 
 use leadheat_domain::live::{
-    self as rules, ChangeSource, Grant, Notice, CLOSE_TOKEN_EXPIRED, MAX_SOCKETS_PER_ORG, PING,
-    PONG,
+    self as rules, ChangeSource, Grant, Notice, CLOSE_TOKEN_EXPIRED, MAX_SOCKETS_PER_ORG,
+    MAX_SOCKETS_PER_USER, PING, PONG,
 };
 use leadheat_edge::http::{self, Problem};
 use leadheat_edge::live::{self as hub, CONNECT_PATH, GRANT_HEADER, HUB_ORIGIN, PUBLISH_PATH};
 use serde_json::json;
 use worker::{
     durable_object, Context, DurableObject, Env, Headers, Method, Request, RequestInit, Response,
-    State, WebSocket, WebSocketIncomingMessage, WebSocketPair, WebSocketRequestResponsePair,
+    ScheduledTime, State, WebSocket, WebSocketIncomingMessage, WebSocketPair,
+    WebSocketRequestResponsePair,
 };
 
 use crate::context::Ctx;
@@ -53,9 +58,22 @@ pub async fn connect(req: &ApiRequest, env: Env) -> Result<Response, Problem> {
     let mut init = RequestInit::new();
     init.with_method(Method::Get).with_headers(headers);
     let request = Request::new_with_init(&format!("{HUB_ORIGIN}{CONNECT_PATH}"), &init)?;
-    Ok(hub::hub(&ctx.env, ctx.org())?
+    let mut answer = hub::hub(&ctx.env, ctx.org())?
         .fetch_with_request(request)
-        .await?)
+        .await?;
+    if answer.status_code() == 101 {
+        return Ok(answer);
+    }
+    // A refusal (e.g. 429 over a cap). The hub's answer has immutable headers, and CORS headers
+    // are added to every answer of the worker, so it is copied.
+    let headers = Headers::new();
+    for (name, value) in answer.headers().entries() {
+        headers.set(&name, &value)?;
+    }
+    let status = answer.status_code();
+    Ok(Response::from_bytes(answer.bytes().await?)?
+        .with_status(status)
+        .with_headers(headers))
 }
 
 /// Sends a notice for `org_id` after the response, without delaying it.
@@ -83,11 +101,30 @@ impl DurableObject for LiveHub {
 
     async fn fetch(&self, req: Request) -> worker::Result<Response> {
         let outcome = match (req.method(), req.path().as_str()) {
-            (Method::Get, CONNECT_PATH) => self.accept(&req),
+            (Method::Get, CONNECT_PATH) => self.accept(&req).await,
             (Method::Post, PUBLISH_PATH) => self.broadcast(req).await,
             (_, path) => Err(Problem::not_found(format!("the live hub serves no {path}"))),
         };
         http::respond(outcome)
+    }
+
+    /// Rings at the earliest token expiry among the sockets: closes the expired ones and sets the
+    /// alarm for the next.
+    async fn alarm(&self) -> worker::Result<Response> {
+        let now = leadheat_edge::clock::now().timestamp();
+        let sockets = self.state.get_websockets();
+        let grants: Vec<Option<Grant>> = sockets
+            .iter()
+            .map(|socket| socket.deserialize_attachment().ok().flatten())
+            .collect();
+        let sweep = rules::sweep(&grants, now);
+        for index in &sweep.close {
+            let _ = sockets[*index].close(Some(CLOSE_TOKEN_EXPIRED), Some("token expired"));
+        }
+        if let Some(at) = sweep.next_alarm_millis {
+            self.state.storage().set_alarm(alarm_time(at)).await?;
+        }
+        Response::empty()
     }
 
     async fn websocket_message(
@@ -122,7 +159,7 @@ impl DurableObject for LiveHub {
 }
 
 impl LiveHub {
-    fn accept(&self, req: &Request) -> Result<Response, Problem> {
+    async fn accept(&self, req: &Request) -> Result<Response, Problem> {
         let grant: Grant = req
             .headers()
             .get(GRANT_HEADER)?
@@ -133,8 +170,15 @@ impl LiveHub {
                 "this org has {MAX_SOCKETS_PER_ORG} open live connections; poll GET /v1/changes instead"
             )));
         }
+        let tag = rules::user_tag(&grant.user);
+        if self.state.get_websockets_with_tag(&tag).len() >= MAX_SOCKETS_PER_USER {
+            return Err(Problem::too_many_requests(format!(
+                "this user has {MAX_SOCKETS_PER_USER} open live connections; close one or poll GET /v1/changes instead"
+            )));
+        }
+        self.schedule_expiry(&grant).await?;
         let pair = WebSocketPair::new()?;
-        self.state.accept_web_socket(&pair.server);
+        self.state.accept_websocket_with_tags(&pair.server, &[&tag]);
         pair.server.serialize_attachment(&grant)?;
         let mut response = Response::from_websocket(pair.client)?;
         if let Some(protocol) = req.headers().get("Sec-WebSocket-Protocol")? {
@@ -143,6 +187,16 @@ impl LiveHub {
                 .set("Sec-WebSocket-Protocol", &protocol)?;
         }
         Ok(response)
+    }
+
+    /// Makes sure the alarm rings by the time `grant`'s token expires.
+    async fn schedule_expiry(&self, grant: &Grant) -> worker::Result<()> {
+        let storage = self.state.storage();
+        let at = grant.expires_at_millis();
+        if rules::needs_earlier_alarm(storage.get_alarm().await?, at) {
+            storage.set_alarm(alarm_time(at)).await?;
+        }
+        Ok(())
     }
 
     async fn broadcast(&self, mut req: Request) -> Result<Response, Problem> {
@@ -165,4 +219,9 @@ impl LiveHub {
         }
         http::json(200, &json!({"delivered": delivered, "closed": closed}))
     }
+}
+
+/// An alarm time from Unix milliseconds.
+fn alarm_time(millis: i64) -> ScheduledTime {
+    ScheduledTime::new(worker::js_sys::Date::new(&(millis as f64).into()))
 }

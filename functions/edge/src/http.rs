@@ -22,6 +22,8 @@ pub struct Problem {
     pub detail: String,
     /// The offending fields of a validation problem.
     pub errors: Vec<FieldError>,
+    /// Seconds for the `Retry-After` header (429 and 503 answers).
+    pub retry_after_secs: Option<u32>,
 }
 
 impl Problem {
@@ -37,7 +39,21 @@ impl Problem {
             title,
             detail: detail.into(),
             errors: Vec::new(),
+            retry_after_secs: None,
         }
+    }
+
+    /// Adds `Retry-After: <seconds>` to the answer.
+    pub fn with_retry_after(self, seconds: u32) -> Problem {
+        Problem {
+            retry_after_secs: Some(seconds),
+            ..self
+        }
+    }
+
+    /// Names the offending fields of a problem other than a validation one (e.g. a 409).
+    pub fn with_errors(self, errors: Vec<FieldError>) -> Problem {
+        Problem { errors, ..self }
     }
 
     pub fn bad_request(detail: impl Into<String>) -> Problem {
@@ -148,6 +164,11 @@ impl Problem {
         response
             .headers_mut()
             .set("Content-Type", "application/problem+json")?;
+        if let Some(seconds) = self.retry_after_secs {
+            response
+                .headers_mut()
+                .set("Retry-After", &seconds.to_string())?;
+        }
         Ok(response)
     }
 }
@@ -189,23 +210,69 @@ pub fn health() -> Result<Response> {
     Response::from_json(&json!({"status": "ok"}))
 }
 
-/// Reads the raw body, refusing more than `limit` bytes with 413. The declared length is checked
-/// first so an oversized upload is refused before it is read.
+/// Reads the raw body, refusing more than `limit` bytes with 413. A declared `Content-Length` is
+/// checked before anything is read (the runtime holds the body to it); a body without one
+/// (`Transfer-Encoding: chunked`) is read chunk by chunk and reading stops, with 413, as soon as
+/// it passes the limit, so an endless upload costs at most `limit` bytes of memory.
 pub async fn read_body(req: &mut Request, limit: usize) -> std::result::Result<Vec<u8>, Problem> {
-    if let Some(length) = req
+    let declared = req
         .headers()
         .get("Content-Length")?
-        .and_then(|v| v.parse::<usize>().ok())
-    {
-        if length > limit {
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    match declared {
+        Some(length) if length > limit as u64 => Err(Problem::payload_too_large(limit)),
+        Some(_) => {
+            let bytes = req.bytes().await?;
+            if bytes.len() > limit {
+                return Err(Problem::payload_too_large(limit));
+            }
+            Ok(bytes)
+        }
+        None => read_stream_capped(req, limit).await,
+    }
+}
+
+/// Reads a body of unknown length until its end or until it passes `limit` (then cancels the
+/// rest of the upload and answers 413).
+async fn read_stream_capped(
+    req: &mut Request,
+    limit: usize,
+) -> std::result::Result<Vec<u8>, Problem> {
+    use worker::wasm_bindgen::JsCast;
+    use worker::wasm_bindgen_futures::JsFuture;
+    use worker::web_sys::ReadableStreamDefaultReader;
+
+    let Some(stream) = req.inner().body() else {
+        return Ok(Vec::new());
+    };
+    let reader = ReadableStreamDefaultReader::new(&stream)
+        .map_err(|e| Problem::internal("request body reader", format!("{e:?}")))?;
+    let mut body = Vec::new();
+    loop {
+        let chunk = JsFuture::from(reader.read()).await.map_err(|e| {
+            Problem::bad_request(format!("the request body could not be read: {e:?}"))
+        })?;
+        let done = worker::js_sys::Reflect::get(&chunk, &"done".into())
+            .map(|v| v.is_truthy())
+            .unwrap_or(true);
+        if done {
+            return Ok(body);
+        }
+        let value = worker::js_sys::Reflect::get(&chunk, &"value".into())
+            .ok()
+            .and_then(|v| v.dyn_into::<worker::js_sys::Uint8Array>().ok());
+        let Some(bytes) = value else {
+            continue;
+        };
+        if body.len() + bytes.length() as usize > limit {
+            // Stops the upload; not awaited, so the answer does not wait for the client.
+            let _ = reader.cancel();
             return Err(Problem::payload_too_large(limit));
         }
+        let start = body.len();
+        body.resize(start + bytes.length() as usize, 0);
+        bytes.copy_to(&mut body[start..]);
     }
-    let bytes = req.bytes().await?;
-    if bytes.len() > limit {
-        return Err(Problem::payload_too_large(limit));
-    }
-    Ok(bytes)
 }
 
 /// Parses JSON bytes into `T`, mapping serde's errors to a 400 (syntax) or 422 (shape) problem.

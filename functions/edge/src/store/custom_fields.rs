@@ -1,7 +1,7 @@
 //! `custom_field_defs`: the org's custom field definitions.
 
 use chrono::{DateTime, Utc};
-use leadheat_domain::custom_fields::FieldDef;
+use leadheat_domain::custom_fields::{FieldDef, MAX_DEFINITIONS_PER_ORG};
 use leadheat_domain::ids::prefix;
 use leadheat_domain::types::FieldType;
 use serde::{Deserialize, Serialize};
@@ -84,20 +84,32 @@ pub async fn get(
     Ok(row.and_then(Row::into_record))
 }
 
-/// Creates a definition; `None` when the key is already defined in the org.
+/// What creating a definition did.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Created {
+    Record(FieldDefRecord),
+    /// The key is already defined in the org.
+    KeyTaken,
+    /// The org already has [`MAX_DEFINITIONS_PER_ORG`] definitions.
+    LimitReached,
+}
+
+/// Creates a definition unless the key is taken or the org is at [`MAX_DEFINITIONS_PER_ORG`].
+/// The count is checked inside the insert itself, so concurrent creates cannot pass the cap.
 pub async fn create(
     db: &D1Database,
     org_id: &str,
     def: &FieldDef,
     now: DateTime<Utc>,
-) -> Result<Option<FieldDefRecord>, Problem> {
+) -> Result<Created, Problem> {
     let id = clock::new_id(prefix::CUSTOM_FIELD);
     let options =
         serde_json::to_string(&def.options).map_err(|e| Problem::internal("options", e))?;
     let statement = db::statement(
         db,
         "INSERT INTO custom_field_defs (id, org_id, key, label, field_type, options, required, created_at, updated_at) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8)",
+         SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8 \
+         WHERE (SELECT count(*) FROM custom_field_defs WHERE org_id = ?2) < ?9",
         &args![
             id.as_str(),
             org_id,
@@ -106,12 +118,22 @@ pub async fn create(
             def.field_type.as_str(),
             options,
             def.required,
-            clock::rfc3339(now)
+            clock::rfc3339(now),
+            MAX_DEFINITIONS_PER_ORG
         ],
     )?;
     match leads::try_batch(db, vec![statement]).await? {
-        Ok(_) => get(db, org_id, &id).await,
-        Err(Constraint::Unique) => Ok(None),
+        Ok(results) if results.first().map(db::changes).unwrap_or(0) == 0 => {
+            Ok(Created::LimitReached)
+        }
+        Ok(_) => match get(db, org_id, &id).await? {
+            Some(record) => Ok(Created::Record(record)),
+            None => Err(Problem::internal(
+                "custom field insert",
+                "the new definition was not found",
+            )),
+        },
+        Err(Constraint::Unique) => Ok(Created::KeyTaken),
         Err(other) => Err(Problem::internal(
             "custom field insert",
             format!("{other:?}"),
