@@ -616,22 +616,6 @@ fn an_older_event_cannot_recreate_an_erased_lead_but_a_newer_one_can(rt: &Runtim
         .send_empty()
         .expect(204);
     assert_eq!(lead_id_by_profile(rt, &org, "facebook", &user), None);
-    // Only hashes are kept.
-    let suppressions = count(
-        rt,
-        "SELECT count(*) FROM erasure_suppressions WHERE org_id = ?1",
-        &org,
-    );
-    assert!(suppressions >= 1);
-    assert_eq!(
-        count(
-            rt,
-            "SELECT count(*) FROM erasure_suppressions WHERE instr(identity_hash, ?1) > 0",
-            &user
-        ),
-        0
-    );
-
     // The same comment, in another envelope.
     post_meta(
         rt,
@@ -658,6 +642,22 @@ fn an_older_event_cannot_recreate_an_erased_lead_but_a_newer_one_can(rt: &Runtim
     );
     assert_eq!(
         count(rt, "SELECT count(*) FROM leads WHERE org_id = ?1", &org),
+        0
+    );
+
+    // Only hashes are kept.
+    let suppressions = count(
+        rt,
+        "SELECT count(*) FROM erasure_suppressions WHERE org_id = ?1",
+        &org,
+    );
+    assert!(suppressions >= 1);
+    assert_eq!(
+        count(
+            rt,
+            "SELECT count(*) FROM erasure_suppressions WHERE instr(identity_hash, ?1) > 0",
+            &user
+        ),
         0
     );
 
