@@ -33,6 +33,14 @@ pub const LINKEDIN_CLIENT_SECRET: &str = "dev-only-linkedin-client-secret";
 
 const READY_TIMEOUT: Duration = Duration::from_secs(120);
 
+/// The lead API's rate limits in the runtimes the suites start: far above anything a suite sends,
+/// so that only the tests of the limits themselves (which name their own values) meet them. The
+/// product's defaults (wrangler.toml) stay as they are.
+pub const SUITE_RATE_LIMITS: [(&str, &str); 2] = [
+    ("API_RATE_LIMIT_PER_USER", "1000000"),
+    ("API_RATE_LIMIT_PER_ORG", "1000000"),
+];
+
 /// The workspace root (where `dev/runtime.mjs` and `wrangler.toml` live).
 pub fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -126,6 +134,11 @@ impl Runtime {
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
+        for (name, value) in SUITE_RATE_LIMITS {
+            if !self.env.iter().any(|(k, _)| k == name) {
+                command.env(name, value);
+            }
+        }
         // Its own process group, so stopping it also reaches the workerd processes it spawned.
         std::os::unix::process::CommandExt::process_group(&mut command, 0);
         let mut child = command

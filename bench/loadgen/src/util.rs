@@ -137,6 +137,8 @@ impl Runtime {
         command
             .env("META_GRAPH_BASE_URL", stub.meta_base())
             .env("LINKEDIN_API_BASE_URL", stub.linkedin_base());
+        // The bench measures the API, not its rate limits (which it would exceed at once).
+        command.envs(leadheat_e2e::SUITE_RATE_LIMITS);
         if !migrate {
             command.arg("--no-migrate");
         }

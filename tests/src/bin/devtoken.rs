@@ -5,7 +5,7 @@
 
 use std::process::ExitCode;
 
-use leadheat_domain::auth::{mint_jwt, Claims};
+use leadheat_domain::auth::{mint_jwt, Claims, MAX_TOKEN_LIFETIME_SECS};
 use leadheat_domain::types::Role;
 use leadheat_e2e::{unix_now, workspace_root};
 
@@ -30,9 +30,10 @@ fn main() -> ExitCode {
         .unwrap_or_else(|| format!("dev-{role}"));
     let hours: i64 = match args.get(3).map(|h| h.parse()) {
         None => 12,
-        Some(Ok(hours)) if hours > 0 => hours,
+        Some(Ok(hours)) if hours > 0 && hours <= MAX_TOKEN_LIFETIME_SECS / 3600 => hours,
         Some(_) => {
-            eprintln!("hours must be a positive whole number\n{USAGE}");
+            let max = MAX_TOKEN_LIFETIME_SECS / 3600;
+            eprintln!("hours must be a whole number from 1 to {max} (the API refuses longer-lived tokens)\n{USAGE}");
             return ExitCode::from(2);
         }
     };
