@@ -24,8 +24,8 @@ mod tracking;
 
 use context::Ctx;
 use leadheat_domain::live::ChangeSource;
-use leadheat_edge::http::{self, Problem};
 use leadheat_edge::db;
+use leadheat_edge::http::{self, Problem};
 use request::ApiRequest;
 use routes::Route;
 use worker::{event, Context, Env, Method, Request, Response, Result};
