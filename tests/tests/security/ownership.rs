@@ -145,8 +145,13 @@ fn a_page_on_a_later_listing_page_is_found(rt: &Runtime) {
         },
     );
     let wanted = [&pages[3], &pages[125]];
-    put(rt, &org, "facebook", &json!({"page_ids": wanted, "access_token": user_token}))
-        .expect(200);
+    put(
+        rt,
+        &org,
+        "facebook",
+        &json!({"page_ids": wanted, "access_token": user_token}),
+    )
+    .expect(200);
     let listings = stub()
         .calls("/me/accounts")
         .into_iter()
