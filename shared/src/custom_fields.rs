@@ -227,6 +227,26 @@ pub fn validate_values(
     }
 }
 
+/// The most bytes a lead's custom field values may take, as stored JSON. One row of D1 is written
+/// in one statement of at most 100 KB, and a stored idempotent response repeats the lead, so the
+/// values stay well under that: a few long text fields fit, a hundred of them do not.
+pub const MAX_VALUES_BYTES: usize = 16 * 1024;
+
+/// Refuses values whose stored JSON exceeds [`MAX_VALUES_BYTES`], naming `custom_fields`.
+pub fn check_values_size(values: &Map<String, Value>) -> Result<(), FieldError> {
+    let bytes = Value::Object(values.clone()).to_string().len();
+    if bytes <= MAX_VALUES_BYTES {
+        Ok(())
+    } else {
+        Err(FieldError::new(
+            "custom_fields",
+            format!(
+                "the values take {bytes} bytes; a lead's custom fields may take at most {MAX_VALUES_BYTES}"
+            ),
+        ))
+    }
+}
+
 /// Errors for every required definition without a (non-null) value in `values`.
 pub fn missing_required(values: &Map<String, Value>, defs: &[FieldDef]) -> Vec<FieldError> {
     defs.iter()
@@ -480,5 +500,18 @@ mod tests {
         assert_eq!(error.field, "key");
         assert!(error.message.contains("\"region\""), "{}", error.message);
         assert!(error.message.contains("100"), "{}", error.message);
+    }
+
+    #[test]
+    fn values_are_capped_by_their_stored_size() {
+        let mut values = Map::new();
+        values.insert(
+            "notes".into(),
+            Value::from("x".repeat(MAX_VALUES_BYTES - 20)),
+        );
+        assert_eq!(check_values_size(&values), Ok(()));
+        values.insert("more".into(), Value::from("y".repeat(100)));
+        let error = check_values_size(&values).unwrap_err();
+        assert_eq!(error.field, "custom_fields");
     }
 }

@@ -45,11 +45,12 @@ fn create_custom_fields(
         .into_iter()
         .filter(|(_, v)| !v.is_null())
         .collect();
-    let missing = custom_fields::missing_required(&values, defs);
-    if missing.is_empty() {
+    let mut errors = custom_fields::missing_required(&values, defs);
+    errors.extend(custom_fields::check_values_size(&values).err());
+    if errors.is_empty() {
         Ok(values)
     } else {
-        Err(missing)
+        Err(errors)
     }
 }
 
@@ -149,6 +150,7 @@ async fn apply_patch(
             Ok(validated) => {
                 let merged = custom_fields::apply_patch(&lead.custom_fields_map(), &validated);
                 errors.extend(custom_fields::missing_required(&merged, defs));
+                errors.extend(custom_fields::check_values_size(&merged).err());
                 merged
             }
             Err(found) => {

@@ -37,6 +37,10 @@ pub const TESTS: &[E2eTest] = &[
         "meta_delivery_spanning_600_pages_is_stored_whole",
         meta_delivery_spanning_600_pages_is_stored_whole,
     ),
+    (
+        "custom_field_values_over_their_size_cap_answer_422",
+        custom_field_values_over_their_size_cap_answer_422,
+    ),
 ];
 
 /// `Policy::default().max_attempts` (shared/src/sync.rs).
@@ -284,6 +288,73 @@ fn too_many_custom_field_filters_answer_400_naming_the_filter(rt: &Runtime) {
 
     // The maximum is a plan within D1's limits.
     assert_eq!(list_ids(rt, &admin, &query(20)), [lead]);
+}
+
+/// A lead's row is written in one statement (at most 100 KB in D1), and a stored idempotent
+/// response repeats it: custom field values over 16 KiB of JSON (`MAX_VALUES_BYTES`) are refused
+/// with 422 naming `custom_fields`, on create and on patch, and nothing changes.
+fn custom_field_values_over_their_size_cap_answer_422(rt: &Runtime) {
+    let org = unique_org("d1-cf-size");
+    let admin = token(&org, "admin");
+    let keys = ["notes_a", "notes_b", "notes_c", "notes_d"];
+    for key in keys {
+        rt.post("/v1/custom-fields")
+            .bearer(&admin)
+            .send_json(&json!({"key": key, "label": key, "type": "text"}))
+            .expect(201);
+    }
+    let long = "x".repeat(5_000);
+    let values = |n: usize| -> Value {
+        Value::Object(
+            keys[..n]
+                .iter()
+                .map(|k| (k.to_string(), json!(long)))
+                .collect(),
+        )
+    };
+    let refused = |resp| {
+        let body = problem(resp, 422, "custom fields over the cap");
+        let fields: Vec<&str> = body["errors"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|e| e["field"].as_str())
+            .collect();
+        assert_eq!(fields, ["custom_fields"], "{body}");
+    };
+    refused(
+        rt.post("/v1/leads")
+            .bearer(&admin)
+            .send_json(&json!({"first_name": "Big", "custom_fields": values(4)})),
+    );
+    let stored: i64 = rt
+        .read_db()
+        .query_row(
+            "SELECT count(*) FROM leads WHERE org_id = ?1",
+            [&org],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(stored, 0, "the refused lead is not stored");
+
+    // Three long values fit; a fourth added by a patch does not, and the lead keeps its values.
+    let id = create_lead(
+        rt,
+        &admin,
+        &json!({"first_name": "Fits", "custom_fields": values(3)}),
+    );
+    refused(
+        rt.request("PATCH", &format!("/v1/leads/{id}"))
+            .bearer(&admin)
+            .send_json(&json!({"custom_fields": {"notes_d": long}})),
+    );
+    let lead = rt
+        .get(&format!("/v1/leads/{id}"))
+        .bearer(&admin)
+        .send_empty()
+        .expect(200)
+        .json();
+    assert_eq!(lead["custom_fields"], values(3));
 }
 
 /// A Meta delivery batching 600 pages (none or few of them connected) used to cost one org lookup
