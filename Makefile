@@ -31,11 +31,14 @@ setup:
 
 build: setup $(WORKER_OUTPUTS)
 
+# A worker whose build or strip step failed must not look built.
+.DELETE_ON_ERROR:
 .SECONDEXPANSION:
 functions/%/build/index.js: $(COMMON_INPUTS) functions/%/Cargo.toml $$(shell find functions/$$*/src -name '*.rs')
-	@echo "[build] $* worker (worker-build --release, wasm-opt off)"
+	@echo "[build] $* worker (worker-build --release, wasm-opt off, name section stripped)"
 	@worker-build --release functions/$* >/tmp/leadheat-build-$*.log 2>&1 \
 		|| { cat /tmp/leadheat-build-$*.log; echo "[build] ERROR: building the $* worker failed (output above); fix the error and re-run."; exit 1; }
+	@node scripts/strip-wasm-names.mjs functions/$*/build/index_bg.wasm >/dev/null
 	@touch $@
 
 dev: build
@@ -97,6 +100,7 @@ $(BENCH_BASELINE): $(COMMON_INPUTS) bench/baseline/Cargo.toml $(shell find bench
 	@echo "[build] bench baseline worker (worker-build --release, wasm-opt off)"
 	@worker-build --release bench/baseline >/tmp/leadheat-build-bench-baseline.log 2>&1 \
 		|| { cat /tmp/leadheat-build-bench-baseline.log; echo "[build] ERROR: building the bench baseline worker failed (output above)"; exit 1; }
+	@node scripts/strip-wasm-names.mjs bench/baseline/build/index_bg.wasm >/dev/null
 	@touch $@
 
 # Soak: the end-to-end load test (tests/tests/load.rs) with SOAK_EVENTS webhook deliveries (default

@@ -67,7 +67,7 @@ pub fn run(settings: &Settings) -> PartResult {
             Figure::new(
                 "size",
                 format!("{worker} wasm, gzipped"),
-                "release, wasm-opt off",
+                "release, wasm-opt off, name section stripped",
                 "KiB",
             )
             .value(kb(gz))
