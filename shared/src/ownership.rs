@@ -130,10 +130,19 @@ pub fn graph_managed_pages(
     Ok((pages, next))
 }
 
-/// `GET /{page-id}?fields=id,name,access_token,instagram_business_account`.
-pub fn graph_page(body: &str) -> Result<ManagedPage, UnexpectedAnswer> {
-    managed_page(&parse(body, "Graph page")?)
-        .ok_or_else(|| UnexpectedAnswer("Graph page: no id".to_string()))
+/// `GET /{page-id}?fields=id,name,access_token,instagram_business_account`: the page as its
+/// administrator sees it, or `None` when the answer holds no page `access_token`. Graph gives a
+/// page's token only to a token that administers the page, while a public page's id and name
+/// may be readable by anyone, so the token is the proof.
+pub fn graph_page(body: &str) -> Result<Option<ManagedPage>, UnexpectedAnswer> {
+    let value = parse(body, "Graph page")?;
+    let page =
+        managed_page(&value).ok_or_else(|| UnexpectedAnswer("Graph page: no id".to_string()))?;
+    let administered = value
+        .get("access_token")
+        .and_then(Value::as_str)
+        .is_some_and(|token| !token.is_empty());
+    Ok(administered.then_some(page))
 }
 
 fn managed_page(value: &Value) -> Option<ManagedPage> {
@@ -302,6 +311,25 @@ mod tests {
         let last = r#"{"data":[],"paging":{"cursors":{"before":"b","after":"c3"}}}"#;
         assert_eq!(graph_managed_pages(last).unwrap().1, None);
         assert!(graph_managed_pages(r#"{"error":{"code":190}}"#).is_err());
+    }
+
+    #[test]
+    fn a_page_lookup_proves_administration_only_with_the_page_token() {
+        let admin = r#"{"id":"12","name":"P","access_token":"EAAP","instagram_business_account":{"id":"99"}}"#;
+        assert_eq!(
+            graph_page(admin).unwrap(),
+            Some(ManagedPage {
+                id: "12".into(),
+                instagram_business_account: Some("99".into())
+            })
+        );
+        // A public page read by a token that does not administer it.
+        assert_eq!(graph_page(r#"{"id":"12","name":"P"}"#).unwrap(), None);
+        assert_eq!(
+            graph_page(r#"{"id":"12","access_token":""}"#).unwrap(),
+            None
+        );
+        assert!(graph_page(r#"{"name":"P"}"#).is_err());
     }
 
     #[test]

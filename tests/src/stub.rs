@@ -178,6 +178,8 @@ pub struct FaultCounts {
 #[derive(Default)]
 struct State {
     grants: HashMap<String, Grant>,
+    /// Pages whose id and name any valid Graph token may read (without the page's token).
+    public_pages: Vec<String>,
     meta_leads: HashMap<String, Value>,
     linkedin: HashMap<String, Value>,
     modes: Vec<(String, Mode)>,
@@ -241,6 +243,12 @@ impl Stub {
 
     pub fn url(&self) -> String {
         format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// Makes a page's id and name readable by any valid Graph token, as a public page is; only
+    /// its administrators get its `access_token`.
+    pub fn add_public_page(&self, page_id: &str) {
+        self.lock().public_pages.push(page_id.to_string());
     }
 
     /// Registers (or replaces) what `token` speaks for.
@@ -656,7 +664,8 @@ fn ownership_answer(
                 "Invalid OAuth access token - Cannot parse access token",
             ));
         };
-        return Some(graph_ownership(grant, rest, query));
+        let public = state.public_pages.iter().any(|page| page == rest);
+        return Some(graph_ownership(grant, rest, query, public));
     }
     let rest = path.strip_prefix("/linkedin/rest/")?;
     if rest != "organizationAcls" && rest != "adAccountUsers" {
@@ -712,7 +721,7 @@ fn page_json(page: &StubPage) -> Value {
     value
 }
 
-fn graph_ownership(grant: &Grant, rest: &str, query: &str) -> (u16, Value) {
+fn graph_ownership(grant: &Grant, rest: &str, query: &str, public: bool) -> (u16, Value) {
     let pages: &[StubPage] = match grant {
         Grant::GraphUser { pages, .. } => pages,
         Grant::GraphPage(page) => std::slice::from_ref(page),
@@ -735,6 +744,7 @@ fn graph_ownership(grant: &Grant, rest: &str, query: &str) -> (u16, Value) {
         ("me/accounts", _) => graph_error(100, "(#100) Tried accessing nonexisting field (accounts) on node type (Page)"),
         (page_id, _) => match pages.iter().find(|page| page.id == page_id) {
             Some(page) => (200, page_json(page)),
+            None if public => (200, json!({"id": page_id, "name": format!("Page {page_id}")})),
             None => graph_error(100, &format!("Unsupported get request. Object with ID '{page_id}' does not exist, cannot be loaded due to missing permissions, or does not support this operation")),
         },
     }

@@ -107,8 +107,8 @@ fn pages_to_look_up(claim: &Claim, listed: &[ManagedPage], me: &str) -> Vec<Stri
     ids
 }
 
-/// `GET /{page-id}?fields=id,name,access_token,instagram_business_account`, which Graph answers
-/// only for a token that administers the page; `None` when it refuses.
+/// `GET /{page-id}?fields=id,name,access_token,instagram_business_account`: the page when the
+/// token administers it (Graph refuses, or leaves out the page's token, otherwise).
 async fn look_up_page(
     env: &Env,
     token: &str,
@@ -124,7 +124,7 @@ async fn look_up_page(
     match lookup {
         Ok(body) => {
             let page = graph_page(&body).map_err(unexpected)?;
-            Ok((page.id == page_id).then_some(page))
+            Ok(page.filter(|page| page.id == page_id))
         }
         Err(ProofFailure::Refused(_)) => Ok(None),
         Err(other) => Err(other),

@@ -20,6 +20,10 @@ pub const TESTS: &[E2eTest] = &[
         a_page_on_a_later_listing_page_is_found,
     ),
     (
+        "a_public_page_the_token_can_read_is_not_proven",
+        a_public_page_the_token_can_read_is_not_proven,
+    ),
+    (
         "a_page_token_proves_only_its_own_page",
         a_page_token_proves_only_its_own_page,
     ),
@@ -158,6 +162,39 @@ fn a_page_on_a_later_listing_page_is_found(rt: &Runtime) {
         .filter(|call| call.bearer() == Some(user_token.as_str()))
         .count();
     assert_eq!(listings, 2, "me/accounts was followed to its second page");
+}
+
+/// Graph lets any token read a public page's id and name; only its administrators get the page's
+/// access token, so a lookup proves nothing without it.
+fn a_public_page_the_token_can_read_is_not_proven(rt: &Runtime) {
+    let org = unique_org("public-page");
+    let public_page = numeric_id();
+    stub().add_public_page(&public_page);
+    let user_token = format!("EAAB-reader-{}", unique_suffix());
+    stub().grant(
+        &user_token,
+        Grant::GraphUser {
+            user_id: numeric_id(),
+            pages: vec![StubPage::new(&numeric_id())],
+        },
+    );
+    refused(
+        put(
+            rt,
+            &org,
+            "facebook",
+            &json!({"page_ids": [public_page], "access_token": user_token}),
+        ),
+        403,
+        "page_ids",
+        "a public page",
+    );
+    assert_eq!(stored(rt, &org), (0, 0));
+    // The proof did look the page up, and the answer lacked the page's token.
+    assert!(stub()
+        .calls(&format!("/graph/v25.0/{public_page}"))
+        .iter()
+        .any(|call| call.bearer() == Some(user_token.as_str())));
 }
 
 fn a_page_token_proves_only_its_own_page(rt: &Runtime) {
