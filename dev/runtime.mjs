@@ -8,7 +8,7 @@
 //
 // Usage: node dev/runtime.mjs [--port 8787] [--persist .wrangler/state] [--no-migrate]
 //
-// Routes (SPEC section 2):
+// Routes (as in production; README):
 //   /v1/*, /track/*, /webhooks/*      -> the worker whose wrangler `routes` match the path
 //   POST /__dev/cron/<function>       -> fires that worker's scheduled handler; optional
 //                                        ?cron=<expr> (default: its first cron) and

@@ -1,5 +1,5 @@
 //! The query strings of the list endpoints, parsed and validated: the lead list's filters and
-//! sort (SPEC section 8), a lead's timeline and the org's social feed. Every problem names its
+//! sort (the API contract: README and OpenAPI), a lead's timeline and the org's social feed. Every problem names its
 //! parameter.
 
 use std::collections::HashMap;

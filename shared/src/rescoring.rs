@@ -33,7 +33,7 @@ pub const MAX_BATCHES_PER_RUN: usize = 100;
 /// more numerous than rescoring batches.
 pub const SNAPSHOT_BATCH_SIZE: usize = 1000;
 pub const SNAPSHOT_BATCHES_PER_RESCORE_BATCH: usize = 5;
-/// Snapshots older than this many days are pruned (SPEC: default 400).
+/// Snapshots older than this many days are pruned (default 400).
 pub const DEFAULT_SNAPSHOT_RETENTION_DAYS: i64 = 400;
 
 /// Which of the two crons fired.

@@ -881,7 +881,7 @@ fn webhook_signed_with_another_platforms_secret_is_refused(rt: &Runtime) {
     }
     assert_eq!(inbox_rows(rt, "facebook", &page), 0);
     assert_eq!(inbox_rows(rt, "linkedin", &li_org), 0);
-    // Instagram accepts the Instagram app secret (SPEC section 5).
+    // Instagram accepts the Instagram app secret (docs/webhooks.md).
     let ig_account = unique_numeric_id();
     let ig_body = json!({"object": "instagram", "entry": [{"id": ig_account, "time": 1764000000, "changes": []}]}).to_string();
     post_webhook(

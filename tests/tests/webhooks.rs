@@ -1202,7 +1202,7 @@ fn invalid_token_needs_a_new_token_then_replays(rt: &Runtime) {
 }
 
 fn reconciliation_recovers_a_lost_queue_message(_shared: &Runtime) {
-    // Its own runtime: this test restarts it, which loses the in-memory queue (TOOLCHAIN.md).
+    // Its own runtime: this test restarts it, which loses the in-memory queue.
     let stub = stub();
     let mut rt = Runtime::start_with_env(&[
         ("META_GRAPH_BASE_URL", &stub.meta_base()),

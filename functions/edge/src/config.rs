@@ -1,4 +1,4 @@
-//! Reads the workers' configuration (`[vars]` and secrets, SPEC section 2).
+//! Reads the workers' configuration (`[vars]` and secrets; README, configuration table).
 
 use worker::Env;
 

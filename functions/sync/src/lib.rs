@@ -2,7 +2,7 @@
 //! touchpoints, lead forms fetched from the platforms), and reconciles the inbox on a cron so an
 //! event whose queue message was lost, or whose retry is due, is still processed.
 //!
-//! Reliability (SPEC section 6): the inbox row is the durable state, the queue only a wake-up
+//! Reliability (docs/guarantees.md): the inbox row is the durable state, the queue only a wake-up
 //! call. Each message is acked on its own and the handler always returns Ok; an event is claimed
 //! with a lease before it is worked on; every attempt's outcome goes through the domain's state
 //! machine (`leadheat_domain::sync`): processed, retried with backoff, waiting for a throttle or
@@ -50,7 +50,7 @@ pub async fn fetch(req: Request, _env: Env, _ctx: Context) -> Result<Response> {
 }
 
 /// Each message is acked or retried on its own and the handler always returns Ok: an Err would
-/// retry the whole batch, acked messages included (TOOLCHAIN.md).
+/// retry the whole batch, acked messages included.
 #[event(queue)]
 pub async fn queue(batch: MessageBatch<SocialEventMessage>, env: Env, _ctx: Context) -> Result<()> {
     // One invocation: its D1 queries are counted (and limited) from zero.

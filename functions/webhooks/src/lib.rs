@@ -231,7 +231,7 @@ fn verify_signature(
         _ => {
             let header = req.headers().get(META_SIGNATURE_HEADER)?;
             let meta = config::optional(env, "META_APP_SECRET").unwrap_or_default();
-            // Instagram events may be signed with either app's secret (SPEC section 5).
+            // Instagram events may be signed with either app's secret (docs/webhooks.md).
             let instagram = match platform {
                 Platform::Instagram => {
                     config::optional(env, "INSTAGRAM_APP_SECRET").unwrap_or_default()

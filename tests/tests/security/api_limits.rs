@@ -184,7 +184,7 @@ fn assert_rate_limited(resp: Resp, context: &str) -> Value {
 
 fn api_limits_user_rate_refuses_the_101st_request_in_10_s(_: &Runtime) {
     let rt = configured_runtime();
-    // The product's default per user, as wrangler.toml states it (SPEC: 100 per 10 s).
+    // The product's default per user, as wrangler.toml states it (100 per 10 s).
     assert_eq!(api_var("API_RATE_LIMIT_PER_USER"), "100");
     assert_eq!(api_var("API_RATE_LIMIT_PERIOD_SECONDS"), "10");
     let org = unique_org("sec-rl-user");

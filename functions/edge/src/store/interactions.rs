@@ -13,7 +13,7 @@ use crate::args;
 use crate::db::{self, Arg};
 use crate::http::Problem;
 
-/// An interaction in the exact shape of SPEC section 8.
+/// An interaction in the exact shape of the API contract (README, OpenAPI).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct InteractionRecord {
     pub id: String,

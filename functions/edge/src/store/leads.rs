@@ -1,5 +1,5 @@
-//! `leads`, `lead_tags` and `lead_merges` (with the lead's social profiles attached): reading the
-//! SPEC's lead JSON, creating, updating with optimistic concurrency, listing with keyset
+//! `leads`, `lead_tags` and `lead_merges` (with the lead's social profiles attached): reading
+//! the API's lead JSON, creating, updating with optimistic concurrency, listing with keyset
 //! pagination, merging and erasing. A merge or an erasure is one batch composed of statements
 //! from the modules owning the other tables a lead has rows in.
 
@@ -23,7 +23,7 @@ use crate::http::Problem;
 use crate::store::social_profiles::{self, SocialProfile};
 use crate::store::{heat, idempotency, inbox, interactions, suppressions, tracking};
 
-/// A lead in the exact shape of SPEC section 8 (plus internal fields that are never serialized).
+/// A lead in the exact shape of the API contract (README, OpenAPI) (plus internal fields that are never serialized).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct LeadRecord {
     pub id: String,
