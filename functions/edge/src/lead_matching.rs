@@ -60,7 +60,7 @@ pub async fn match_or_create(
 ) -> Result<(LeadRecord, MatchOutcome), Problem> {
     for _ in 0..MAX_ATTEMPTS {
         if let Some((id, by)) = find_match(db, org_id, &input).await? {
-            let lead = absorb(db, org_id, &id, &input, now).await?;
+            let lead = fill_existing(db, org_id, &id, &input, now).await?;
             return Ok((lead, MatchOutcome::Matched { by }));
         }
         match create(db, org_id, &input, now).await? {
@@ -138,17 +138,6 @@ pub async fn erased_after(
 /// Fills an existing lead's empty fields from `input` (never overwriting a value), adding new
 /// tags and social profiles; a no-op (no version bump) when it adds nothing.
 pub async fn fill_existing(
-    db: &D1Database,
-    org_id: &str,
-    id: &str,
-    input: &LeadInput,
-    now: DateTime<Utc>,
-) -> Result<LeadRecord, Problem> {
-    absorb(db, org_id, id, input, now).await
-}
-
-/// Takes what the input adds into an existing lead; a no-op (no version bump) when it adds nothing.
-async fn absorb(
     db: &D1Database,
     org_id: &str,
     id: &str,

@@ -16,6 +16,8 @@ use leadheat_e2e::{token, unique_org, unique_suffix, unix_now, Resp, Runtime};
 use rusqlite::OptionalExtension;
 use serde_json::{json, Value};
 
+use super::track;
+
 pub const TESTS: &[E2eTest] = &[
     (
         "privacy_tracking_never_overwrites_an_existing_lead",
@@ -81,12 +83,6 @@ fn rotate_site_key(rt: &Runtime, admin: &str) -> String {
         .as_str()
         .unwrap()
         .to_string()
-}
-
-fn track(rt: &Runtime, key: &str, event: &Value) -> Resp {
-    rt.post(&format!("/track/{key}"))
-        .header("Content-Type", "application/json")
-        .send_json(event)
 }
 
 fn get_lead(rt: &Runtime, org: &str, id: &str) -> Value {
