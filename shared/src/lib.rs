@@ -24,6 +24,7 @@ pub mod ranking;
 pub mod rate_limit;
 pub mod rescoring;
 pub mod scoring;
+pub mod sharding;
 pub mod signature;
 pub mod suppression;
 pub mod sync;

@@ -1,12 +1,13 @@
 //! Thin, typed access to D1. Table-specific SQL lives in one module per table under `crate::store`;
-//! this module only prepares, binds and runs statements and maps failures to problems.
+//! this module only prepares, binds and runs statements and maps failures to [`StoreError`]s.
 //!
 //! It enforces D1's production limits that local SQLite does not
 //! (`leadheat_domain::d1_limits`): every statement is checked for its bound parameters, its
 //! `LIKE`/`GLOB` patterns and its size before it is prepared, and every query is counted against
 //! the 1,000 queries of its Worker invocation ([`invocation`]; every statement of a batch counts).
-//! A violation is refused here, logged and answered as a 500 problem, exactly where production D1
-//! would fail, so the end-to-end tests catch the code paths that would break in production.
+//! A violation is refused here and reported as a backend failure (a 500 at the HTTP edge), exactly
+//! where production D1 would fail, so the end-to-end tests catch the code paths that would break in
+//! production.
 //!
 //! The count also serves workers that budget their own work ([`QueryMeter`], the sync consumer).
 
@@ -22,14 +23,74 @@ use serde::de::DeserializeOwned;
 use wasm_bindgen::JsValue;
 use worker::{D1Database, D1PreparedStatement, D1Result, Env};
 
-use crate::http::Problem;
+/// What the store reports: the outcomes a caller decides on (missing, conflicting, refused input,
+/// an org in the middle of a shard move) apart from failures of the database itself. HTTP answers
+/// and queue outcomes are chosen from it by the workers, never here.
+#[derive(Debug, Clone, PartialEq)]
+pub enum StoreError {
+    /// A row the caller named does not exist (in the caller's org).
+    NotFound(String),
+    /// The write conflicts with what is stored (a uniqueness or guard rule).
+    Conflict(String),
+    /// An input the stored data refuses, e.g. a reference to a missing row: the field and why.
+    Invalid { field: String, message: String },
+    /// The org is being moved to another shard: its data is read-only elsewhere for a moment.
+    OrgMoving { org_id: String },
+    /// D1, a binding or a D1 limit failed; `context` says what was being done.
+    Backend { context: String, detail: String },
+}
 
-/// The D1 binding every worker uses.
-pub const DB_BINDING: &str = "DB";
+impl StoreError {
+    pub fn backend(context: &str, error: impl std::fmt::Display) -> StoreError {
+        StoreError::Backend {
+            context: context.to_string(),
+            detail: error.to_string(),
+        }
+    }
 
-pub fn database(env: &Env) -> Result<D1Database, Problem> {
-    env.d1(DB_BINDING)
-        .map_err(|e| Problem::internal("binding DB", e))
+    pub fn invalid(field: &str, message: impl Into<String>) -> StoreError {
+        StoreError::Invalid {
+            field: field.to_string(),
+            message: message.into(),
+        }
+    }
+}
+
+impl std::fmt::Display for StoreError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StoreError::NotFound(what) => write!(f, "not found: {what}"),
+            StoreError::Conflict(what) => write!(f, "conflict: {what}"),
+            StoreError::Invalid { field, message } => write!(f, "{field}: {message}"),
+            StoreError::OrgMoving { org_id } => write!(f, "org {org_id} is moving between shards"),
+            StoreError::Backend { context, detail } => write!(f, "{context}: {detail}"),
+        }
+    }
+}
+
+impl From<worker::Error> for StoreError {
+    fn from(error: worker::Error) -> StoreError {
+        StoreError::backend("runtime", error)
+    }
+}
+
+impl From<serde_json::Error> for StoreError {
+    fn from(error: serde_json::Error) -> StoreError {
+        StoreError::backend("stored JSON", error)
+    }
+}
+
+/// The directory database's binding (orgs, their shards, account routing, site keys, jobs).
+pub const DIRECTORY_BINDING: &str = "DB";
+
+/// The binding of shard `index`: `SHARD_0`, `SHARD_1`, ...
+pub fn shard_binding(index: u32) -> String {
+    format!("SHARD_{index}")
+}
+
+pub(crate) fn binding(env: &Env, name: &str) -> Result<D1Database, StoreError> {
+    env.d1(name)
+        .map_err(|e| StoreError::backend(&format!("binding {name}"), e))
 }
 
 /// Queries sent by this isolate since it started (wrapping), for work outside any [`invocation`].
@@ -221,21 +282,25 @@ pub fn limit_violation(sql: &str, args: &[Arg]) -> Option<Violation> {
     d1_limits::check_statement(sql, &values).err()
 }
 
-/// A statement or query count D1 would refuse: a bug of the caller, logged and answered as 500.
-fn refused(what: &str, violation: Violation) -> Problem {
-    Problem::internal(&format!("D1 limit exceeded by {what}"), violation)
+/// A statement or query count D1 would refuse: a bug of the caller.
+fn refused(what: &str, violation: Violation) -> StoreError {
+    StoreError::backend(&format!("D1 limit exceeded by {what}"), violation)
 }
 
 /// Prepares `sql` with positional arguments (`?1`, `?2`, ...), after checking it against D1's
 /// limits per statement.
-pub fn statement(db: &D1Database, sql: &str, args: &[Arg]) -> Result<D1PreparedStatement, Problem> {
+pub fn statement(
+    db: &D1Database,
+    sql: &str,
+    args: &[Arg],
+) -> Result<D1PreparedStatement, StoreError> {
     if let Some(violation) = limit_violation(sql, args) {
         return Err(refused(&first_line(sql), violation));
     }
     let values: Vec<JsValue> = args.iter().map(Arg::to_js).collect();
     db.prepare(sql)
         .bind(&values)
-        .map_err(|e| Problem::internal(&format!("binding {}", first_line(sql)), e))
+        .map_err(|e| StoreError::backend(&format!("binding {}", first_line(sql)), e))
 }
 
 /// Every row of a query, deserialized.
@@ -243,13 +308,13 @@ pub async fn all<T: DeserializeOwned>(
     db: &D1Database,
     sql: &str,
     args: &[Arg],
-) -> Result<Vec<T>, Problem> {
+) -> Result<Vec<T>, StoreError> {
     let statement = statement(db, sql, args)?;
     count(1).map_err(|v| refused(&first_line(sql), v))?;
     let result = statement
         .all()
         .await
-        .map_err(|e| Problem::internal(&format!("query {}", first_line(sql)), e))?;
+        .map_err(|e| StoreError::backend(&format!("query {}", first_line(sql)), e))?;
     rows(&result, sql)
 }
 
@@ -258,18 +323,18 @@ pub async fn first<T: DeserializeOwned>(
     db: &D1Database,
     sql: &str,
     args: &[Arg],
-) -> Result<Option<T>, Problem> {
+) -> Result<Option<T>, StoreError> {
     Ok(all(db, sql, args).await?.into_iter().next())
 }
 
 /// Runs a write and returns how many rows it changed.
-pub async fn run(db: &D1Database, sql: &str, args: &[Arg]) -> Result<u64, Problem> {
+pub async fn run(db: &D1Database, sql: &str, args: &[Arg]) -> Result<u64, StoreError> {
     let statement = statement(db, sql, args)?;
     count(1).map_err(|v| refused(&first_line(sql), v))?;
     let result = statement
         .run()
         .await
-        .map_err(|e| Problem::internal(&format!("statement {}", first_line(sql)), e))?;
+        .map_err(|e| StoreError::backend(&format!("statement {}", first_line(sql)), e))?;
     Ok(changes(&result))
 }
 
@@ -277,14 +342,14 @@ pub async fn run(db: &D1Database, sql: &str, args: &[Arg]) -> Result<u64, Proble
 pub async fn batch(
     db: &D1Database,
     statements: Vec<D1PreparedStatement>,
-) -> Result<Vec<D1Result>, Problem> {
+) -> Result<Vec<D1Result>, StoreError> {
     if statements.is_empty() {
         return Ok(Vec::new());
     }
     count(statements.len()).map_err(|v| refused("a batch", v))?;
     db.batch(statements)
         .await
-        .map_err(|e| Problem::internal("batch", e))
+        .map_err(|e| StoreError::backend("batch", e))
 }
 
 /// Sends a batch as is, its error unmapped (for callers that tell constraint failures apart).
@@ -295,19 +360,47 @@ pub async fn send_batch(
 ) -> worker::Result<Vec<D1Result>> {
     if let Err(violation) = count(statements.len()) {
         let problem = refused("a batch", violation.clone());
-        return Err(worker::Error::RustError(format!(
-            "{}: {violation}",
-            problem.detail
-        )));
+        return Err(worker::Error::RustError(problem.to_string()));
     }
     db.batch(statements).await
 }
 
+/// Where a batch failed on a constraint rather than on infrastructure.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Constraint {
+    Unique,
+    Check,
+    ForeignKey,
+}
+
+/// Runs a batch (one transaction); a constraint failure rolls everything back and is returned as
+/// `Ok(Err(constraint))` so callers can turn it into a retry, a 409 or a 412.
+pub(crate) async fn try_batch(
+    db: &D1Database,
+    statements: Vec<D1PreparedStatement>,
+) -> Result<Result<Vec<D1Result>, Constraint>, StoreError> {
+    match send_batch(db, statements).await {
+        Ok(results) => Ok(Ok(results)),
+        Err(error) => {
+            let message = error.to_string();
+            if message.contains("UNIQUE constraint failed") {
+                Ok(Err(Constraint::Unique))
+            } else if message.contains("CHECK constraint failed") {
+                Ok(Err(Constraint::Check))
+            } else if message.contains("FOREIGN KEY constraint failed") {
+                Ok(Err(Constraint::ForeignKey))
+            } else {
+                Err(StoreError::backend("batch", message))
+            }
+        }
+    }
+}
+
 /// Rows of a statement's result, deserialized.
-pub fn rows<T: DeserializeOwned>(result: &D1Result, sql: &str) -> Result<Vec<T>, Problem> {
+pub fn rows<T: DeserializeOwned>(result: &D1Result, sql: &str) -> Result<Vec<T>, StoreError> {
     result
         .results::<T>()
-        .map_err(|e| Problem::internal(&format!("decoding rows of {}", first_line(sql)), e))
+        .map_err(|e| StoreError::backend(&format!("decoding rows of {}", first_line(sql)), e))
 }
 
 /// How many rows a write changed.

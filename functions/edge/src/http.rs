@@ -6,6 +6,8 @@ use serde::Serialize;
 use serde_json::{json, Value};
 use worker::{Headers, Request, Response, Result};
 
+use crate::db::StoreError;
+
 /// The base of every problem `type` URI; the slug after it is stable and documented in the README.
 pub const PROBLEM_BASE: &str = "https://leadheat.dev/problems/";
 
@@ -170,6 +172,28 @@ impl Problem {
                 .set("Retry-After", &seconds.to_string())?;
         }
         Ok(response)
+    }
+}
+
+/// Seconds a client waits before retrying a request for an org in the middle of a shard move.
+const ORG_MOVING_RETRY_SECS: u32 = 5;
+
+/// The HTTP answer to each store outcome.
+impl From<StoreError> for Problem {
+    fn from(error: StoreError) -> Problem {
+        match error {
+            StoreError::NotFound(what) => Problem::not_found(what),
+            StoreError::Conflict(what) => Problem::conflict(what),
+            StoreError::Invalid { field, message } => Problem::field(&field, message),
+            StoreError::OrgMoving { .. } => Problem::new(
+                503,
+                "org-moving",
+                "Organisation is moving",
+                "this organisation's data is being moved to another database; retry in a few seconds",
+            )
+            .with_retry_after(ORG_MOVING_RETRY_SECS),
+            StoreError::Backend { context, detail } => Problem::internal(&context, detail),
+        }
     }
 }
 

@@ -15,12 +15,12 @@
 use chrono::{DateTime, Utc};
 use leadheat_domain::leads::LeadInput;
 use leadheat_domain::suppression::{self, Identity};
-use worker::D1Database;
 
-use crate::db;
-use crate::http::Problem;
-use crate::store::leads::{self, Constraint, Fill, LeadRecord};
+use crate::db::Constraint;
+use crate::db::StoreError;
+use crate::store::leads::{self, Fill, LeadRecord};
 use crate::store::{social_profiles, stages, suppressions};
+use crate::tenant::Tenant;
 use crate::touchpoints;
 
 /// How a lead was found or made.
@@ -53,51 +53,45 @@ const MAX_ATTEMPTS: usize = 4;
 /// profiles) or creates it (in the org's first stage, after its last lead, unless
 /// `input.stage_id` names a stage of the org: an unknown one is a 422 on `stage_id`).
 pub async fn match_or_create(
-    db: &D1Database,
-    org_id: &str,
+    tenant: &Tenant,
     input: LeadInput,
     now: DateTime<Utc>,
-) -> Result<(LeadRecord, MatchOutcome), Problem> {
+) -> Result<(LeadRecord, MatchOutcome), StoreError> {
     for _ in 0..MAX_ATTEMPTS {
-        if let Some((id, by)) = find_match(db, org_id, &input).await? {
-            let lead = fill_existing(db, org_id, &id, &input, now).await?;
+        if let Some((id, by)) = find_match(tenant, &input).await? {
+            let lead = fill_existing(tenant, &id, &input, now).await?;
             return Ok((lead, MatchOutcome::Matched { by }));
         }
-        match create(db, org_id, &input, now).await? {
-            Some(lead) => return settle_concurrent_duplicate(db, org_id, lead, &input, now).await,
+        match create(tenant, &input, now).await? {
+            Some(lead) => return settle_concurrent_duplicate(tenant, lead, &input, now).await,
             // A concurrent create took one of the social profiles: match again.
             None => continue,
         }
     }
-    Err(Problem::conflict(
-        "the lead kept conflicting with concurrent writes; retry the request",
+    Err(StoreError::Conflict(
+        "the lead kept conflicting with concurrent writes; retry the request".to_string(),
     ))
 }
 
 /// The matching lead's id and what matched, preferring email, then phone, then social profiles.
 pub async fn find_match(
-    db: &D1Database,
-    org_id: &str,
+    tenant: &Tenant,
     input: &LeadInput,
-) -> Result<Option<(String, &'static str)>, Problem> {
+) -> Result<Option<(String, &'static str)>, StoreError> {
     if let Some(email) = input.email_normalized() {
-        if let Some(id) = leads::first_with(db, org_id, leads::Contact::Email(&email)).await? {
+        if let Some(id) = leads::first_with(tenant, leads::Contact::Email(&email)).await? {
             return Ok(Some((id, "email")));
         }
     }
     if let Some(phone) = input.phone_normalized() {
-        if let Some(id) = leads::first_with(db, org_id, leads::Contact::Phone(&phone)).await? {
+        if let Some(id) = leads::first_with(tenant, leads::Contact::Phone(&phone)).await? {
             return Ok(Some((id, "phone")));
         }
     }
     for profile in &input.social_profiles {
-        if let Some(id) = social_profiles::find_lead(
-            db,
-            org_id,
-            profile.platform.as_str(),
-            &profile.platform_user_id,
-        )
-        .await?
+        if let Some(id) =
+            social_profiles::find_lead(tenant, profile.platform.as_str(), &profile.platform_user_id)
+                .await?
         {
             return Ok(Some((id, "social_profile")));
         }
@@ -109,11 +103,11 @@ pub async fn find_match(
 /// of one of its identities (email, phone, social profiles): then it must not re-create the
 /// person. One query (none when the input has no identity).
 pub async fn erased_after(
-    db: &D1Database,
-    org_id: &str,
+    tenant: &Tenant,
     input: &LeadInput,
     occurred_at: DateTime<Utc>,
-) -> Result<bool, Problem> {
+) -> Result<bool, StoreError> {
+    let org_id = tenant.org_id();
     let mut identities = Vec::new();
     if let Some(email) = &input.email {
         identities.push(Identity::Email(email));
@@ -128,7 +122,7 @@ pub async fn erased_after(
         });
     }
     let hashes = suppression::identity_hashes(org_id, &identities);
-    let latest = suppressions::latest_erasure(db, org_id, &hashes)
+    let latest = suppressions::latest_erasure(tenant, &hashes)
         .await?
         .and_then(|at| DateTime::parse_from_rfc3339(&at).ok())
         .map(|at| at.with_timezone(&Utc));
@@ -138,17 +132,16 @@ pub async fn erased_after(
 /// Fills an existing lead's empty fields from `input` (never overwriting a value), adding new
 /// tags and social profiles; a no-op (no version bump) when it adds nothing.
 pub async fn fill_existing(
-    db: &D1Database,
-    org_id: &str,
+    tenant: &Tenant,
     id: &str,
     input: &LeadInput,
     now: DateTime<Utc>,
-) -> Result<LeadRecord, Problem> {
-    let lead = leads::require(db, org_id, id).await?;
+) -> Result<LeadRecord, StoreError> {
+    let lead = leads::require(tenant, id).await?;
     let fill = Fill::from_input(input);
     let mut statements = Vec::new();
     if fill.changes(&lead) {
-        statements.extend(leads::fill_statements(db, org_id, id, &fill, now)?);
+        statements.extend(leads::fill_statements(tenant, id, &fill, now)?);
     }
     for profile in &input.social_profiles {
         let known = lead.social_profiles.iter().any(|p| {
@@ -157,75 +150,76 @@ pub async fn fill_existing(
         });
         if !known {
             statements.push(social_profiles::insert_statement(
-                db, org_id, id, profile, now, true,
+                tenant, id, profile, now, true,
             )?);
         }
     }
     if statements.is_empty() {
         return Ok(lead);
     }
-    db::batch(db, statements).await?;
-    leads::require(db, org_id, id).await
+    tenant.batch(statements).await?;
+    leads::require(tenant, id).await
 }
 
 /// Inserts the lead; `None` when a social profile was taken concurrently.
 async fn create(
-    db: &D1Database,
-    org_id: &str,
+    tenant: &Tenant,
     input: &LeadInput,
     now: DateTime<Utc>,
-) -> Result<Option<LeadRecord>, Problem> {
+) -> Result<Option<LeadRecord>, StoreError> {
     let stage_id = match &input.stage_id {
         Some(stage_id) => {
-            if !stages::exists(db, org_id, stage_id).await? {
-                return Err(Problem::field("stage_id", "unknown stage"));
+            if !stages::exists(tenant, stage_id).await? {
+                return Err(StoreError::invalid("stage_id", "unknown stage"));
             }
             Some(stage_id.clone())
         }
-        None => stages::first_id(db, org_id).await?,
+        None => stages::first_id(tenant).await?,
     };
     let rank = match &stage_id {
-        Some(stage_id) => Some(leads::rank_at_end(db, org_id, stage_id).await?),
+        Some(stage_id) => Some(leads::rank_at_end(tenant, stage_id).await?),
         None => None,
     };
     let stage = stage_id.as_deref().zip(rank.as_deref());
     let id = leads::new_lead_id();
-    let statements = leads::insert_statements(db, org_id, &id, input, stage, now)?;
-    match leads::try_batch(db, statements).await? {
-        Ok(_) => leads::get(db, org_id, &id).await,
+    let statements = leads::insert_statements(tenant, &id, input, stage, now)?;
+    match tenant.try_batch(statements).await? {
+        Ok(_) => leads::get(tenant, &id).await,
         Err(Constraint::Unique) => Ok(None),
-        Err(Constraint::ForeignKey) => Err(Problem::field("stage_id", "unknown stage")),
-        Err(Constraint::Check) => Err(Problem::internal("lead insert", "CHECK constraint failed")),
+        Err(Constraint::ForeignKey) => Err(StoreError::invalid("stage_id", "unknown stage")),
+        Err(Constraint::Check) => Err(StoreError::backend(
+            "lead insert",
+            "CHECK constraint failed",
+        )),
     }
 }
 
 /// After a create: if an older lead with the same email or phone appeared concurrently, merge the
 /// new lead into it (the oldest wins, so concurrent creators converge on one lead).
 async fn settle_concurrent_duplicate(
-    db: &D1Database,
-    org_id: &str,
+    tenant: &Tenant,
     lead: LeadRecord,
     input: &LeadInput,
     now: DateTime<Utc>,
-) -> Result<(LeadRecord, MatchOutcome), Problem> {
+) -> Result<(LeadRecord, MatchOutcome), StoreError> {
     let (email, phone) = (input.email_normalized(), input.phone_normalized());
     if email.is_none() && phone.is_none() {
         return Ok((lead, MatchOutcome::Created));
     }
     let older =
-        leads::older_with_email_or_phone(db, org_id, &lead.id, email.as_deref(), phone.as_deref())
+        leads::older_with_email_or_phone(tenant, &lead.id, email.as_deref(), phone.as_deref())
             .await?;
     let Some(older) = older else {
         return Ok((lead, MatchOutcome::Created));
     };
-    let Some(target) = leads::get(db, org_id, &older.id).await? else {
+    let Some(target) = leads::get(tenant, &older.id).await? else {
         return Ok((lead, MatchOutcome::Created));
     };
-    leads::merge(db, org_id, &target, &lead, now).await?;
-    touchpoints::rescore(db, org_id, &target.id, now).await?;
+    leads::merge(tenant, &target, &lead, now).await?;
+    touchpoints::rescore(tenant, &target.id, now).await?;
     let by = if older.by_email { "email" } else { "phone" };
     Ok((
-        leads::require(db, org_id, &target.id).await?,
+        leads::require(tenant, &target.id).await?,
         MatchOutcome::Matched { by },
     ))
 }

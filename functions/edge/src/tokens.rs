@@ -4,10 +4,12 @@
 //! worker's minute sweep), so the previous key can be removed once no row names it.
 
 use leadheat_domain::crypto::{CryptoError, TokenKeyring};
-use worker::{D1Database, Env};
+use worker::Env;
 
+use crate::db::StoreError;
 use crate::http::Problem;
 use crate::store::integrations;
+use crate::tenant::{Shard, Tenant};
 use crate::{clock, config};
 
 /// The configured keys; a missing or malformed key is a deployment error.
@@ -36,23 +38,20 @@ pub fn seal(keyring: &TokenKeyring, org_id: &str, platform: &str, token: &str) -
 /// Opens an integration's token; one sealed by a previous key is stored again under the current
 /// key (best effort: the token is returned either way).
 pub async fn open(
-    db: &D1Database,
+    tenant: &Tenant,
     keyring: &TokenKeyring,
-    org_id: &str,
     platform: &str,
     sealed: &str,
 ) -> Result<String, CryptoError> {
+    let org_id = tenant.org_id();
     let opened = keyring.open(sealed, associated_data(org_id, platform).as_bytes())?;
     if opened.needs_reseal {
         let resealed = seal(keyring, org_id, platform, &opened.plaintext);
         let key_id = keyring.current().key_id();
         if let Err(problem) =
-            integrations::reseal_token(db, org_id, platform, sealed, &resealed, key_id).await
+            integrations::reseal_token(tenant, platform, sealed, &resealed, key_id).await
         {
-            worker::console_warn!(
-                "re-sealing the {platform} token of {org_id} failed: {}",
-                problem.detail
-            );
+            worker::console_warn!("re-sealing the {platform} token of {org_id} failed: {problem}");
         }
     }
     Ok(opened.plaintext)
@@ -70,21 +69,22 @@ pub struct Sweep {
 /// configured key opens marks its integration as needing a new token (as its next use would), so
 /// the sweep does not pick it again.
 pub async fn reseal_sweep(
-    db: &D1Database,
+    shard: &Shard,
     keyring: &TokenKeyring,
     limit: u32,
     now: &str,
-) -> Result<Sweep, Problem> {
+) -> Result<Sweep, StoreError> {
     let mut sweep = Sweep::default();
-    let rows = integrations::sealed_by_other_keys(db, keyring.current().key_id(), limit).await?;
+    let rows = integrations::sealed_by_other_keys(shard, keyring.current().key_id(), limit).await?;
     for row in rows {
-        let aad = associated_data(&row.org_id, &row.platform);
+        let tenant = shard.tenant_of_row(&row.org_id);
+        let org_id = tenant.org_id();
+        let aad = associated_data(org_id, &row.platform);
         match keyring.open(&row.token_ciphertext, aad.as_bytes()) {
             Ok(opened) => {
-                let resealed = seal(keyring, &row.org_id, &row.platform, &opened.plaintext);
+                let resealed = seal(keyring, org_id, &row.platform, &opened.plaintext);
                 if integrations::reseal_token(
-                    db,
-                    &row.org_id,
+                    &tenant,
                     &row.platform,
                     &row.token_ciphertext,
                     &resealed,
@@ -97,8 +97,7 @@ pub async fn reseal_sweep(
             }
             Err(error) => {
                 let reason = format!("the stored token cannot be decrypted: {error}");
-                integrations::mark_needs_token(db, &row.org_id, &row.platform, &reason, now)
-                    .await?;
+                integrations::mark_needs_token(&tenant, &row.platform, &reason, now).await?;
                 sweep.unreadable += 1;
             }
         }

@@ -15,15 +15,16 @@ use leadheat_domain::ids::prefix;
 use leadheat_domain::scoring::{self, points_for, Heat, ScoringConfig, Touch};
 use leadheat_domain::types::{CapturedBy, HeatLevel, InteractionType, Platform};
 use serde_json::{json, Map, Value};
-use worker::{D1Database, D1PreparedStatement};
+use worker::D1PreparedStatement;
 
 use crate::clock;
 use crate::db;
-use crate::http::Problem;
+use crate::db::StoreError;
 use crate::store::heat::{self, HeatWrite};
 use crate::store::interactions::{self, InteractionRecord, NewInteractionRow};
 use crate::store::leads::{self, LeadRecord};
 use crate::store::scoring_configs;
+use crate::tenant::Tenant;
 
 /// Largest accepted metadata object (serialized).
 pub const MAX_METADATA_BYTES: usize = 16 * 1024;
@@ -77,11 +78,8 @@ pub struct Recorded {
 }
 
 /// The org's scoring config and its version (the domain's defaults, version 1, without a row).
-pub async fn scoring_config(
-    db: &D1Database,
-    org_id: &str,
-) -> Result<(ScoringConfig, i64), Problem> {
-    let stored = scoring_configs::get(db, org_id).await?;
+pub async fn scoring_config(tenant: &Tenant) -> Result<(ScoringConfig, i64), StoreError> {
+    let stored = scoring_configs::get(tenant).await?;
     Ok((stored.config, stored.config_version))
 }
 
@@ -89,14 +87,13 @@ pub async fn scoring_config(
 /// A lead of another org (or none) is a 404; a duplicate external id returns the existing
 /// interaction with `duplicate: true` and changes nothing.
 pub async fn record(
-    db: &D1Database,
-    org_id: &str,
+    tenant: &Tenant,
     touch: NewTouchpoint,
     now: DateTime<Utc>,
-) -> Result<Recorded, Problem> {
-    record_in_batch(db, org_id, None, touch, now)
+) -> Result<Recorded, StoreError> {
+    record_in_batch(tenant, None, touch, now)
         .await?
-        .ok_or_else(|| Problem::internal("touchpoint", "refused without a guarding statement"))
+        .ok_or_else(|| StoreError::backend("touchpoint", "refused without a guarding statement"))
 }
 
 /// Records a touchpoint that reports a write, in ONE batch with it: `guard` (an INSERT, UPDATE
@@ -108,66 +105,67 @@ pub async fn record(
 /// The touchpoint must not carry an external id: a duplicate of one could not be refused
 /// without also refusing (or silently committing) the guarded write.
 pub async fn record_after(
-    db: &D1Database,
-    org_id: &str,
+    tenant: &Tenant,
     guard: D1PreparedStatement,
     touch: NewTouchpoint,
     now: DateTime<Utc>,
-) -> Result<Option<Recorded>, Problem> {
+) -> Result<Option<Recorded>, StoreError> {
     if touch.external_id.is_some() {
-        return Err(Problem::internal(
+        return Err(StoreError::backend(
             "touchpoint",
             "a touchpoint recorded after a guarding statement has no external id",
         ));
     }
-    record_in_batch(db, org_id, Some(guard), touch, now).await
+    record_in_batch(tenant, Some(guard), touch, now).await
 }
 
 /// [`record`] and [`record_after`]: `None` only when `guard` changed no row.
 async fn record_in_batch(
-    db: &D1Database,
-    org_id: &str,
+    tenant: &Tenant,
     guard: Option<D1PreparedStatement>,
     touch: NewTouchpoint,
     now: DateTime<Utc>,
-) -> Result<Option<Recorded>, Problem> {
+) -> Result<Option<Recorded>, StoreError> {
     let metadata = match touch.metadata {
         Value::Null => Value::Object(Map::new()),
         Value::Object(map) => Value::Object(map),
-        _ => return Err(Problem::field("metadata", "must be a JSON object")),
+        _ => return Err(StoreError::invalid("metadata", "must be a JSON object")),
     };
     let metadata_text = metadata.to_string();
     if metadata_text.len() > MAX_METADATA_BYTES {
-        return Err(Problem::field("metadata", "must be at most 16 KiB of JSON"));
+        return Err(StoreError::invalid(
+            "metadata",
+            "must be at most 16 KiB of JSON",
+        ));
     }
     let external_id = touch
         .external_id
         .map(|e| e.trim().to_string())
         .filter(|e| !e.is_empty());
     if external_id.as_ref().is_some_and(|e| e.len() > 512) {
-        return Err(Problem::field(
+        return Err(StoreError::invalid(
             "external_id",
             "must be at most 512 characters",
         ));
     }
 
     // The stamp is read BEFORE the touches: any write after this read moves it.
-    let lead = leads::require(db, org_id, &touch.lead_id).await?;
+    let lead = leads::require(tenant, &touch.lead_id).await?;
     if let Some(external_id) = &external_id {
         if let Some(existing) =
-            interactions::by_external_id(db, org_id, touch.platform, external_id).await?
+            interactions::by_external_id(tenant, touch.platform, external_id).await?
         {
-            return duplicate(db, org_id, existing).await.map(Some);
+            return duplicate(tenant, existing).await.map(Some);
         }
     }
-    let (config, config_version) = scoring_config(db, org_id).await?;
+    let (config, config_version) = scoring_config(tenant).await?;
     let id = clock::new_id(prefix::INTERACTION);
     let external_id = external_id.unwrap_or_else(|| id.clone());
     let occurred_at = clock::rfc3339(touch.occurred_at);
     let now_text = clock::rfc3339(now);
     let points = points_for(touch.kind, &config);
 
-    let mut touches = interactions::touches(db, org_id, &lead.id).await?;
+    let mut touches = interactions::touches(tenant, &lead.id).await?;
     touches.push(Touch::new(touch.kind, touch.occurred_at));
     let heat = scoring::score(&touches, &config, now);
     let old_level = lead
@@ -177,7 +175,6 @@ async fn record_in_batch(
 
     let row = NewInteractionRow {
         id: &id,
-        org_id,
         lead_id: &lead.id,
         kind: touch.kind,
         platform: touch.platform,
@@ -193,14 +190,13 @@ async fn record_in_batch(
     let guarded = guard.is_some();
     let mut statements: Vec<D1PreparedStatement> = guard.into_iter().collect();
     statements.push(if guarded {
-        interactions::guarded_insert_statement(db, &row)?
+        interactions::guarded_insert_statement(tenant, &row)?
     } else {
-        interactions::insert_statement(db, &row)?
+        interactions::insert_statement(tenant, &row)?
     });
     statements.push(heat::write_statement(
-        db,
+        tenant,
         &HeatWrite {
-            org_id,
             lead_id: &lead.id,
             heat: &heat,
             config_version,
@@ -212,8 +208,7 @@ async fn record_in_batch(
     )?);
     if heat.level != old_level {
         statements.push(heat::guarded_level_change_statement(
-            db,
-            org_id,
+            tenant,
             &lead.id,
             old_level,
             &heat,
@@ -222,7 +217,7 @@ async fn record_in_batch(
             Some(&id),
         )?);
     }
-    let results = db::batch(db, statements).await?;
+    let results = tenant.batch(statements).await?;
     let changed = |i: usize| results.get(i).map(db::changes).unwrap_or(0);
     let first = usize::from(guarded);
     if guarded && changed(0) != 1 {
@@ -235,20 +230,20 @@ async fn record_in_batch(
 
     if !inserted {
         // A concurrent delivery of the same external id won between our check and our batch.
-        let existing = interactions::by_external_id(db, org_id, touch.platform, &external_id)
+        let existing = interactions::by_external_id(tenant, touch.platform, &external_id)
             .await?
             .ok_or_else(|| {
-                Problem::internal("touchpoint", "insert ignored without a conflicting row")
+                StoreError::backend("touchpoint", "insert ignored without a conflicting row")
             })?;
-        return duplicate(db, org_id, existing).await.map(Some);
+        return duplicate(tenant, existing).await.map(Some);
     }
     if !scored {
-        rescore(db, org_id, &lead.id, now).await?;
+        rescore(tenant, &lead.id, now).await?;
     }
-    let interaction = interactions::get(db, org_id, &id)
+    let interaction = interactions::get(tenant, &id)
         .await?
-        .ok_or_else(|| Problem::not_found(format!("no lead {}", touch.lead_id)))?;
-    let lead = leads::require(db, org_id, &interaction.lead_id).await?;
+        .ok_or_else(|| StoreError::NotFound(format!("no lead {}", touch.lead_id)))?;
+    let lead = leads::require(tenant, &interaction.lead_id).await?;
     Ok(Some(Recorded {
         interaction,
         lead,
@@ -256,12 +251,8 @@ async fn record_in_batch(
     }))
 }
 
-async fn duplicate(
-    db: &D1Database,
-    org_id: &str,
-    existing: InteractionRecord,
-) -> Result<Recorded, Problem> {
-    let lead = leads::require(db, org_id, &existing.lead_id).await?;
+async fn duplicate(tenant: &Tenant, existing: InteractionRecord) -> Result<Recorded, StoreError> {
+    let lead = leads::require(tenant, &existing.lead_id).await?;
     Ok(Recorded {
         interaction: existing,
         lead,
@@ -273,25 +264,23 @@ async fn duplicate(
 /// retried when a concurrent write wins), with its last interaction time and a level change row.
 /// Returns the heat stored, or `None` when the lead is gone.
 pub async fn rescore(
-    db: &D1Database,
-    org_id: &str,
+    tenant: &Tenant,
     lead_id: &str,
     now: DateTime<Utc>,
-) -> Result<Option<Heat>, Problem> {
-    let (config, config_version) = scoring_config(db, org_id).await?;
+) -> Result<Option<Heat>, StoreError> {
+    let (config, config_version) = scoring_config(tenant).await?;
     let now_text = clock::rfc3339(now);
     for _ in 0..MAX_SCORE_RETRIES {
-        let Some(lead) = leads::get(db, org_id, lead_id).await? else {
+        let Some(lead) = leads::get(tenant, lead_id).await? else {
             return Ok(None);
         };
-        let touches = interactions::touches(db, org_id, lead_id).await?;
+        let touches = interactions::touches(tenant, lead_id).await?;
         let heat = scoring::score(&touches, &config, now);
         let old_level = lead
             .heat_level
             .parse::<HeatLevel>()
             .unwrap_or(HeatLevel::Cold);
         let write = HeatWrite {
-            org_id,
             lead_id,
             heat: &heat,
             config_version,
@@ -301,11 +290,10 @@ pub async fn rescore(
             refresh_last_interaction: true,
         };
         // The level change must directly follow the heat write (it checks `changes()`).
-        let mut statements = vec![heat::write_statement(db, &write)?];
+        let mut statements = vec![heat::write_statement(tenant, &write)?];
         if heat.level != old_level {
             statements.push(heat::guarded_level_change_statement(
-                db,
-                org_id,
+                tenant,
                 lead_id,
                 old_level,
                 &heat,
@@ -314,12 +302,12 @@ pub async fn rescore(
                 None,
             )?);
         }
-        let results = db::batch(db, statements).await?;
+        let results = tenant.batch(statements).await?;
         if results.first().map(db::changes).unwrap_or(0) > 0 {
             return Ok(Some(heat));
         }
     }
     // Every attempt lost a race: let the scoring job settle it.
-    heat::flag_for_rescore(db, org_id, lead_id).await?;
+    heat::flag_for_rescore(tenant, lead_id).await?;
     Ok(None)
 }

@@ -5,13 +5,14 @@ use leadheat_domain::custom_fields::{FieldDef, MAX_DEFINITIONS_PER_ORG};
 use leadheat_domain::ids::prefix;
 use leadheat_domain::types::FieldType;
 use serde::{Deserialize, Serialize};
-use worker::D1Database;
 
 use crate::args;
 use crate::clock;
 use crate::db;
-use crate::http::Problem;
-use crate::store::leads::{self, Constraint};
+use crate::db::Constraint;
+use crate::db::StoreError;
+use crate::store::leads;
+use crate::tenant::Tenant;
 
 /// A definition as the API returns it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -55,7 +56,8 @@ impl Row {
 const COLUMNS: &str = "id, key, label, field_type, options, required, created_at, updated_at";
 
 /// Every definition of the org, by key.
-pub async fn list(db: &D1Database, org_id: &str) -> Result<Vec<FieldDefRecord>, Problem> {
+pub async fn list(tenant: &Tenant) -> Result<Vec<FieldDefRecord>, StoreError> {
+    let (db, org_id) = (tenant.db(), tenant.org_id());
     let rows: Vec<Row> = db::all(
         db,
         &format!("SELECT {COLUMNS} FROM custom_field_defs WHERE org_id = ?1 ORDER BY key"),
@@ -66,15 +68,12 @@ pub async fn list(db: &D1Database, org_id: &str) -> Result<Vec<FieldDefRecord>, 
 }
 
 /// Just the definitions (for validating values).
-pub async fn defs(db: &D1Database, org_id: &str) -> Result<Vec<FieldDef>, Problem> {
-    Ok(list(db, org_id).await?.into_iter().map(|r| r.def).collect())
+pub async fn defs(tenant: &Tenant) -> Result<Vec<FieldDef>, StoreError> {
+    Ok(list(tenant).await?.into_iter().map(|r| r.def).collect())
 }
 
-pub async fn get(
-    db: &D1Database,
-    org_id: &str,
-    id: &str,
-) -> Result<Option<FieldDefRecord>, Problem> {
+pub async fn get(tenant: &Tenant, id: &str) -> Result<Option<FieldDefRecord>, StoreError> {
+    let (db, org_id) = (tenant.db(), tenant.org_id());
     let row: Option<Row> = db::first(
         db,
         &format!("SELECT {COLUMNS} FROM custom_field_defs WHERE id = ?1 AND org_id = ?2"),
@@ -97,14 +96,14 @@ pub enum Created {
 /// Creates a definition unless the key is taken or the org is at [`MAX_DEFINITIONS_PER_ORG`].
 /// The count is checked inside the insert itself, so concurrent creates cannot pass the cap.
 pub async fn create(
-    db: &D1Database,
-    org_id: &str,
+    tenant: &Tenant,
     def: &FieldDef,
     now: DateTime<Utc>,
-) -> Result<Created, Problem> {
+) -> Result<Created, StoreError> {
+    let (db, org_id) = (tenant.db(), tenant.org_id());
     let id = clock::new_id(prefix::CUSTOM_FIELD);
     let options =
-        serde_json::to_string(&def.options).map_err(|e| Problem::internal("options", e))?;
+        serde_json::to_string(&def.options).map_err(|e| StoreError::backend("options", e))?;
     let statement = db::statement(
         db,
         "INSERT INTO custom_field_defs (id, org_id, key, label, field_type, options, required, created_at, updated_at) \
@@ -122,19 +121,19 @@ pub async fn create(
             MAX_DEFINITIONS_PER_ORG
         ],
     )?;
-    match leads::try_batch(db, vec![statement]).await? {
+    match db::try_batch(db, vec![statement]).await? {
         Ok(results) if results.first().map(db::changes).unwrap_or(0) == 0 => {
             Ok(Created::LimitReached)
         }
-        Ok(_) => match get(db, org_id, &id).await? {
+        Ok(_) => match get(tenant, &id).await? {
             Some(record) => Ok(Created::Record(record)),
-            None => Err(Problem::internal(
+            None => Err(StoreError::backend(
                 "custom field insert",
                 "the new definition was not found",
             )),
         },
         Err(Constraint::Unique) => Ok(Created::KeyTaken),
-        Err(other) => Err(Problem::internal(
+        Err(other) => Err(StoreError::backend(
             "custom field insert",
             format!("{other:?}"),
         )),
@@ -143,30 +142,31 @@ pub async fn create(
 
 /// Writes label, options and required of a definition.
 pub async fn update(
-    db: &D1Database,
-    org_id: &str,
+    tenant: &Tenant,
     id: &str,
     def: &FieldDef,
     now: DateTime<Utc>,
-) -> Result<Option<FieldDefRecord>, Problem> {
+) -> Result<Option<FieldDefRecord>, StoreError> {
+    let (db, org_id) = (tenant.db(), tenant.org_id());
     let options =
-        serde_json::to_string(&def.options).map_err(|e| Problem::internal("options", e))?;
+        serde_json::to_string(&def.options).map_err(|e| StoreError::backend("options", e))?;
     db::run(
         db,
         "UPDATE custom_field_defs SET label = ?3, options = ?4, required = ?5, updated_at = ?6 WHERE id = ?1 AND org_id = ?2",
         &args![id, org_id, def.label.as_str(), options, def.required, clock::rfc3339(now)],
     )
     .await?;
-    get(db, org_id, id).await
+    get(tenant, id).await
 }
 
 /// Deletes a definition and removes its values from the org's leads. False when there was none.
-pub async fn delete(db: &D1Database, org_id: &str, id: &str) -> Result<bool, Problem> {
-    let Some(existing) = get(db, org_id, id).await? else {
+pub async fn delete(tenant: &Tenant, id: &str) -> Result<bool, StoreError> {
+    let (db, org_id) = (tenant.db(), tenant.org_id());
+    let Some(existing) = get(tenant, id).await? else {
         return Ok(false);
     };
     let statements = vec![
-        leads::remove_custom_field_statement(db, org_id, &existing.def.key)?,
+        leads::remove_custom_field_statement(tenant, &existing.def.key)?,
         db::statement(
             db,
             "DELETE FROM custom_field_defs WHERE id = ?1 AND org_id = ?2",

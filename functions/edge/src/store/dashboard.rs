@@ -4,15 +4,14 @@
 use chrono::NaiveDate;
 use leadheat_domain::types::{InteractionType, Platform};
 use serde::Deserialize;
-use worker::D1Database;
 
 use crate::args;
 use crate::db;
-use crate::http::Problem;
+use crate::db::StoreError;
+use crate::tenant::Tenant;
 
 /// The instants and days the queries need, all as stored strings.
 pub struct Bounds<'a> {
-    pub org_id: &'a str,
     pub previous_start: &'a str,
     pub start: &'a str,
     pub end: &'a str,
@@ -97,7 +96,8 @@ fn quoted(values: impl Iterator<Item = &'static str>) -> String {
 }
 
 /// Every figure of the dashboard, in one D1 batch.
-pub async fn figures(db: &D1Database, b: &Bounds<'_>) -> Result<Figures, Problem> {
+pub async fn figures(tenant: &Tenant, b: &Bounds<'_>) -> Result<Figures, StoreError> {
+    let (db, org_id) = (tenant.db(), tenant.org_id());
     let social_types = quoted(
         InteractionType::ALL
             .iter()
@@ -176,9 +176,9 @@ pub async fn figures(db: &D1Database, b: &Bounds<'_>) -> Result<Figures, Problem
     let rising = trending("rising");
     let falling = trending("falling");
 
-    let window_args = args![b.org_id, b.previous_start, b.start, b.end];
+    let window_args = args![org_id, b.previous_start, b.start, b.end];
     let trending_args = args![
-        b.org_id,
+        org_id,
         b.earliest_baseline_day,
         b.start_day,
         b.start,
@@ -186,21 +186,21 @@ pub async fn figures(db: &D1Database, b: &Bounds<'_>) -> Result<Figures, Problem
         b.trending_limit
     ];
     let statements = vec![
-        db::statement(db, by_level, &args![b.org_id])?,
-        db::statement(db, by_source, &args![b.org_id])?,
-        db::statement(db, by_stage, &args![b.org_id])?,
-        db::statement(db, unstaged, &args![b.org_id])?,
-        db::statement(db, &engagement, &args![b.org_id, b.start, b.end])?,
+        db::statement(db, by_level, &args![org_id])?,
+        db::statement(db, by_source, &args![org_id])?,
+        db::statement(db, by_stage, &args![org_id])?,
+        db::statement(db, unstaged, &args![org_id])?,
+        db::statement(db, &engagement, &args![org_id, b.start, b.end])?,
         db::statement(db, totals, &window_args)?,
         db::statement(db, &rising, &trending_args)?,
         db::statement(db, &falling, &trending_args)?,
-        db::statement(db, &engagement_by_day, &args![b.org_id, b.start, b.end])?,
+        db::statement(db, &engagement_by_day, &args![org_id, b.start, b.end])?,
     ];
     let results = db::batch(db, statements).await?;
     let result = |i: usize| {
         results
             .get(i)
-            .ok_or_else(|| Problem::internal("dashboard batch", format!("missing result {i}")))
+            .ok_or_else(|| StoreError::backend("dashboard batch", format!("missing result {i}")))
     };
     let unstaged: Vec<KeyCount> = db::rows(result(3)?, unstaged)?;
     let totals: Vec<Totals> = db::rows(result(5)?, totals)?;

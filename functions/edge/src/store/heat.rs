@@ -7,12 +7,13 @@ use leadheat_domain::scoring::Heat;
 use leadheat_domain::types::HeatLevel;
 use serde::Serialize;
 use serde_json::Value;
-use worker::{D1Database, D1PreparedStatement};
+use worker::D1PreparedStatement;
 
 use crate::args;
 use crate::clock;
+use crate::db::StoreError;
 use crate::db::{self, Arg};
-use crate::http::Problem;
+use crate::tenant::{Shard, Tenant};
 
 /// The lead's latest touchpoint time (stage changes do not count), for the lead id bound at
 /// `lead_param` (e.g. `?5`).
@@ -24,7 +25,6 @@ fn last_interaction_at(lead_param: &str) -> String {
 
 /// A computed heat to store on a lead.
 pub struct HeatWrite<'a> {
-    pub org_id: &'a str,
     pub lead_id: &'a str,
     pub heat: &'a Heat,
     /// The org's `scoring_configs.config_version` the heat was computed with.
@@ -42,9 +42,10 @@ pub struct HeatWrite<'a> {
 
 /// The guarded UPDATE for one heat write; check `db::changes() == 1` to know it applied.
 pub fn write_statement(
-    db: &D1Database,
+    tenant: &Tenant,
     write: &HeatWrite<'_>,
-) -> Result<D1PreparedStatement, Problem> {
+) -> Result<D1PreparedStatement, StoreError> {
+    let (db, org_id) = (tenant.db(), tenant.org_id());
     let mut sql = String::from(
         "UPDATE leads SET heat_score = ?1, heat_level = ?2, heat_stamp = heat_stamp + 1, scored_at = ?3, \
          scored_config_version = ?4, needs_rescore = 0",
@@ -60,7 +61,7 @@ pub fn write_statement(
         write.scored_at,
         write.config_version,
         write.lead_id,
-        write.org_id,
+        org_id,
         write.expected_stamp
     ];
     if let Some(interaction_id) = write.requires_interaction {
@@ -76,15 +77,15 @@ pub fn write_statement(
 /// the new stamp and level; for an insert, the new interaction must exist.
 #[allow(clippy::too_many_arguments)]
 pub fn guarded_level_change_statement(
-    db: &D1Database,
-    org_id: &str,
+    tenant: &Tenant,
     lead_id: &str,
     old: HeatLevel,
     heat: &Heat,
     new_stamp: i64,
     changed_at: &str,
     interaction_id: Option<&str>,
-) -> Result<D1PreparedStatement, Problem> {
+) -> Result<D1PreparedStatement, StoreError> {
+    let (db, org_id) = (tenant.db(), tenant.org_id());
     db::statement(
         db,
         "INSERT INTO heat_level_changes (id, org_id, lead_id, old_level, new_level, changed_at) \
@@ -106,10 +107,8 @@ pub fn guarded_level_change_statement(
 
 /// The org's latest heat level change time as one row `at` (NULL without any). See
 /// [`crate::store::latest_write_at`].
-pub fn latest_level_change_statement(
-    db: &D1Database,
-    org_id: &str,
-) -> Result<D1PreparedStatement, Problem> {
+pub fn latest_level_change_statement(tenant: &Tenant) -> Result<D1PreparedStatement, StoreError> {
+    let (db, org_id) = (tenant.db(), tenant.org_id());
     db::statement(
         db,
         "SELECT MAX(changed_at) AS at FROM heat_level_changes WHERE org_id = ?1",
@@ -122,7 +121,6 @@ pub fn latest_level_change_statement(
 #[derive(Debug, Clone, Serialize)]
 pub struct PendingLevelChange {
     pub id: String,
-    pub org_id: String,
     pub lead_id: String,
     pub old_level: &'static str,
     pub new_level: &'static str,
@@ -135,22 +133,24 @@ pub struct PendingLevelChange {
 /// applied (stamp bumped to `expected_stamp + 1` and the new level stored), so a write that lost
 /// to a concurrent touchpoint, or a second overlapping run, never records a change.
 pub fn level_changes_after_writes_statement(
-    db: &D1Database,
+    tenant: &Tenant,
     changes: &[PendingLevelChange],
     changed_at: &str,
-) -> Result<D1PreparedStatement, Problem> {
-    let rows = serde_json::to_string(changes).map_err(|e| Problem::internal("level changes", e))?;
+) -> Result<D1PreparedStatement, StoreError> {
+    let (db, org_id) = (tenant.db(), tenant.org_id());
+    let rows =
+        serde_json::to_string(changes).map_err(|e| StoreError::backend("level changes", e))?;
     db::statement(
         db,
         "INSERT INTO heat_level_changes (id, org_id, lead_id, old_level, new_level, changed_at) \
-         SELECT json_extract(c.value, '$.id'), json_extract(c.value, '$.org_id'), json_extract(c.value, '$.lead_id'), \
+         SELECT json_extract(c.value, '$.id'), ?3, json_extract(c.value, '$.lead_id'), \
                 json_extract(c.value, '$.old_level'), json_extract(c.value, '$.new_level'), ?2 \
          FROM json_each(?1) AS c \
          WHERE EXISTS (SELECT 1 FROM leads l WHERE l.id = json_extract(c.value, '$.lead_id') \
-                       AND l.org_id = json_extract(c.value, '$.org_id') \
+                       AND l.org_id = ?3 \
                        AND l.heat_stamp = json_extract(c.value, '$.expected_stamp') + 1 \
                        AND l.heat_level = json_extract(c.value, '$.new_level'))",
-        &args![rows, changed_at],
+        &args![rows, changed_at, org_id],
     )
 }
 
@@ -159,7 +159,8 @@ pub fn level_changes_after_writes_statement(
 
 /// Flags one lead for the scoring job (every rescore attempt lost a race), refreshing its
 /// `last_interaction_at` as the lost attempts would have.
-pub async fn flag_for_rescore(db: &D1Database, org_id: &str, lead_id: &str) -> Result<(), Problem> {
+pub async fn flag_for_rescore(tenant: &Tenant, lead_id: &str) -> Result<(), StoreError> {
+    let (db, org_id) = (tenant.db(), tenant.org_id());
     db::run(
         db,
         &format!(
@@ -176,10 +177,10 @@ pub async fn flag_for_rescore(db: &D1Database, org_id: &str, lead_id: &str) -> R
 /// its touchpoints before the merge is written over) and its `last_interaction_at` is refreshed
 /// from the touchpoints it now holds. Place it after the statements moving the touchpoints.
 pub fn flag_after_merge_statement(
-    db: &D1Database,
-    org_id: &str,
+    tenant: &Tenant,
     lead_id: &str,
-) -> Result<D1PreparedStatement, Problem> {
+) -> Result<D1PreparedStatement, StoreError> {
+    let (db, org_id) = (tenant.db(), tenant.org_id());
     db::statement(
         db,
         &format!(
@@ -192,10 +193,8 @@ pub fn flag_after_merge_statement(
 }
 
 /// Flags every lead of the org that is not flagged yet (a new config, a requested recalculation).
-pub fn flag_org_for_rescore_statement(
-    db: &D1Database,
-    org_id: &str,
-) -> Result<D1PreparedStatement, Problem> {
+pub fn flag_org_for_rescore_statement(tenant: &Tenant) -> Result<D1PreparedStatement, StoreError> {
+    let (db, org_id) = (tenant.db(), tenant.org_id());
     db::statement(
         db,
         "UPDATE leads SET needs_rescore = 1 WHERE org_id = ?1 AND needs_rescore = 0",
@@ -207,11 +206,11 @@ pub fn flag_org_for_rescore_statement(
 /// yet, so the pass's flagged stream includes them. Usually a no-op: a config change flags every
 /// lead itself; this catches leads a touchpoint wrote with a config read just before the change.
 pub async fn flag_stale_versions(
-    db: &D1Database,
-    org_id: &str,
+    tenant: &Tenant,
     config_version: i64,
     limit: usize,
-) -> Result<u64, Problem> {
+) -> Result<u64, StoreError> {
+    let (db, org_id) = (tenant.db(), tenant.org_id());
     db::run(
         db,
         "UPDATE leads SET needs_rescore = 1 WHERE id IN ( \
@@ -237,11 +236,12 @@ pub struct SnapshotWrite {
 /// Upserts the day's snapshot of every lead in `writes` (a rerun the same day overwrites), as one
 /// set-based statement.
 pub fn snapshot_upsert_statement(
-    db: &D1Database,
+    shard: &Shard,
     day: &str,
     writes: &[SnapshotWrite],
-) -> Result<D1PreparedStatement, Problem> {
-    let rows = serde_json::to_string(writes).map_err(|e| Problem::internal("snapshots", e))?;
+) -> Result<D1PreparedStatement, StoreError> {
+    let db = shard.db();
+    let rows = serde_json::to_string(writes).map_err(|e| StoreError::backend("snapshots", e))?;
     db::statement(
         db,
         "INSERT INTO heat_snapshots (lead_id, day, org_id, score, level) \
@@ -255,10 +255,11 @@ pub fn snapshot_upsert_statement(
 
 /// Stores each lead's trend, as one set-based statement.
 pub fn trend_update_statement(
-    db: &D1Database,
+    shard: &Shard,
     writes: &[SnapshotWrite],
-) -> Result<D1PreparedStatement, Problem> {
-    let rows = serde_json::to_string(writes).map_err(|e| Problem::internal("trends", e))?;
+) -> Result<D1PreparedStatement, StoreError> {
+    let db = shard.db();
+    let rows = serde_json::to_string(writes).map_err(|e| StoreError::backend("trends", e))?;
     db::statement(
         db,
         "UPDATE leads SET heat_trend = ( \
@@ -269,11 +270,8 @@ pub fn trend_update_statement(
 }
 
 /// A lead's daily snapshots (`day`, `score`, `level`), oldest first, as stored (export).
-pub async fn snapshots_of_lead(
-    db: &D1Database,
-    org_id: &str,
-    lead_id: &str,
-) -> Result<Vec<Value>, Problem> {
+pub async fn snapshots_of_lead(tenant: &Tenant, lead_id: &str) -> Result<Vec<Value>, StoreError> {
+    let (db, org_id) = (tenant.db(), tenant.org_id());
     db::all(
         db,
         "SELECT day, score, level FROM heat_snapshots WHERE lead_id = ?1 AND org_id = ?2 ORDER BY day",
@@ -285,10 +283,10 @@ pub async fn snapshots_of_lead(
 /// A lead's level changes (`old_level`, `new_level`, `changed_at`), oldest first, as stored
 /// (export).
 pub async fn level_changes_of_lead(
-    db: &D1Database,
-    org_id: &str,
+    tenant: &Tenant,
     lead_id: &str,
-) -> Result<Vec<Value>, Problem> {
+) -> Result<Vec<Value>, StoreError> {
+    let (db, org_id) = (tenant.db(), tenant.org_id());
     db::all(
         db,
         "SELECT old_level, new_level, changed_at FROM heat_level_changes WHERE lead_id = ?1 AND org_id = ?2 \
@@ -301,10 +299,10 @@ pub async fn level_changes_of_lead(
 /// Deletes a lead's heat history: its snapshots, then its level changes (the lead is erased, or
 /// merged into another one whose history is its own).
 pub fn erase_lead_history_statements(
-    db: &D1Database,
-    org_id: &str,
+    tenant: &Tenant,
     lead_id: &str,
-) -> Result<Vec<D1PreparedStatement>, Problem> {
+) -> Result<Vec<D1PreparedStatement>, StoreError> {
+    let (db, org_id) = (tenant.db(), tenant.org_id());
     [
         "DELETE FROM heat_snapshots WHERE lead_id = ?1 AND org_id = ?2",
         "DELETE FROM heat_level_changes WHERE lead_id = ?1 AND org_id = ?2",
@@ -316,7 +314,8 @@ pub fn erase_lead_history_statements(
 
 /// Deletes up to `limit` snapshots of days before `cutoff` (index `heat_snapshots_org_day`, org by
 /// org). Returns how many went; call again while it returns `limit`.
-pub async fn prune_snapshots(db: &D1Database, cutoff: &str, limit: usize) -> Result<u64, Problem> {
+pub async fn prune_snapshots(shard: &Shard, cutoff: &str, limit: usize) -> Result<u64, StoreError> {
+    let db = shard.db();
     db::run(
         db,
         "DELETE FROM heat_snapshots WHERE (lead_id, day) IN ( \

@@ -5,11 +5,12 @@
 //! Keys are per user: every statement names the org and the user (`sub`) along with the key.
 
 use serde::Deserialize;
-use worker::{D1Database, D1PreparedStatement};
+use worker::D1PreparedStatement;
 
 use crate::args;
 use crate::db;
-use crate::http::Problem;
+use crate::db::StoreError;
+use crate::tenant::{Shard, Tenant};
 
 /// A stored key; `status_code` is `None` while its first request is still running.
 #[derive(Debug, Clone, Deserialize)]
@@ -20,7 +21,6 @@ pub struct KeyRow {
 }
 
 pub struct Claim<'a> {
-    pub org_id: &'a str,
     /// The token's `sub`: whose key it is.
     pub user_id: &'a str,
     pub key: &'a str,
@@ -33,7 +33,8 @@ pub struct Claim<'a> {
 }
 
 /// Claims the key for this request. `true`: it is ours (new, or the old row had expired).
-pub async fn claim(db: &D1Database, claim: &Claim<'_>) -> Result<bool, Problem> {
+pub async fn claim(tenant: &Tenant, claim: &Claim<'_>) -> Result<bool, StoreError> {
+    let (db, org_id) = (tenant.db(), tenant.org_id());
     let changed = db::run(
         db,
         "INSERT INTO idempotency_keys (org_id, idem_key, method, path, request_hash, status_code, response_body, created_at, user_id) \
@@ -42,7 +43,7 @@ pub async fn claim(db: &D1Database, claim: &Claim<'_>) -> Result<bool, Problem> 
          request_hash = excluded.request_hash, status_code = NULL, response_body = NULL, created_at = excluded.created_at \
          WHERE idempotency_keys.created_at < ?7",
         &args![
-            claim.org_id,
+            org_id,
             claim.key,
             claim.method,
             claim.path,
@@ -58,12 +59,12 @@ pub async fn claim(db: &D1Database, claim: &Claim<'_>) -> Result<bool, Problem> 
 
 /// The unexpired row of a user's key (an expired one is never served, swept or not).
 pub async fn get(
-    db: &D1Database,
-    org_id: &str,
+    tenant: &Tenant,
     user_id: &str,
     key: &str,
     cutoff: &str,
-) -> Result<Option<KeyRow>, Problem> {
+) -> Result<Option<KeyRow>, StoreError> {
+    let (db, org_id) = (tenant.db(), tenant.org_id());
     db::first(
         db,
         "SELECT request_hash, status_code, response_body FROM idempotency_keys \
@@ -75,17 +76,18 @@ pub async fn get(
 
 /// Stores the response of the claimed request.
 pub async fn complete(
-    db: &D1Database,
+    tenant: &Tenant,
     claim: &Claim<'_>,
     status: u16,
     body: &str,
-) -> Result<(), Problem> {
+) -> Result<(), StoreError> {
+    let (db, org_id) = (tenant.db(), tenant.org_id());
     db::run(
         db,
         "UPDATE idempotency_keys SET status_code = ?4, response_body = ?5 \
          WHERE org_id = ?1 AND user_id = ?6 AND idem_key = ?2 AND request_hash = ?3 AND status_code IS NULL",
         &args![
-            claim.org_id,
+            org_id,
             claim.key,
             claim.request_hash,
             status as i64,
@@ -98,12 +100,13 @@ pub async fn complete(
 }
 
 /// Forgets a claimed key whose response is not kept (a server error), so a retry runs again.
-pub async fn release(db: &D1Database, claim: &Claim<'_>) -> Result<(), Problem> {
+pub async fn release(tenant: &Tenant, claim: &Claim<'_>) -> Result<(), StoreError> {
+    let (db, org_id) = (tenant.db(), tenant.org_id());
     db::run(
         db,
         "DELETE FROM idempotency_keys WHERE org_id = ?1 AND user_id = ?4 AND idem_key = ?2 AND request_hash = ?3 \
          AND status_code IS NULL",
-        &args![claim.org_id, claim.key, claim.request_hash, claim.user_id],
+        &args![org_id, claim.key, claim.request_hash, claim.user_id],
     )
     .await?;
     Ok(())
@@ -112,11 +115,11 @@ pub async fn release(db: &D1Database, claim: &Claim<'_>) -> Result<(), Problem> 
 /// Erasure: forgets every stored response of the org that names one of `lead_ids` (the erased
 /// lead and the leads once merged into it), whoever stored it.
 pub fn erase_naming_statement(
-    db: &D1Database,
-    org_id: &str,
+    tenant: &Tenant,
     lead_ids: &[String],
-) -> Result<D1PreparedStatement, Problem> {
-    let ids = serde_json::to_string(lead_ids).map_err(|e| Problem::internal("lead ids", e))?;
+) -> Result<D1PreparedStatement, StoreError> {
+    let (db, org_id) = (tenant.db(), tenant.org_id());
+    let ids = serde_json::to_string(lead_ids).map_err(|e| StoreError::backend("lead ids", e))?;
     db::statement(
         db,
         "DELETE FROM idempotency_keys WHERE org_id = ?1 AND response_body IS NOT NULL \
@@ -126,7 +129,8 @@ pub fn erase_naming_statement(
 }
 
 /// Retention: deletes up to `limit` keys created before `cutoff` (expired). Returns how many.
-pub async fn prune(db: &D1Database, cutoff: &str, limit: usize) -> Result<u64, Problem> {
+pub async fn prune(shard: &Shard, cutoff: &str, limit: usize) -> Result<u64, StoreError> {
+    let db = shard.db();
     db::run(
         db,
         "DELETE FROM idempotency_keys WHERE rowid IN \

@@ -12,11 +12,12 @@
 //! and whose event was claimed again since, changes nothing.
 
 use serde::Deserialize;
-use worker::{D1Database, D1PreparedStatement};
+use worker::D1PreparedStatement;
 
 use crate::args;
 use crate::db;
-use crate::http::Problem;
+use crate::db::StoreError;
+use crate::tenant::{Shard, Tenant};
 
 /// What the webhook worker stores of a delivery.
 pub struct NewInboxEvent<'a> {
@@ -24,12 +25,8 @@ pub struct NewInboxEvent<'a> {
     pub platform: &'a str,
     pub dedupe_key: &'a str,
     pub account_id: Option<&'a str>,
-    /// The org that connected the account, when known at receipt.
-    pub org_id: Option<&'a str>,
     pub body: &'a str,
     pub received_at: &'a str,
-    /// `pending`, or `ignored` when no org has connected the account.
-    pub status: &'a str,
 }
 
 /// Stores the parts of one delivery in ONE batch; returns, per part, whether it was stored (false
@@ -39,11 +36,12 @@ pub struct NewInboxEvent<'a> {
 /// statement size (`d1_limits::runs_within`), so a delivery of hundreds of parts costs a handful of
 /// queries, not one per part (D1 allows 1,000 per invocation).
 pub async fn insert_all(
-    db: &D1Database,
+    tenant: &Tenant,
     events: &[NewInboxEvent<'_>],
-) -> Result<Vec<bool>, Problem> {
+) -> Result<Vec<bool>, StoreError> {
+    let (db, org_id) = (tenant.db(), tenant.org_id());
     use leadheat_domain::d1_limits::{runs_within, MAX_STATEMENT_BYTES};
-    let rows: Vec<String> = events.iter().map(row_json).collect();
+    let rows: Vec<String> = events.iter().map(|event| row_json(org_id, event)).collect();
     // Each row adds its JSON and a comma to the array.
     let sizes: Vec<usize> = rows.iter().map(|row| row.len() + 1).collect();
     let room = MAX_STATEMENT_BYTES - INSERT_ROWS.len() - 2;
@@ -73,24 +71,20 @@ const INSERT_ROWS: &str =
      SELECT json_extract(value, '$.id'), json_extract(value, '$.platform'), \
             json_extract(value, '$.dedupe_key'), json_extract(value, '$.account_id'), \
             json_extract(value, '$.org_id'), json_extract(value, '$.body'), \
-            json_extract(value, '$.received_at'), json_extract(value, '$.status'), 0, \
-            json_extract(value, '$.processed_at'), json_extract(value, '$.last_error') \
+            json_extract(value, '$.received_at'), json_extract(value, '$.status'), 0, NULL, NULL \
      FROM json_each(?1) WHERE true \
      ON CONFLICT (platform, dedupe_key) DO NOTHING RETURNING id";
 
-fn row_json(event: &NewInboxEvent<'_>) -> String {
-    let ignored = event.status == "ignored";
+fn row_json(org_id: &str, event: &NewInboxEvent<'_>) -> String {
     serde_json::json!({
         "id": event.id,
         "platform": event.platform,
         "dedupe_key": event.dedupe_key,
         "account_id": event.account_id,
-        "org_id": event.org_id,
+        "org_id": org_id,
         "body": event.body,
         "received_at": event.received_at,
-        "status": event.status,
-        "processed_at": ignored.then_some(event.received_at),
-        "last_error": ignored.then_some("no org has connected this account"),
+        "status": "pending",
     })
     .to_string()
 }
@@ -109,11 +103,12 @@ pub struct InboxEvent {
 
 const COLUMNS: &str = "id, platform, account_id, org_id, body, received_at, status, attempts";
 
-pub async fn get(db: &D1Database, id: &str) -> Result<Option<InboxEvent>, Problem> {
+pub async fn get(tenant: &Tenant, id: &str) -> Result<Option<InboxEvent>, StoreError> {
+    let (db, org_id) = (tenant.db(), tenant.org_id());
     db::first(
         db,
-        &format!("SELECT {COLUMNS} FROM webhook_inbox WHERE id = ?1"),
-        &args![id],
+        &format!("SELECT {COLUMNS} FROM webhook_inbox WHERE id = ?1 AND org_id = ?2"),
+        &args![id, org_id],
     )
     .await
 }
@@ -124,13 +119,14 @@ pub async fn get(db: &D1Database, id: &str) -> Result<Option<InboxEvent>, Proble
 /// `max_attempts` used, status dead with `gave_up` as its last error (the returned row says
 /// which). `None` when another consumer holds it, it is not due yet, or it is finished.
 pub async fn claim(
-    db: &D1Database,
+    tenant: &Tenant,
     id: &str,
     now: &str,
     lease_until: &str,
     max_attempts: u32,
     gave_up: &str,
-) -> Result<Option<InboxEvent>, Problem> {
+) -> Result<Option<InboxEvent>, StoreError> {
+    let (db, org_id) = (tenant.db(), tenant.org_id());
     db::first(
         db,
         &format!(
@@ -140,69 +136,61 @@ pub async fn claim(
                 lease_until = CASE WHEN attempts >= ?4 THEN NULL ELSE ?3 END, \
                 next_attempt_at = CASE WHEN attempts >= ?4 THEN NULL ELSE next_attempt_at END, \
                 attempts = CASE WHEN attempts >= ?4 THEN attempts ELSE attempts + 1 END \
-             WHERE id = ?1 AND ((status = 'pending' AND (next_attempt_at IS NULL OR next_attempt_at <= ?2)) \
+             WHERE id = ?1 AND org_id = ?6 AND ((status = 'pending' AND (next_attempt_at IS NULL OR next_attempt_at <= ?2)) \
                 OR (status = 'processing' AND (lease_until IS NULL OR lease_until <= ?2))) \
              RETURNING {COLUMNS}"
         ),
-        &args![id, now, lease_until, max_attempts, truncate(gave_up)],
+        &args![id, now, lease_until, max_attempts, truncate(gave_up), org_id],
     )
     .await
-}
-
-/// Records the org an event was resolved to.
-pub async fn set_org(db: &D1Database, id: &str, org_id: &str) -> Result<(), Problem> {
-    db::run(
-        db,
-        "UPDATE webhook_inbox SET org_id = ?2 WHERE id = ?1",
-        &args![id, org_id],
-    )
-    .await?;
-    Ok(())
 }
 
 /// Every outcome write below applies only while the row is still processing under the writer's
 /// lease (`lease_until`, the fencing token of its claim), and says whether it applied: false when
 /// the lease expired and the event was claimed again, or given up, since.
-const HELD_BY: &str = "status = 'processing' AND lease_until =";
+const HELD_BY: &str = "org_id = ?9 AND status = 'processing' AND lease_until =";
 
 pub async fn mark_processed(
-    db: &D1Database,
+    tenant: &Tenant,
     id: &str,
     lease_until: &str,
     now: &str,
-) -> Result<bool, Problem> {
+) -> Result<bool, StoreError> {
+    let (db, org_id) = (tenant.db(), tenant.org_id());
     let sql = format!(
         "UPDATE webhook_inbox SET status = 'processed', processed_at = ?3, lease_until = NULL, \
          next_attempt_at = NULL, last_error = NULL WHERE id = ?1 AND {HELD_BY} ?2"
     );
-    Ok(db::run(db, &sql, &args![id, lease_until, now]).await? == 1)
+    Ok(db::run(db, &sql, &held(args![id, lease_until, now], org_id)).await? == 1)
 }
 
-/// Marks an event as ignored: no org has connected the account it belongs to.
+/// Marks an event as ignored: its account was disconnected before it was processed.
 pub async fn mark_ignored(
-    db: &D1Database,
+    tenant: &Tenant,
     id: &str,
     lease_until: &str,
     now: &str,
     reason: &str,
-) -> Result<bool, Problem> {
+) -> Result<bool, StoreError> {
+    let (db, org_id) = (tenant.db(), tenant.org_id());
     let sql = format!(
         "UPDATE webhook_inbox SET status = 'ignored', processed_at = ?3, lease_until = NULL, \
          next_attempt_at = NULL, last_error = ?4 WHERE id = ?1 AND {HELD_BY} ?2"
     );
-    Ok(db::run(db, &sql, &args![id, lease_until, now, reason]).await? == 1)
+    Ok(db::run(db, &sql, &held(args![id, lease_until, now, reason], org_id)).await? == 1)
 }
 
 /// Back to pending, due at `next_attempt_at`. The claim counted the attempt; when no call was made
 /// (`counted` false: a throttle or an open circuit) it is given back.
 pub async fn schedule_retry(
-    db: &D1Database,
+    tenant: &Tenant,
     id: &str,
     lease_until: &str,
     next_attempt_at: &str,
     last_error: &str,
     counted: bool,
-) -> Result<bool, Problem> {
+) -> Result<bool, StoreError> {
+    let (db, org_id) = (tenant.db(), tenant.org_id());
     let sql = format!(
         "UPDATE webhook_inbox SET status = 'pending', next_attempt_at = ?3, last_error = ?4, \
          lease_until = NULL, attempts = CASE WHEN ?5 = 1 OR attempts = 0 THEN attempts ELSE attempts - 1 END \
@@ -215,20 +203,35 @@ pub async fn schedule_retry(
         truncate(last_error),
         counted
     ];
-    Ok(db::run(db, &sql, &args).await? == 1)
+    Ok(db::run(db, &sql, &held(args, org_id)).await? == 1)
 }
 
 pub async fn mark_dead(
-    db: &D1Database,
+    tenant: &Tenant,
     id: &str,
     lease_until: &str,
     last_error: &str,
-) -> Result<bool, Problem> {
+) -> Result<bool, StoreError> {
+    let (db, org_id) = (tenant.db(), tenant.org_id());
     let sql = format!(
         "UPDATE webhook_inbox SET status = 'dead', last_error = ?3, lease_until = NULL, \
          next_attempt_at = NULL WHERE id = ?1 AND {HELD_BY} ?2"
     );
-    Ok(db::run(db, &sql, &args![id, lease_until, truncate(last_error)]).await? == 1)
+    Ok(db::run(
+        db,
+        &sql,
+        &held(args![id, lease_until, truncate(last_error)], org_id),
+    )
+    .await?
+        == 1)
+}
+
+/// The arguments of an outcome write, with the org at `?9` ([`HELD_BY`]); the slots between are
+/// bound to NULL and unused.
+fn held(mut args: Vec<db::Arg>, org_id: &str) -> Vec<db::Arg> {
+    args.resize(8, db::Arg::Null);
+    args.push(db::Arg::from(org_id));
+    args
 }
 
 #[derive(Debug, Deserialize)]
@@ -236,27 +239,36 @@ struct IdRow {
     id: String,
 }
 
+/// An inbox row the reconciliation re-enqueues, and its org.
+#[derive(Debug, Clone, Deserialize)]
+pub struct DueEvent {
+    pub id: String,
+    pub org_id: String,
+}
+
 /// Events the reconciliation re-enqueues: pending and due, or processing with an expired lease.
-pub async fn due(db: &D1Database, now: &str, limit: u32) -> Result<Vec<String>, Problem> {
-    let rows: Vec<IdRow> = db::all(
+pub async fn due(shard: &Shard, now: &str, limit: u32) -> Result<Vec<DueEvent>, StoreError> {
+    let db = shard.db();
+    db::all(
         db,
-        "SELECT id FROM webhook_inbox WHERE status = 'pending' AND (next_attempt_at IS NULL OR next_attempt_at <= ?1) \
+        "SELECT id, org_id FROM webhook_inbox WHERE status = 'pending' AND (next_attempt_at IS NULL OR next_attempt_at <= ?1) \
+           AND org_id IS NOT NULL \
          UNION ALL \
-         SELECT id FROM webhook_inbox WHERE status = 'processing' AND (lease_until IS NULL OR lease_until <= ?1) \
+         SELECT id, org_id FROM webhook_inbox WHERE status = 'processing' AND (lease_until IS NULL OR lease_until <= ?1) \
+           AND org_id IS NOT NULL \
          LIMIT ?2",
         &args![now, limit],
     )
-    .await?;
-    Ok(rows.into_iter().map(|r| r.id).collect())
+    .await
 }
 
 /// Dead events of an org's platform back to pending with fresh attempts; returns their ids.
 pub async fn replay_dead(
-    db: &D1Database,
-    org_id: &str,
+    tenant: &Tenant,
     platform: &str,
     limit: u32,
-) -> Result<Vec<String>, Problem> {
+) -> Result<Vec<String>, StoreError> {
+    let (db, org_id) = (tenant.db(), tenant.org_id());
     let rows: Vec<IdRow> = db::all(
         db,
         "UPDATE webhook_inbox SET status = 'pending', attempts = 0, next_attempt_at = NULL, lease_until = NULL \
@@ -276,7 +288,8 @@ pub struct StatusCount {
 }
 
 /// Event counts of an org by platform and status.
-pub async fn counts(db: &D1Database, org_id: &str) -> Result<Vec<StatusCount>, Problem> {
+pub async fn counts(tenant: &Tenant) -> Result<Vec<StatusCount>, StoreError> {
+    let (db, org_id) = (tenant.db(), tenant.org_id());
     db::all(
         db,
         "SELECT platform, status, COUNT(*) AS count FROM webhook_inbox WHERE org_id = ?1 GROUP BY platform, status",
@@ -295,11 +308,8 @@ pub struct DeadEvent {
 }
 
 /// The org's dead events (newest first), for the integrations status.
-pub async fn dead_events(
-    db: &D1Database,
-    org_id: &str,
-    limit: u32,
-) -> Result<Vec<DeadEvent>, Problem> {
+pub async fn dead_events(tenant: &Tenant, limit: u32) -> Result<Vec<DeadEvent>, StoreError> {
+    let (db, org_id) = (tenant.db(), tenant.org_id());
     db::all(
         db,
         "SELECT id, platform, received_at, attempts, last_error FROM webhook_inbox \
@@ -310,11 +320,8 @@ pub async fn dead_events(
 }
 
 /// The latest error of an org's platform events (pending retries and dead ones).
-pub async fn last_error(
-    db: &D1Database,
-    org_id: &str,
-    platform: &str,
-) -> Result<Option<String>, Problem> {
+pub async fn last_error(tenant: &Tenant, platform: &str) -> Result<Option<String>, StoreError> {
+    let (db, org_id) = (tenant.db(), tenant.org_id());
     #[derive(Deserialize)]
     struct Row {
         last_error: Option<String>,
@@ -343,7 +350,8 @@ pub fn truncate(error: &str) -> String {
 
 /// Retention: deletes up to `limit` processed or ignored events received before `before`
 /// (pending, processing and dead events are kept whatever their age).
-pub async fn prune(db: &D1Database, before: &str, limit: u32) -> Result<u64, Problem> {
+pub async fn prune(shard: &Shard, before: &str, limit: u32) -> Result<u64, StoreError> {
+    let db = shard.db();
     db::run(
         db,
         "DELETE FROM webhook_inbox WHERE id IN (SELECT id FROM webhook_inbox \
@@ -364,12 +372,12 @@ pub const NAMES_ANY_NEEDLE: &str =
 /// redelivery is still recognised. Unfinished rows are left to their processing (see
 /// `store::suppressions::record_unfinished_scrubs_statement`).
 pub fn tombstone_naming_statement(
-    db: &D1Database,
-    org_id: &str,
+    tenant: &Tenant,
     needles: &[String],
     tombstone: &str,
-) -> Result<D1PreparedStatement, Problem> {
-    let needles = serde_json::to_string(needles).map_err(|e| Problem::internal("needles", e))?;
+) -> Result<D1PreparedStatement, StoreError> {
+    let (db, org_id) = (tenant.db(), tenant.org_id());
+    let needles = serde_json::to_string(needles).map_err(|e| StoreError::backend("needles", e))?;
     db::statement(
         db,
         &format!(
@@ -382,11 +390,12 @@ pub fn tombstone_naming_statement(
 
 /// Replaces with `tombstone` the body of these rows, if they are finished (processed or ignored).
 pub fn tombstone_statement(
-    db: &D1Database,
+    shard: &Shard,
     ids: &[String],
     tombstone: &str,
-) -> Result<D1PreparedStatement, Problem> {
-    let ids = serde_json::to_string(ids).map_err(|e| Problem::internal("ids", e))?;
+) -> Result<D1PreparedStatement, StoreError> {
+    let db = shard.db();
+    let ids = serde_json::to_string(ids).map_err(|e| StoreError::backend("ids", e))?;
     db::statement(
         db,
         "UPDATE webhook_inbox SET body = ?2 \

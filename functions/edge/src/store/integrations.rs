@@ -1,13 +1,13 @@
-//! `integrations` (one row per org and platform: the sealed access token, status, last event and
-//! error, aggregate metrics) and `integration_accounts` (which org a platform account belongs to).
+//! `integrations`: one row per org and platform: the sealed access token, status, last event and
+//! error, aggregate metrics. Which org an account belongs to is the directory's.
 
 use serde::Deserialize;
 use serde_json::{Map, Value};
-use worker::D1Database;
 
 use crate::args;
-use crate::db::{self, Arg};
-use crate::http::Problem;
+use crate::db::StoreError;
+use crate::db::{self};
+use crate::tenant::{Shard, Tenant};
 
 #[derive(Debug, Clone, Deserialize)]
 pub struct Integration {
@@ -27,18 +27,8 @@ pub struct Integration {
 const COLUMNS: &str = "org_id, platform, token_ciphertext, token_key_id, status, last_event_at, \
      last_error, last_error_at, metrics, created_at, updated_at";
 
-#[derive(Debug, Clone, Deserialize)]
-pub struct Account {
-    pub platform: String,
-    pub account_id: String,
-    pub kind: String,
-}
-
-pub async fn get(
-    db: &D1Database,
-    org_id: &str,
-    platform: &str,
-) -> Result<Option<Integration>, Problem> {
+pub async fn get(tenant: &Tenant, platform: &str) -> Result<Option<Integration>, StoreError> {
+    let (db, org_id) = (tenant.db(), tenant.org_id());
     db::first(
         db,
         &format!("SELECT {COLUMNS} FROM integrations WHERE org_id = ?1 AND platform = ?2"),
@@ -47,7 +37,8 @@ pub async fn get(
     .await
 }
 
-pub async fn list(db: &D1Database, org_id: &str) -> Result<Vec<Integration>, Problem> {
+pub async fn list(tenant: &Tenant) -> Result<Vec<Integration>, StoreError> {
+    let (db, org_id) = (tenant.db(), tenant.org_id());
     db::all(
         db,
         &format!("SELECT {COLUMNS} FROM integrations WHERE org_id = ?1 ORDER BY platform"),
@@ -56,100 +47,26 @@ pub async fn list(db: &D1Database, org_id: &str) -> Result<Vec<Integration>, Pro
     .await
 }
 
-pub async fn accounts(db: &D1Database, org_id: &str) -> Result<Vec<Account>, Problem> {
-    db::all(
-        db,
-        "SELECT platform, account_id, kind FROM integration_accounts WHERE org_id = ?1 ORDER BY platform, kind, account_id",
-        &args![org_id],
-    )
-    .await
-}
-
-/// The org that connected `account_id` on `platform`.
-pub async fn org_for_account(
-    db: &D1Database,
-    platform: &str,
-    account_id: &str,
-) -> Result<Option<String>, Problem> {
-    #[derive(Deserialize)]
-    struct Row {
-        org_id: String,
-    }
-    let row: Option<Row> = db::first(
-        db,
-        "SELECT org_id FROM integration_accounts WHERE platform = ?1 AND account_id = ?2",
-        &args![platform, account_id],
-    )
-    .await?;
-    Ok(row.map(|r| r.org_id))
-}
-
-/// Accounts among `account_ids` that another org has connected.
-pub async fn taken_by_others(
-    db: &D1Database,
-    org_id: &str,
-    platform: &str,
-    account_ids: &[String],
-) -> Result<Vec<String>, Problem> {
-    let mut taken = Vec::new();
-    for chunk in account_ids.chunks(50) {
-        let placeholders: Vec<String> = (0..chunk.len()).map(|i| format!("?{}", i + 3)).collect();
-        let mut values: Vec<Arg> = args![org_id, platform];
-        values.extend(chunk.iter().map(Arg::from));
-        let rows: Vec<Account> = db::all(
-            db,
-            &format!(
-                "SELECT platform, account_id, kind FROM integration_accounts \
-                 WHERE org_id <> ?1 AND platform = ?2 AND account_id IN ({})",
-                placeholders.join(", ")
-            ),
-            &values,
-        )
-        .await?;
-        taken.extend(rows.into_iter().map(|r| r.account_id));
-    }
-    Ok(taken)
-}
-
-/// Connects (or reconnects, rotating the token) an org's platform with its accounts, atomically:
-/// the sealed token and status, and the account list replacing the previous one. Fails, storing
-/// nothing, when another org holds one of the accounts.
+/// Connects (or reconnects, rotating the token) an org's platform: the sealed token and status.
+/// Its accounts are the directory's (`crate::directory::accounts`), claimed before this.
 pub async fn connect(
-    db: &D1Database,
-    org_id: &str,
+    tenant: &Tenant,
     platform: &str,
     token_ciphertext: &str,
     token_key_id: &str,
-    accounts: &[(String, &str)],
     now: &str,
-) -> Result<(), Problem> {
-    let mut statements = vec![
-        db::statement(
-            db,
-            "INSERT INTO integrations (org_id, platform, token_ciphertext, token_key_id, status, created_at, updated_at) \
-             VALUES (?1, ?2, ?3, ?4, 'connected', ?5, ?5) \
-             ON CONFLICT (org_id, platform) DO UPDATE SET token_ciphertext = excluded.token_ciphertext, \
-             token_key_id = excluded.token_key_id, status = 'connected', last_error = NULL, \
-             last_error_at = NULL, updated_at = excluded.updated_at",
-            &args![org_id, platform, token_ciphertext, token_key_id, now],
-        )?,
-        db::statement(
-            db,
-            "DELETE FROM integration_accounts WHERE org_id = ?1 AND platform = ?2",
-            &args![org_id, platform],
-        )?,
-    ];
-    for (account_id, kind) in accounts {
-        statements.push(db::statement(
-            db,
-            // No ON CONFLICT: an account another org holds fails the insert, which rolls the
-            // whole batch back, so a connect never half-succeeds (the caller answers 409).
-            "INSERT INTO integration_accounts (platform, account_id, org_id, kind, created_at) \
-             VALUES (?1, ?2, ?3, ?4, ?5)",
-            &args![platform, account_id, org_id, *kind, now],
-        )?);
-    }
-    db::batch(db, statements).await?;
+) -> Result<(), StoreError> {
+    let (db, org_id) = (tenant.db(), tenant.org_id());
+    db::run(
+        db,
+        "INSERT INTO integrations (org_id, platform, token_ciphertext, token_key_id, status, created_at, updated_at) \
+         VALUES (?1, ?2, ?3, ?4, 'connected', ?5, ?5) \
+         ON CONFLICT (org_id, platform) DO UPDATE SET token_ciphertext = excluded.token_ciphertext, \
+         token_key_id = excluded.token_key_id, status = 'connected', last_error = NULL, \
+         last_error_at = NULL, updated_at = excluded.updated_at",
+        &args![org_id, platform, token_ciphertext, token_key_id, now],
+    )
+    .await?;
     Ok(())
 }
 
@@ -164,10 +81,11 @@ pub struct SealedByOldKey {
 /// Up to `limit` tokens of connected integrations not sealed by `current_key_id`: the rotation
 /// sweep's work.
 pub async fn sealed_by_other_keys(
-    db: &D1Database,
+    shard: &Shard,
     current_key_id: &str,
     limit: u32,
-) -> Result<Vec<SealedByOldKey>, Problem> {
+) -> Result<Vec<SealedByOldKey>, StoreError> {
+    let db = shard.db();
     db::all(
         db,
         "SELECT org_id, platform, token_ciphertext FROM integrations \
@@ -181,13 +99,13 @@ pub async fn sealed_by_other_keys(
 /// Replaces a token by the same token sealed under the current key, only if the row still holds
 /// `old_ciphertext` (a reconnect in between wins). Returns whether it was replaced.
 pub async fn reseal_token(
-    db: &D1Database,
-    org_id: &str,
+    tenant: &Tenant,
     platform: &str,
     old_ciphertext: &str,
     new_ciphertext: &str,
     new_key_id: &str,
-) -> Result<bool, Problem> {
+) -> Result<bool, StoreError> {
+    let (db, org_id) = (tenant.db(), tenant.org_id());
     let changed = db::run(
         db,
         "UPDATE integrations SET token_ciphertext = ?4, token_key_id = ?5 \
@@ -198,41 +116,28 @@ pub async fn reseal_token(
     Ok(changed > 0)
 }
 
-/// Disconnects: forgets the token and the accounts (events for them are then ignored).
-pub async fn disconnect(
-    db: &D1Database,
-    org_id: &str,
-    platform: &str,
-    now: &str,
-) -> Result<bool, Problem> {
-    let results = db::batch(
+/// Disconnects: forgets the token (the directory forgets the accounts). Returns whether the org
+/// had the integration.
+pub async fn disconnect(tenant: &Tenant, platform: &str, now: &str) -> Result<bool, StoreError> {
+    let (db, org_id) = (tenant.db(), tenant.org_id());
+    let changed = db::run(
         db,
-        vec![
-            db::statement(
-                db,
-                "UPDATE integrations SET status = 'disconnected', token_ciphertext = NULL, token_key_id = NULL, \
-                 updated_at = ?3 WHERE org_id = ?1 AND platform = ?2",
-                &args![org_id, platform, now],
-            )?,
-            db::statement(
-                db,
-                "DELETE FROM integration_accounts WHERE org_id = ?1 AND platform = ?2",
-                &args![org_id, platform],
-            )?,
-        ],
+        "UPDATE integrations SET status = 'disconnected', token_ciphertext = NULL, token_key_id = NULL, \
+         updated_at = ?3 WHERE org_id = ?1 AND platform = ?2",
+        &args![org_id, platform, now],
     )
     .await?;
-    Ok(results.first().map(db::changes).unwrap_or(0) > 0)
+    Ok(changed > 0)
 }
 
 /// The platform rejected the token: the integration needs a new one.
 pub async fn mark_needs_token(
-    db: &D1Database,
-    org_id: &str,
+    tenant: &Tenant,
     platform: &str,
     error: &str,
     now: &str,
-) -> Result<(), Problem> {
+) -> Result<(), StoreError> {
+    let (db, org_id) = (tenant.db(), tenant.org_id());
     db::run(
         db,
         "UPDATE integrations SET status = 'needs_token', last_error = ?3, last_error_at = ?4, updated_at = ?4 \
@@ -244,12 +149,12 @@ pub async fn mark_needs_token(
 }
 
 pub async fn record_error(
-    db: &D1Database,
-    org_id: &str,
+    tenant: &Tenant,
     platform: &str,
     error: &str,
     now: &str,
-) -> Result<(), Problem> {
+) -> Result<(), StoreError> {
+    let (db, org_id) = (tenant.db(), tenant.org_id());
     db::run(
         db,
         "UPDATE integrations SET last_error = ?3, last_error_at = ?4 WHERE org_id = ?1 AND platform = ?2",
@@ -260,12 +165,8 @@ pub async fn record_error(
 }
 
 /// An event of the platform was received and applied at `at`.
-pub async fn touch_last_event(
-    db: &D1Database,
-    org_id: &str,
-    platform: &str,
-    at: &str,
-) -> Result<(), Problem> {
+pub async fn touch_last_event(tenant: &Tenant, platform: &str, at: &str) -> Result<(), StoreError> {
+    let (db, org_id) = (tenant.db(), tenant.org_id());
     db::run(
         db,
         "UPDATE integrations SET last_event_at = ?3 WHERE org_id = ?1 AND platform = ?2 \
@@ -278,15 +179,15 @@ pub async fn touch_last_event(
 
 /// Stores aggregate metrics under `metrics[section][key]` (e.g. story insights per media).
 pub async fn put_metrics(
-    db: &D1Database,
-    org_id: &str,
+    tenant: &Tenant,
     platform: &str,
     section: &str,
     key: &str,
     value: Value,
     now: &str,
-) -> Result<(), Problem> {
-    let Some(integration) = get(db, org_id, platform).await? else {
+) -> Result<(), StoreError> {
+    let (db, org_id) = (tenant.db(), tenant.org_id());
+    let Some(integration) = get(tenant, platform).await? else {
         return Ok(());
     };
     let mut metrics: Map<String, Value> =
@@ -307,37 +208,4 @@ pub async fn put_metrics(
     )
     .await?;
     Ok(())
-}
-
-/// The orgs that connected any of `account_ids` on `platform`, by account (accounts no org has
-/// connected are absent). Looked up with `IN (...)` lists cut by `d1_limits::runs_within`, so that
-/// no statement binds more parameters, or more bytes, than D1 allows, whatever the number of
-/// accounts (a Meta delivery may batch hundreds of pages).
-pub async fn orgs_for_accounts(
-    db: &D1Database,
-    platform: &str,
-    account_ids: &[String],
-) -> Result<std::collections::HashMap<String, String>, Problem> {
-    use leadheat_domain::d1_limits::{in_list_capacity, runs_within, MAX_STATEMENT_BYTES};
-    #[derive(Deserialize)]
-    struct Row {
-        account_id: String,
-        org_id: String,
-    }
-    const SQL: &str = "SELECT account_id, org_id FROM integration_accounts \
-                       WHERE platform = ?1 AND account_id IN ()";
-    // Each id adds its bytes and a placeholder of at most ", ?100".
-    let sizes: Vec<usize> = account_ids.iter().map(|id| id.len() + 6).collect();
-    let room = MAX_STATEMENT_BYTES - SQL.len() - platform.len();
-    let mut orgs = std::collections::HashMap::new();
-    for run in runs_within(&sizes, in_list_capacity(1), room) {
-        let chunk = &account_ids[run];
-        let placeholders: Vec<String> = (0..chunk.len()).map(|i| format!("?{}", i + 2)).collect();
-        let mut values: Vec<Arg> = args![platform];
-        values.extend(chunk.iter().map(Arg::from));
-        let sql = SQL.replace("IN ()", &format!("IN ({})", placeholders.join(", ")));
-        let rows: Vec<Row> = db::all(db, &sql, &values).await?;
-        orgs.extend(rows.into_iter().map(|r| (r.account_id, r.org_id)));
-    }
-    Ok(orgs)
 }

@@ -7,11 +7,12 @@ use leadheat_domain::scoring::Touch;
 use leadheat_domain::types::{serialize_compact_f64, CapturedBy, InteractionType, Platform};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
-use worker::{D1Database, D1PreparedStatement};
+use worker::D1PreparedStatement;
 
 use crate::args;
+use crate::db::StoreError;
 use crate::db::{self, Arg};
-use crate::http::Problem;
+use crate::tenant::Tenant;
 
 /// An interaction in the exact shape of the API contract (README, OpenAPI).
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -63,11 +64,8 @@ impl From<InteractionRow> for InteractionRecord {
 const COLUMNS: &str =
     "id, lead_id, type, platform, occurred_at, captured_by, points, external_id, metadata";
 
-pub async fn get(
-    db: &D1Database,
-    org_id: &str,
-    id: &str,
-) -> Result<Option<InteractionRecord>, Problem> {
+pub async fn get(tenant: &Tenant, id: &str) -> Result<Option<InteractionRecord>, StoreError> {
+    let (db, org_id) = (tenant.db(), tenant.org_id());
     let row: Option<InteractionRow> = db::first(
         db,
         &format!("SELECT {COLUMNS} FROM interactions WHERE id = ?1 AND org_id = ?2"),
@@ -79,11 +77,11 @@ pub async fn get(
 
 /// The interaction holding an external id on a platform (the dedupe key), if any.
 pub async fn by_external_id(
-    db: &D1Database,
-    org_id: &str,
+    tenant: &Tenant,
     platform: Platform,
     external_id: &str,
-) -> Result<Option<InteractionRecord>, Problem> {
+) -> Result<Option<InteractionRecord>, StoreError> {
+    let (db, org_id) = (tenant.db(), tenant.org_id());
     let row: Option<InteractionRow> = db::first(
         db,
         &format!("SELECT {COLUMNS} FROM interactions WHERE org_id = ?1 AND platform = ?2 AND external_id = ?3"),
@@ -94,7 +92,8 @@ pub async fn by_external_id(
 }
 
 /// What scoring needs of every interaction of a lead.
-pub async fn touches(db: &D1Database, org_id: &str, lead_id: &str) -> Result<Vec<Touch>, Problem> {
+pub async fn touches(tenant: &Tenant, lead_id: &str) -> Result<Vec<Touch>, StoreError> {
+    let (db, org_id) = (tenant.db(), tenant.org_id());
     #[derive(Deserialize)]
     struct Row {
         #[serde(rename = "type")]
@@ -124,7 +123,6 @@ pub fn stored_touch(kind: &str, occurred_at: &str) -> Option<Touch> {
 /// A new interaction row (its values already validated and serialized).
 pub struct NewInteractionRow<'a> {
     pub id: &'a str,
-    pub org_id: &'a str,
     pub lead_id: &'a str,
     pub kind: InteractionType,
     pub platform: Platform,
@@ -140,10 +138,10 @@ pub struct NewInteractionRow<'a> {
 /// Inserts an interaction unless its external id is already recorded on the platform (then it
 /// changes nothing: check `db::changes()`).
 pub fn insert_statement(
-    db: &D1Database,
+    tenant: &Tenant,
     row: &NewInteractionRow<'_>,
-) -> Result<D1PreparedStatement, Problem> {
-    insert(db, row, false)
+) -> Result<D1PreparedStatement, StoreError> {
+    insert(tenant, row, false)
 }
 
 /// Like [`insert_statement`], but the row only lands when the statement right before this one in
@@ -151,17 +149,18 @@ pub fn insert_statement(
 /// INSERT, UPDATE or DELETE on the connection (a batch runs its statements in order, in one
 /// transaction). So a touchpoint that reports a guarded write (a move) is only written with it.
 pub fn guarded_insert_statement(
-    db: &D1Database,
+    tenant: &Tenant,
     row: &NewInteractionRow<'_>,
-) -> Result<D1PreparedStatement, Problem> {
-    insert(db, row, true)
+) -> Result<D1PreparedStatement, StoreError> {
+    insert(tenant, row, true)
 }
 
 fn insert(
-    db: &D1Database,
+    tenant: &Tenant,
     row: &NewInteractionRow<'_>,
     after_one_change: bool,
-) -> Result<D1PreparedStatement, Problem> {
+) -> Result<D1PreparedStatement, StoreError> {
+    let (db, org_id) = (tenant.db(), tenant.org_id());
     // `INSERT ... SELECT` needs its WHERE before the upsert clause (SQLite's parsing rule).
     let values = if after_one_change {
         "SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11 WHERE changes() = 1"
@@ -177,7 +176,7 @@ fn insert(
         ),
         &args![
             row.id,
-            row.org_id,
+            org_id,
             row.lead_id,
             row.kind.as_str(),
             row.platform.as_str(),
@@ -193,11 +192,11 @@ fn insert(
 
 /// Moves every interaction of lead `from` to lead `to` (a merge).
 pub fn reassign_lead_statement(
-    db: &D1Database,
-    org_id: &str,
+    tenant: &Tenant,
     from: &str,
     to: &str,
-) -> Result<D1PreparedStatement, Problem> {
+) -> Result<D1PreparedStatement, StoreError> {
+    let (db, org_id) = (tenant.db(), tenant.org_id());
     db::statement(
         db,
         "UPDATE interactions SET lead_id = ?1 WHERE lead_id = ?2 AND org_id = ?3",
@@ -207,10 +206,10 @@ pub fn reassign_lead_statement(
 
 /// Deletes every interaction of a lead (its erasure).
 pub fn erase_lead_statement(
-    db: &D1Database,
-    org_id: &str,
+    tenant: &Tenant,
     lead_id: &str,
-) -> Result<D1PreparedStatement, Problem> {
+) -> Result<D1PreparedStatement, StoreError> {
+    let (db, org_id) = (tenant.db(), tenant.org_id());
     db::statement(
         db,
         "DELETE FROM interactions WHERE lead_id = ?1 AND org_id = ?2",
@@ -220,10 +219,8 @@ pub fn erase_lead_statement(
 
 /// The org's latest touchpoint insert time as one row `at` (NULL without any): a single seek on
 /// `interactions_org_created`. See [`crate::store::latest_write_at`].
-pub fn latest_created_statement(
-    db: &D1Database,
-    org_id: &str,
-) -> Result<D1PreparedStatement, Problem> {
+pub fn latest_created_statement(tenant: &Tenant) -> Result<D1PreparedStatement, StoreError> {
+    let (db, org_id) = (tenant.db(), tenant.org_id());
     db::statement(
         db,
         "SELECT MAX(created_at) AS at FROM interactions WHERE org_id = ?1",
@@ -234,12 +231,12 @@ pub fn latest_created_statement(
 /// Erases the form answers a lead form touchpoint holds (the member deleted the response on the
 /// platform): the touchpoint stays (its points and time), its answers are gone.
 pub async fn erase_form_answers(
-    db: &D1Database,
-    org_id: &str,
+    tenant: &Tenant,
     platform: &str,
     external_id: &str,
     now: &str,
-) -> Result<(), Problem> {
+) -> Result<(), StoreError> {
+    let (db, org_id) = (tenant.db(), tenant.org_id());
     db::run(
         db,
         "UPDATE interactions SET metadata = json_set(json_remove(metadata, '$.form_answers'), '$.form_answers_erased_at', ?4) \
@@ -252,10 +249,10 @@ pub async fn erase_form_answers(
 
 /// Every interaction of a lead, oldest first (export).
 pub async fn all_for_lead(
-    db: &D1Database,
-    org_id: &str,
+    tenant: &Tenant,
     lead_id: &str,
-) -> Result<Vec<InteractionRecord>, Problem> {
+) -> Result<Vec<InteractionRecord>, StoreError> {
+    let (db, org_id) = (tenant.db(), tenant.org_id());
     let rows: Vec<InteractionRow> = db::all(
         db,
         &format!("SELECT {COLUMNS} FROM interactions WHERE lead_id = ?1 AND org_id = ?2 ORDER BY occurred_at, id"),
@@ -369,11 +366,11 @@ fn next_cursor(more: bool, last: Option<&InteractionRecord>) -> Option<String> {
 
 /// A lead's timeline, newest first.
 pub async fn timeline(
-    db: &D1Database,
-    org_id: &str,
+    tenant: &Tenant,
     lead_id: &str,
     query: &InteractionQuery,
-) -> Result<InteractionPage<InteractionRecord>, Problem> {
+) -> Result<InteractionPage<InteractionRecord>, StoreError> {
+    let (db, org_id) = (tenant.db(), tenant.org_id());
     let mut sql = format!(
         "SELECT {} FROM interactions i WHERE i.lead_id = ?1 AND i.org_id = ?2",
         COLUMNS
@@ -395,10 +392,10 @@ pub async fn timeline(
 /// The org's social touchpoints (social types on social platforms), newest first, each with its
 /// lead's name and heat.
 pub async fn feed(
-    db: &D1Database,
-    org_id: &str,
+    tenant: &Tenant,
     query: &InteractionQuery,
-) -> Result<InteractionPage<FeedItem>, Problem> {
+) -> Result<InteractionPage<FeedItem>, StoreError> {
+    let (db, org_id) = (tenant.db(), tenant.org_id());
     let social_types: Vec<&str> = InteractionType::ALL
         .iter()
         .filter(|t| t.is_social())
@@ -466,15 +463,16 @@ pub async fn feed(
 /// within D1's queries per invocation (a visitor's history attributed at once). The caller
 /// rescores the lead afterwards.
 pub fn insert_many_statement(
-    db: &D1Database,
+    tenant: &Tenant,
     rows: &[NewInteractionRow<'_>],
-) -> Result<D1PreparedStatement, Problem> {
+) -> Result<D1PreparedStatement, StoreError> {
+    let (db, org_id) = (tenant.db(), tenant.org_id());
     let values: Vec<Value> = rows
         .iter()
         .map(|row| {
             serde_json::json!([
                 row.id,
-                row.org_id,
+                org_id,
                 row.lead_id,
                 row.kind.as_str(),
                 row.platform.as_str(),

@@ -14,14 +14,15 @@ use leadheat_domain::suppression::{self, Identity};
 use leadheat_domain::types::serialize_compact_f64;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
-use worker::{D1Database, D1PreparedStatement, D1Result};
+use worker::D1PreparedStatement;
 
 use crate::args;
 use crate::clock;
 use crate::db::{self, Arg};
-use crate::http::Problem;
+use crate::db::{Constraint, StoreError};
 use crate::store::social_profiles::{self, SocialProfile};
 use crate::store::{heat, idempotency, inbox, interactions, suppressions, tracking};
+use crate::tenant::Tenant;
 
 /// A lead in the exact shape of the API contract (README, OpenAPI) (plus internal fields that are never serialized).
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -141,13 +142,9 @@ impl LeadRow {
 }
 
 /// Attaches each row's social profiles (one query for all rows).
-pub async fn records(
-    db: &D1Database,
-    org_id: &str,
-    rows: Vec<LeadRow>,
-) -> Result<Vec<LeadRecord>, Problem> {
+pub async fn records(tenant: &Tenant, rows: Vec<LeadRow>) -> Result<Vec<LeadRecord>, StoreError> {
     let ids: Vec<String> = rows.iter().map(|r| r.id.clone()).collect();
-    let mut profiles = social_profiles::for_leads(db, org_id, &ids).await?;
+    let mut profiles = social_profiles::for_leads(tenant, &ids).await?;
     Ok(rows
         .into_iter()
         .map(|row| {
@@ -163,7 +160,8 @@ pub async fn records(
 }
 
 /// One lead of the org; `None` when it does not exist or belongs to another org.
-pub async fn get(db: &D1Database, org_id: &str, id: &str) -> Result<Option<LeadRecord>, Problem> {
+pub async fn get(tenant: &Tenant, id: &str) -> Result<Option<LeadRecord>, StoreError> {
+    let (db, org_id) = (tenant.db(), tenant.org_id());
     let row: Option<LeadRow> = db::first(
         db,
         "SELECT * FROM leads WHERE id = ?1 AND org_id = ?2",
@@ -172,46 +170,15 @@ pub async fn get(db: &D1Database, org_id: &str, id: &str) -> Result<Option<LeadR
     .await?;
     match row {
         None => Ok(None),
-        Some(row) => Ok(records(db, org_id, vec![row]).await?.into_iter().next()),
+        Some(row) => Ok(records(tenant, vec![row]).await?.into_iter().next()),
     }
 }
 
 /// Like [`get`], but a missing lead is a 404 problem.
-pub async fn require(db: &D1Database, org_id: &str, id: &str) -> Result<LeadRecord, Problem> {
-    get(db, org_id, id)
+pub async fn require(tenant: &Tenant, id: &str) -> Result<LeadRecord, StoreError> {
+    get(tenant, id)
         .await?
-        .ok_or_else(|| Problem::not_found(format!("no lead {id}")))
-}
-
-/// Where a batch failed on a constraint rather than on infrastructure.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Constraint {
-    Unique,
-    Check,
-    ForeignKey,
-}
-
-/// Runs a batch (one transaction); a constraint failure rolls everything back and is returned as
-/// `Ok(Err(constraint))` so callers can turn it into a retry, a 409 or a 412.
-pub async fn try_batch(
-    db: &D1Database,
-    statements: Vec<D1PreparedStatement>,
-) -> Result<Result<Vec<D1Result>, Constraint>, Problem> {
-    match db::send_batch(db, statements).await {
-        Ok(results) => Ok(Ok(results)),
-        Err(error) => {
-            let message = error.to_string();
-            if message.contains("UNIQUE constraint failed") {
-                Ok(Err(Constraint::Unique))
-            } else if message.contains("CHECK constraint failed") {
-                Ok(Err(Constraint::Check))
-            } else if message.contains("FOREIGN KEY constraint failed") {
-                Ok(Err(Constraint::ForeignKey))
-            } else {
-                Err(Problem::internal("batch", message))
-            }
-        }
-    }
+        .ok_or_else(|| StoreError::NotFound(format!("no lead {id}")))
 }
 
 /// A normalized contact a lead can be matched on.
@@ -223,10 +190,10 @@ pub enum Contact<'a> {
 
 /// The org's first lead (by id) with this normalized email or phone.
 pub async fn first_with(
-    db: &D1Database,
-    org_id: &str,
+    tenant: &Tenant,
     contact: Contact<'_>,
-) -> Result<Option<String>, Problem> {
+) -> Result<Option<String>, StoreError> {
+    let (db, org_id) = (tenant.db(), tenant.org_id());
     let (column, value) = match contact {
         Contact::Email(email) => ("email_normalized", email),
         Contact::Phone(phone) => ("phone_normalized", phone),
@@ -254,12 +221,12 @@ pub struct OlderDuplicate {
 
 /// The org's oldest lead with an id below `than_id` and this normalized email or phone.
 pub async fn older_with_email_or_phone(
-    db: &D1Database,
-    org_id: &str,
+    tenant: &Tenant,
     than_id: &str,
     email_normalized: Option<&str>,
     phone_normalized: Option<&str>,
-) -> Result<Option<OlderDuplicate>, Problem> {
+) -> Result<Option<OlderDuplicate>, StoreError> {
+    let (db, org_id) = (tenant.db(), tenant.org_id());
     #[derive(Deserialize)]
     struct Row {
         id: String,
@@ -279,7 +246,8 @@ pub async fn older_with_email_or_phone(
 }
 
 /// A position after the last lead of the stage.
-pub async fn rank_at_end(db: &D1Database, org_id: &str, stage_id: &str) -> Result<String, Problem> {
+pub async fn rank_at_end(tenant: &Tenant, stage_id: &str) -> Result<String, StoreError> {
+    let (db, org_id) = (tenant.db(), tenant.org_id());
     #[derive(Deserialize)]
     struct Row {
         rank_key: Option<String>,
@@ -293,21 +261,21 @@ pub async fn rank_at_end(db: &D1Database, org_id: &str, stage_id: &str) -> Resul
     let last = row.and_then(|r| r.rank_key);
     ranking::between(last.as_deref(), None)
         .or_else(|_| ranking::between(None, None))
-        .map_err(|e| Problem::internal("rank key", e))
+        .map_err(|e| StoreError::backend("rank key", e))
 }
 
 /// Statements creating a lead with its tags and social profiles (profiles conflict loudly, so a
 /// concurrent duplicate fails the batch and the caller re-matches).
 pub fn insert_statements(
-    db: &D1Database,
-    org_id: &str,
+    tenant: &Tenant,
     id: &str,
     input: &LeadInput,
     stage: Option<(&str, &str)>,
     now: DateTime<Utc>,
-) -> Result<Vec<D1PreparedStatement>, Problem> {
+) -> Result<Vec<D1PreparedStatement>, StoreError> {
+    let (db, org_id) = (tenant.db(), tenant.org_id());
     let now_text = clock::rfc3339(now);
-    let tags = serde_json::to_string(&input.tags).map_err(|e| Problem::internal("tags", e))?;
+    let tags = serde_json::to_string(&input.tags).map_err(|e| StoreError::backend("tags", e))?;
     let custom = Value::Object(input.custom_fields.clone()).to_string();
     let detail = Value::Object(input.source_detail.clone()).to_string();
     let mut statements = vec![db::statement(
@@ -338,22 +306,22 @@ pub fn insert_statements(
         ],
     )?];
     for tag in &input.tags {
-        statements.push(tag_insert_statement(db, org_id, id, tag)?);
+        statements.push(tag_insert_statement(tenant, id, tag)?);
     }
     for profile in &input.social_profiles {
         statements.push(social_profiles::insert_statement(
-            db, org_id, id, profile, now, false,
+            tenant, id, profile, now, false,
         )?);
     }
     Ok(statements)
 }
 
 pub fn tag_insert_statement(
-    db: &D1Database,
-    org_id: &str,
+    tenant: &Tenant,
     lead_id: &str,
     tag: &str,
-) -> Result<D1PreparedStatement, Problem> {
+) -> Result<D1PreparedStatement, StoreError> {
+    let (db, org_id) = (tenant.db(), tenant.org_id());
     db::statement(
         db,
         "INSERT INTO lead_tags (org_id, lead_id, tag) VALUES (?1, ?2, ?3) ON CONFLICT (lead_id, tag) DO NOTHING",
@@ -363,10 +331,10 @@ pub fn tag_insert_statement(
 
 /// Removes every tag row of a lead.
 fn tags_delete_statement(
-    db: &D1Database,
-    org_id: &str,
+    tenant: &Tenant,
     lead_id: &str,
-) -> Result<D1PreparedStatement, Problem> {
+) -> Result<D1PreparedStatement, StoreError> {
+    let (db, org_id) = (tenant.db(), tenant.org_id());
     db::statement(
         db,
         "DELETE FROM lead_tags WHERE lead_id = ?1 AND org_id = ?2",
@@ -410,15 +378,15 @@ pub enum UpdateOutcome {
 /// Writes every column of a lead, only if its version is still `expected_version` (else the
 /// whole batch fails on the version CHECK and nothing changes), and bumps the version.
 pub async fn update(
-    db: &D1Database,
-    org_id: &str,
+    tenant: &Tenant,
     id: &str,
     expected_version: i64,
     write: &LeadWrite,
     now: DateTime<Utc>,
-) -> Result<UpdateOutcome, Problem> {
+) -> Result<UpdateOutcome, StoreError> {
+    let (db, org_id) = (tenant.db(), tenant.org_id());
     let now_text = clock::rfc3339(now);
-    let tags = serde_json::to_string(&write.tags).map_err(|e| Problem::internal("tags", e))?;
+    let tags = serde_json::to_string(&write.tags).map_err(|e| StoreError::backend("tags", e))?;
     // A version mismatch sets version to 0, which the column's CHECK (version >= 1) refuses: the
     // batch is one transaction, so the tag and profile statements roll back with it.
     let mut statements = vec![db::statement(
@@ -451,20 +419,20 @@ pub async fn update(
         ],
     )?];
     if write.tags_changed {
-        statements.push(tags_delete_statement(db, org_id, id)?);
+        statements.push(tags_delete_statement(tenant, id)?);
         for tag in &write.tags {
-            statements.push(tag_insert_statement(db, org_id, id, tag)?);
+            statements.push(tag_insert_statement(tenant, id, tag)?);
         }
     }
     if let Some(profiles) = &write.social_profiles {
-        statements.push(social_profiles::delete_for_lead_statement(db, org_id, id)?);
+        statements.push(social_profiles::delete_for_lead_statement(tenant, id)?);
         for profile in profiles {
             statements.push(social_profiles::insert_statement(
-                db, org_id, id, profile, now, false,
+                tenant, id, profile, now, false,
             )?);
         }
     }
-    match try_batch(db, statements).await? {
+    match db::try_batch(db, statements).await? {
         Ok(results) => {
             if results.first().map(db::changes).unwrap_or(0) > 0 {
                 Ok(UpdateOutcome::Updated)
@@ -474,16 +442,14 @@ pub async fn update(
         }
         Err(Constraint::Check) => Ok(UpdateOutcome::Stale),
         Err(Constraint::Unique) => Ok(UpdateOutcome::ProfileTaken),
-        Err(Constraint::ForeignKey) => Err(Problem::field("stage_id", "unknown stage")),
+        Err(Constraint::ForeignKey) => Err(StoreError::invalid("stage_id", "unknown stage")),
     }
 }
 
 /// The org's latest lead write time as one row `at` (NULL without leads): a single seek on
 /// `leads_org_updated`. See [`crate::store::latest_write_at`].
-pub fn latest_updated_statement(
-    db: &D1Database,
-    org_id: &str,
-) -> Result<D1PreparedStatement, Problem> {
+pub fn latest_updated_statement(tenant: &Tenant) -> Result<D1PreparedStatement, StoreError> {
+    let (db, org_id) = (tenant.db(), tenant.org_id());
     db::statement(
         db,
         "SELECT MAX(updated_at) AS at FROM leads WHERE org_id = ?1",
@@ -494,13 +460,13 @@ pub fn latest_updated_statement(
 /// Puts a lead at `to` = `(stage_id, rank_key)`, only if it still sits at `from` (so two
 /// concurrent moves of one lead cannot interleave); bumps the version.
 pub fn move_statement(
-    db: &D1Database,
-    org_id: &str,
+    tenant: &Tenant,
     lead_id: &str,
     from: (Option<&str>, Option<&str>),
     to: (&str, &str),
     now: &str,
-) -> Result<D1PreparedStatement, Problem> {
+) -> Result<D1PreparedStatement, StoreError> {
+    let (db, org_id) = (tenant.db(), tenant.org_id());
     db::statement(
         db,
         "UPDATE leads SET stage_id = ?3, rank_key = ?4, updated_at = ?5, version = version + 1 \
@@ -511,10 +477,10 @@ pub fn move_statement(
 
 /// Removes the custom field `key` from every lead of the org that has a value for it.
 pub fn remove_custom_field_statement(
-    db: &D1Database,
-    org_id: &str,
+    tenant: &Tenant,
     key: &str,
-) -> Result<D1PreparedStatement, Problem> {
+) -> Result<D1PreparedStatement, StoreError> {
+    let (db, org_id) = (tenant.db(), tenant.org_id());
     db::statement(
         db,
         "UPDATE leads SET custom_fields = json_remove(custom_fields, ?2) \
@@ -529,17 +495,13 @@ pub fn remove_custom_field_statement(
 /// ones scrubbed now, unfinished ones when processed; see `store::suppressions`). Its identities
 /// are recorded as suppressed from `now` on, so an older event cannot bring it back. One batch.
 /// Returns false when there was no such lead.
-pub async fn delete(
-    db: &D1Database,
-    org_id: &str,
-    id: &str,
-    now: DateTime<Utc>,
-) -> Result<bool, Problem> {
-    let Some(lead) = get(db, org_id, id).await? else {
+pub async fn delete(tenant: &Tenant, id: &str, now: DateTime<Utc>) -> Result<bool, StoreError> {
+    let (db, org_id) = (tenant.db(), tenant.org_id());
+    let Some(lead) = get(tenant, id).await? else {
         return Ok(false);
     };
     // The ids once merged into it may still appear in stored responses.
-    let mut lead_ids: Vec<String> = merged_into_lead(db, org_id, id)
+    let mut lead_ids: Vec<String> = merged_into_lead(tenant, id)
         .await?
         .iter()
         .filter_map(|merge| merge["merged_lead_id"].as_str().map(str::to_string))
@@ -552,36 +514,33 @@ pub async fn delete(
 
     let mut statements = Vec::new();
     if !hashes.is_empty() {
-        statements.push(suppressions::record_statement(
-            db, org_id, &hashes, &now_text,
-        )?);
+        statements.push(suppressions::record_statement(tenant, &hashes, &now_text)?);
     }
     if !needles.is_empty() {
         statements.push(inbox::tombstone_naming_statement(
-            db,
-            org_id,
+            tenant,
             &needles,
             suppression::INBOX_TOMBSTONE,
         )?);
         statements.push(suppressions::record_unfinished_scrubs_statement(
-            db, org_id, &needles, &now_text,
+            tenant, &needles, &now_text,
         )?);
     }
-    statements.push(idempotency::erase_naming_statement(db, org_id, &lead_ids)?);
-    statements.extend(tracking::erase_lead_statements(db, org_id, id)?);
+    statements.push(idempotency::erase_naming_statement(tenant, &lead_ids)?);
+    statements.extend(tracking::erase_lead_statements(tenant, id)?);
     statements.extend([
-        interactions::erase_lead_statement(db, org_id, id)?,
-        tags_delete_statement(db, org_id, id)?,
-        social_profiles::delete_for_lead_statement(db, org_id, id)?,
+        interactions::erase_lead_statement(tenant, id)?,
+        tags_delete_statement(tenant, id)?,
+        social_profiles::delete_for_lead_statement(tenant, id)?,
     ]);
-    statements.extend(heat::erase_lead_history_statements(db, org_id, id)?);
+    statements.extend(heat::erase_lead_history_statements(tenant, id)?);
     statements.push(db::statement(
         db,
         "DELETE FROM lead_merges WHERE into_lead_id = ?1 AND org_id = ?2",
         &args![id, org_id],
     )?);
     // Last: its row count says whether there was such a lead.
-    statements.push(delete_statement(db, org_id, id)?);
+    statements.push(delete_statement(tenant, id)?);
     let results = db::batch(db, statements).await?;
     Ok(results.last().map(db::changes).unwrap_or(0) > 0)
 }
@@ -608,12 +567,12 @@ fn identities_of(lead: &LeadRecord) -> Vec<Identity<'_>> {
 /// fields_supplied_by_form`): each only if it still holds the value given, so a concurrent edit
 /// wins. Bumps the version when anything was cleared; returns whether anything was.
 pub async fn clear_form_fields(
-    db: &D1Database,
-    org_id: &str,
+    tenant: &Tenant,
     lead_id: &str,
     fields: &[(FormField, String)],
     now: DateTime<Utc>,
-) -> Result<bool, Problem> {
+) -> Result<bool, StoreError> {
+    let (db, org_id) = (tenant.db(), tenant.org_id());
     if fields.is_empty() {
         return Ok(false);
     }
@@ -654,11 +613,8 @@ pub async fn clear_form_fields(
 }
 
 /// Deletes the lead's own row (what refers to it must be gone or moved first).
-fn delete_statement(
-    db: &D1Database,
-    org_id: &str,
-    id: &str,
-) -> Result<D1PreparedStatement, Problem> {
+fn delete_statement(tenant: &Tenant, id: &str) -> Result<D1PreparedStatement, StoreError> {
+    let (db, org_id) = (tenant.db(), tenant.org_id());
     db::statement(
         db,
         "DELETE FROM leads WHERE id = ?1 AND org_id = ?2",
@@ -746,13 +702,13 @@ impl Fill {
 /// Fills the lead's empty fields, adds missing keys and tags, computed in SQL at write time so a
 /// concurrent edit is never overwritten; bumps the version. Tag rows are added too.
 pub fn fill_statements(
-    db: &D1Database,
-    org_id: &str,
+    tenant: &Tenant,
     id: &str,
     fill: &Fill,
     now: DateTime<Utc>,
-) -> Result<Vec<D1PreparedStatement>, Problem> {
-    let tags = serde_json::to_string(&fill.tags).map_err(|e| Problem::internal("tags", e))?;
+) -> Result<Vec<D1PreparedStatement>, StoreError> {
+    let (db, org_id) = (tenant.db(), tenant.org_id());
+    let tags = serde_json::to_string(&fill.tags).map_err(|e| StoreError::backend("tags", e))?;
     let mut statements = vec![db::statement(
         db,
         "UPDATE leads SET first_name = COALESCE(first_name, ?3), last_name = COALESCE(last_name, ?4), \
@@ -783,7 +739,7 @@ pub fn fill_statements(
         ],
     )?];
     for tag in &fill.tags {
-        statements.push(tag_insert_statement(db, org_id, id, tag)?);
+        statements.push(tag_insert_statement(tenant, id, tag)?);
     }
     Ok(statements)
 }
@@ -793,18 +749,18 @@ pub fn fill_statements(
 /// the target flagged for rescoring (its heat stamp bumped so no older score is written over).
 /// The caller recomputes the heat afterwards.
 pub async fn merge(
-    db: &D1Database,
-    org_id: &str,
+    tenant: &Tenant,
     target: &LeadRecord,
     source: &LeadRecord,
     now: DateTime<Utc>,
-) -> Result<(), Problem> {
+) -> Result<(), StoreError> {
+    let (db, org_id) = (tenant.db(), tenant.org_id());
     let now_text = clock::rfc3339(now);
     let (t, s) = (target.id.as_str(), source.id.as_str());
     let mut statements = vec![
-        interactions::reassign_lead_statement(db, org_id, s, t)?,
-        social_profiles::reassign_lead_statement(db, org_id, s, t)?,
-        tracking::reassign_lead_statement(db, org_id, s, t)?,
+        interactions::reassign_lead_statement(tenant, s, t)?,
+        social_profiles::reassign_lead_statement(tenant, s, t)?,
+        tracking::reassign_lead_statement(tenant, s, t)?,
         db::statement(
             db,
             "UPDATE lead_merges SET into_lead_id = ?1 WHERE into_lead_id = ?2 AND org_id = ?3",
@@ -812,18 +768,12 @@ pub async fn merge(
         )?,
     ];
     // The source's own fields are cleared before it is deleted (the fill reads them from Rust).
-    statements.extend(fill_statements(
-        db,
-        org_id,
-        t,
-        &Fill::from_lead(source),
-        now,
-    )?);
+    statements.extend(fill_statements(tenant, t, &Fill::from_lead(source), now)?);
     // After the interactions moved: the target's last interaction time is read from them.
-    statements.push(heat::flag_after_merge_statement(db, org_id, t)?);
-    statements.push(tags_delete_statement(db, org_id, s)?);
-    statements.extend(heat::erase_lead_history_statements(db, org_id, s)?);
-    statements.push(delete_statement(db, org_id, s)?);
+    statements.push(heat::flag_after_merge_statement(tenant, t)?);
+    statements.push(tags_delete_statement(tenant, s)?);
+    statements.extend(heat::erase_lead_history_statements(tenant, s)?);
+    statements.push(delete_statement(tenant, s)?);
     statements.push(db::statement(
         db,
         "INSERT INTO lead_merges (org_id, merged_lead_id, into_lead_id, merged_at) VALUES (?1, ?2, ?3, ?4) \
@@ -835,11 +785,8 @@ pub async fn merge(
 }
 
 /// Where a lead id now lives if it was merged away.
-pub async fn merged_into(
-    db: &D1Database,
-    org_id: &str,
-    id: &str,
-) -> Result<Option<String>, Problem> {
+pub async fn merged_into(tenant: &Tenant, id: &str) -> Result<Option<String>, StoreError> {
+    let (db, org_id) = (tenant.db(), tenant.org_id());
     #[derive(Deserialize)]
     struct Row {
         into_lead_id: String,
@@ -854,11 +801,8 @@ pub async fn merged_into(
 }
 
 /// The leads merged into this one (`merged_lead_id`, `merged_at`), oldest merge first (export).
-pub async fn merged_into_lead(
-    db: &D1Database,
-    org_id: &str,
-    id: &str,
-) -> Result<Vec<Value>, Problem> {
+pub async fn merged_into_lead(tenant: &Tenant, id: &str) -> Result<Vec<Value>, StoreError> {
+    let (db, org_id) = (tenant.db(), tenant.org_id());
     db::all(
         db,
         "SELECT merged_lead_id, merged_at FROM lead_merges WHERE into_lead_id = ?1 AND org_id = ?2 ORDER BY merged_at",
@@ -902,11 +846,11 @@ fn cursor_key(field: SortField, lead: &LeadRecord) -> Vec<Value> {
 /// Lists the org's leads: filters, sort and keyset pagination (stable under concurrent inserts:
 /// each page starts strictly after the previous page's last (sort key, id)).
 pub async fn list(
-    db: &D1Database,
-    org_id: &str,
+    tenant: &Tenant,
     query: &LeadQuery,
     custom: &[CustomFilter],
-) -> Result<Page, Problem> {
+) -> Result<Page, StoreError> {
+    let (db, org_id) = (tenant.db(), tenant.org_id());
     let mut sql = String::from("SELECT l.* FROM leads l WHERE l.org_id = ?1");
     let mut args: Vec<Arg> = vec![Arg::from(org_id)];
     let bind = |args: &mut Vec<Arg>, value: Arg| {
@@ -1035,10 +979,10 @@ pub async fn list(
             let arg = match (query.sort.field, value) {
                 (SortField::HeatScore, Value::String(s)) => Arg::Real(
                     s.parse::<f64>()
-                        .map_err(|_| Problem::field("cursor", "malformed"))?,
+                        .map_err(|_| StoreError::invalid("cursor", "malformed"))?,
                 ),
                 (_, Value::String(s)) => Arg::from(s),
-                _ => return Err(Problem::field("cursor", "the cursor is malformed")),
+                _ => return Err(StoreError::invalid("cursor", "the cursor is malformed")),
             };
             placeholders.push(bind(&mut args, arg));
         }
@@ -1060,7 +1004,7 @@ pub async fn list(
     let mut rows: Vec<LeadRow> = db::all(db, &sql, &args).await?;
     let more = rows.len() > query.limit as usize;
     rows.truncate(query.limit as usize);
-    let items = records(db, org_id, rows).await?;
+    let items = records(tenant, rows).await?;
     let next_cursor = match (more, items.last()) {
         (true, Some(last)) => Some(
             Cursor::new(

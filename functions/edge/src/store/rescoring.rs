@@ -9,57 +9,13 @@
 
 use leadheat_domain::scoring::ScoringConfig;
 use serde::{Deserialize, Serialize};
-use worker::{D1Database, D1PreparedStatement};
+use worker::D1PreparedStatement;
 
 use crate::args;
 use crate::db;
-use crate::http::Problem;
+use crate::db::StoreError;
 use crate::store::{heat, scoring_configs};
-
-// ------------------------------------------------------------------------------------------------
-// Leases
-
-/// Takes the lease `name` for `holder` until `until`, unless another holder's lease is still
-/// valid at `now`. Returns whether this holder now owns it.
-pub async fn acquire_lease(
-    db: &D1Database,
-    name: &str,
-    holder: &str,
-    now: &str,
-    until: &str,
-) -> Result<bool, Problem> {
-    db::run(
-        db,
-        "INSERT INTO job_leases (name, holder, lease_until) VALUES (?1, ?2, ?3) \
-         ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, lease_until = excluded.lease_until \
-         WHERE job_leases.lease_until <= ?4 OR job_leases.holder = excluded.holder",
-        &args![name, holder, until, now],
-    )
-    .await?;
-    let owner: Option<LeaseRow> = db::first(
-        db,
-        "SELECT holder FROM job_leases WHERE name = ?1",
-        &args![name],
-    )
-    .await?;
-    Ok(owner.is_some_and(|row| row.holder == holder))
-}
-
-#[derive(Deserialize)]
-struct LeaseRow {
-    holder: String,
-}
-
-/// Releases the lease if this holder still owns it.
-pub async fn release_lease(db: &D1Database, name: &str, holder: &str) -> Result<(), Problem> {
-    db::run(
-        db,
-        "DELETE FROM job_leases WHERE name = ?1 AND holder = ?2",
-        &args![name, holder],
-    )
-    .await?;
-    Ok(())
-}
+use crate::tenant::{Shard, Tenant};
 
 // ------------------------------------------------------------------------------------------------
 // Orgs with work
@@ -100,7 +56,8 @@ impl OrgWork {
 /// Orgs that need the job: an unfinished pass, flagged leads, leads scored under an older config,
 /// or decay on. Unfinished passes come first (oldest request first), then the orgs whose last pass
 /// finished longest ago, so a large decaying org cannot starve the others.
-pub async fn orgs_with_work(db: &D1Database, limit: usize) -> Result<Vec<OrgWork>, Problem> {
+pub async fn orgs_with_work(shard: &Shard, limit: usize) -> Result<Vec<OrgWork>, StoreError> {
+    let db = shard.db();
     let rows: Vec<OrgWorkRow> = db::all(
         db,
         "SELECT c.org_id, c.weights, c.warm_threshold, c.hot_threshold, c.decay_half_life_days, \
@@ -146,12 +103,12 @@ pub async fn orgs_with_work(db: &D1Database, limit: usize) -> Result<Vec<OrgWork
 /// `POST /v1/scoring/recalculate`) switching to running. `leads_total` of a new pass counts its
 /// candidates; a queued pass keeps the total its request counted.
 pub async fn start_pass(
-    db: &D1Database,
-    org_id: &str,
+    tenant: &Tenant,
     config_version: i64,
     decay_on: bool,
     now: &str,
-) -> Result<(), Problem> {
+) -> Result<(), StoreError> {
+    let (db, org_id) = (tenant.db(), tenant.org_id());
     db::run(
         db,
         "INSERT INTO rescore_runs (org_id, status, cursor_lead_id, leads_done, leads_total, config_version, requested_at, started_at, finished_at) \
@@ -173,14 +130,14 @@ pub async fn start_pass(
 /// moves exactly when the batch's scores are stored. Guarded by the previous cursor, so two runs
 /// that somehow overlapped could not both advance it.
 pub fn progress_statement(
-    db: &D1Database,
-    org_id: &str,
+    tenant: &Tenant,
     previous_cursor: Option<&str>,
     new_cursor: Option<&str>,
     examined: usize,
     finished: bool,
     now: &str,
-) -> Result<D1PreparedStatement, Problem> {
+) -> Result<D1PreparedStatement, StoreError> {
+    let (db, org_id) = (tenant.db(), tenant.org_id());
     db::statement(
         db,
         "UPDATE rescore_runs SET cursor_lead_id = ?3, leads_done = leads_done + ?4, \
@@ -204,7 +161,8 @@ pub struct RescoreStatus {
     pub finished_at: Option<String>,
 }
 
-pub async fn status(db: &D1Database, org_id: &str) -> Result<Option<RescoreStatus>, Problem> {
+pub async fn status(tenant: &Tenant) -> Result<Option<RescoreStatus>, StoreError> {
+    let (db, org_id) = (tenant.db(), tenant.org_id());
     db::first(
         db,
         "SELECT status, leads_done, leads_total, config_version, requested_at, started_at, finished_at \
@@ -216,13 +174,10 @@ pub async fn status(db: &D1Database, org_id: &str) -> Result<Option<RescoreStatu
 
 /// Schedules a full rescore of the org: its pass restarts as `queued` over every lead, and every
 /// lead is flagged. One atomic batch.
-pub async fn request_recalculation(
-    db: &D1Database,
-    org_id: &str,
-    now: &str,
-) -> Result<(), Problem> {
+pub async fn request_recalculation(tenant: &Tenant, now: &str) -> Result<(), StoreError> {
+    let (db, org_id) = (tenant.db(), tenant.org_id());
     let statements = vec![
-        heat::flag_org_for_rescore_statement(db, org_id)?,
+        heat::flag_org_for_rescore_statement(tenant)?,
         db::statement(
             db,
             "INSERT INTO rescore_runs (org_id, status, cursor_lead_id, leads_done, leads_total, config_version, requested_at, started_at, finished_at) \
@@ -257,11 +212,11 @@ const LEAD_HEAT_COLUMNS: &str =
 
 /// The next flagged leads of the org after `cursor` (index `leads_needs_rescore`).
 pub async fn flagged_after(
-    db: &D1Database,
-    org_id: &str,
+    tenant: &Tenant,
     cursor: &str,
     limit: usize,
-) -> Result<Vec<LeadHeatRow>, Problem> {
+) -> Result<Vec<LeadHeatRow>, StoreError> {
+    let (db, org_id) = (tenant.db(), tenant.org_id());
     db::all(
         db,
         &format!(
@@ -276,12 +231,12 @@ pub async fn flagged_after(
 /// The next leads of the org scored under `config_version` after `cursor` (index
 /// `leads_org_scored_version`): with decay on, every lead is checked for a moved score.
 pub async fn current_after(
-    db: &D1Database,
-    org_id: &str,
+    tenant: &Tenant,
     config_version: i64,
     cursor: &str,
     limit: usize,
-) -> Result<Vec<LeadHeatRow>, Problem> {
+) -> Result<Vec<LeadHeatRow>, StoreError> {
+    let (db, org_id) = (tenant.db(), tenant.org_id());
     db::all(
         db,
         &format!(
@@ -303,16 +258,17 @@ pub struct TouchRow {
 }
 
 /// Every touch of the given leads, in ONE query (index `interactions_lead_org_occurred`).
-pub async fn touches_of(db: &D1Database, lead_ids: &[String]) -> Result<Vec<TouchRow>, Problem> {
+pub async fn touches_of(tenant: &Tenant, lead_ids: &[String]) -> Result<Vec<TouchRow>, StoreError> {
+    let (db, org_id) = (tenant.db(), tenant.org_id());
     if lead_ids.is_empty() {
         return Ok(Vec::new());
     }
-    let ids = serde_json::to_string(lead_ids).map_err(|e| Problem::internal("lead ids", e))?;
+    let ids = serde_json::to_string(lead_ids).map_err(|e| StoreError::backend("lead ids", e))?;
     db::all(
         db,
         "SELECT lead_id, type, occurred_at FROM interactions \
-         WHERE lead_id IN (SELECT value FROM json_each(?1))",
-        &args![ids],
+         WHERE lead_id IN (SELECT value FROM json_each(?1)) AND org_id = ?2",
+        &args![ids, org_id],
     )
     .await
 }
@@ -332,10 +288,11 @@ pub struct SnapshotLeadRow {
 /// The next leads of every org after `cursor`, in primary-key order (the snapshot pass covers
 /// all orgs in one walk).
 pub async fn all_leads_after(
-    db: &D1Database,
+    shard: &Shard,
     cursor: &str,
     limit: usize,
-) -> Result<Vec<SnapshotLeadRow>, Problem> {
+) -> Result<Vec<SnapshotLeadRow>, StoreError> {
+    let db = shard.db();
     db::all(
         db,
         "SELECT id, org_id, heat_score, heat_level FROM leads WHERE id > ?1 ORDER BY id LIMIT ?2",
@@ -353,15 +310,16 @@ pub struct SnapshotRow {
 
 /// The snapshots of the given leads on the given days (the trend inputs), in ONE query.
 pub async fn snapshots_on(
-    db: &D1Database,
+    shard: &Shard,
     lead_ids: &[String],
     days: &[String],
-) -> Result<Vec<SnapshotRow>, Problem> {
+) -> Result<Vec<SnapshotRow>, StoreError> {
+    let db = shard.db();
     if lead_ids.is_empty() {
         return Ok(Vec::new());
     }
-    let ids = serde_json::to_string(lead_ids).map_err(|e| Problem::internal("lead ids", e))?;
-    let days = serde_json::to_string(days).map_err(|e| Problem::internal("days", e))?;
+    let ids = serde_json::to_string(lead_ids).map_err(|e| StoreError::backend("lead ids", e))?;
+    let days = serde_json::to_string(days).map_err(|e| StoreError::backend("days", e))?;
     db::all(
         db,
         "SELECT lead_id, day, score FROM heat_snapshots \
@@ -369,29 +327,4 @@ pub async fn snapshots_on(
         &args![ids, days],
     )
     .await
-}
-
-/// Where the latest recorded snapshot pass stopped: `(day, cursor, finished)`, from the summary
-/// of the latest scoring run that worked on snapshots. Runs are ordered by id (time-sortable ids
-/// made from the wall clock), not by their scheduled time, which tests move freely.
-pub async fn latest_snapshot_progress(
-    db: &D1Database,
-) -> Result<Option<(String, String, bool)>, Problem> {
-    #[derive(Deserialize)]
-    struct Row {
-        day: String,
-        cursor: Option<String>,
-        finished: i64,
-    }
-    let row: Option<Row> = db::first(
-        db,
-        "SELECT json_extract(summary, '$.snapshot_day') AS day, \
-                json_extract(summary, '$.snapshot_cursor') AS cursor, \
-                COALESCE(json_extract(summary, '$.snapshots_finished'), 1) AS finished \
-         FROM job_runs WHERE job = 'scoring' AND json_extract(summary, '$.snapshot_day') IS NOT NULL \
-         ORDER BY id DESC LIMIT 1",
-        &args![],
-    )
-    .await?;
-    Ok(row.map(|r| (r.day, r.cursor.unwrap_or_default(), r.finished != 0)))
 }

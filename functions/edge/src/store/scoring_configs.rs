@@ -6,12 +6,13 @@ use std::collections::BTreeMap;
 use leadheat_domain::scoring::{ScoringConfig, Thresholds};
 use leadheat_domain::types::InteractionType;
 use serde::Deserialize;
-use worker::{D1Database, D1PreparedStatement};
+use worker::D1PreparedStatement;
 
 use crate::args;
 use crate::db;
-use crate::http::Problem;
+use crate::db::StoreError;
 use crate::store::heat;
+use crate::tenant::Tenant;
 
 #[derive(Debug, Deserialize)]
 struct ConfigRow {
@@ -33,7 +34,8 @@ pub struct StoredConfig {
 }
 
 /// The org's config, or the domain defaults (version 1) when it has none.
-pub async fn get(db: &D1Database, org_id: &str) -> Result<StoredConfig, Problem> {
+pub async fn get(tenant: &Tenant) -> Result<StoredConfig, StoreError> {
+    let (db, org_id) = (tenant.db(), tenant.org_id());
     let row: Option<ConfigRow> = db::first(
         db,
         "SELECT weights, warm_threshold, hot_threshold, decay_half_life_days, config_version, updated_at \
@@ -54,7 +56,7 @@ pub async fn get(db: &D1Database, org_id: &str) -> Result<StoredConfig, Problem>
         row.hot_threshold,
         row.decay_half_life_days,
     )
-    .map_err(|e| Problem::internal("scoring_configs.weights", e))?;
+    .map_err(|e| StoreError::backend("scoring_configs.weights", e))?;
     Ok(StoredConfig {
         config,
         config_version: row.config_version,
@@ -82,13 +84,13 @@ pub fn from_columns(
 
 /// Stores the domain's default config as a new org's version 1, unless the org has a config.
 pub fn insert_default_statement(
-    db: &D1Database,
-    org_id: &str,
+    tenant: &Tenant,
     now: &str,
-) -> Result<D1PreparedStatement, Problem> {
+) -> Result<D1PreparedStatement, StoreError> {
+    let (db, org_id) = (tenant.db(), tenant.org_id());
     let config = ScoringConfig::default();
     let weights =
-        serde_json::to_string(&config.weights).map_err(|e| Problem::internal("weights", e))?;
+        serde_json::to_string(&config.weights).map_err(|e| StoreError::backend("weights", e))?;
     db::statement(
         db,
         "INSERT INTO scoring_configs (org_id, weights, warm_threshold, hot_threshold, decay_half_life_days, config_version, updated_at) \
@@ -106,14 +108,10 @@ pub fn insert_default_statement(
 
 /// Replaces the org's config and bumps its version; in the same batch every lead of the org is
 /// flagged for the scoring job. `config` must already be validated.
-pub async fn put(
-    db: &D1Database,
-    org_id: &str,
-    config: &ScoringConfig,
-    now: &str,
-) -> Result<(), Problem> {
+pub async fn put(tenant: &Tenant, config: &ScoringConfig, now: &str) -> Result<(), StoreError> {
+    let (db, org_id) = (tenant.db(), tenant.org_id());
     let weights =
-        serde_json::to_string(&config.weights).map_err(|e| Problem::internal("weights", e))?;
+        serde_json::to_string(&config.weights).map_err(|e| StoreError::backend("weights", e))?;
     let statements = vec![
         db::statement(
             db,
@@ -131,7 +129,7 @@ pub async fn put(
                 now
             ],
         )?,
-        heat::flag_org_for_rescore_statement(db, org_id)?,
+        heat::flag_org_for_rescore_statement(tenant)?,
     ];
     db::batch(db, statements).await?;
     Ok(())

@@ -3,12 +3,13 @@
 use chrono::{DateTime, Utc};
 use leadheat_domain::leads::SocialProfileInput;
 use serde::{Deserialize, Serialize};
-use worker::{D1Database, D1PreparedStatement};
+use worker::D1PreparedStatement;
 
 use crate::args;
 use crate::clock;
 use crate::db;
-use crate::http::Problem;
+use crate::db::StoreError;
+use crate::tenant::Tenant;
 
 /// A profile as the lead JSON shows it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -30,14 +31,14 @@ struct ProfileRow {
 
 /// The profiles of several leads at once, as (lead id, profile), oldest first.
 pub async fn for_leads(
-    db: &D1Database,
-    org_id: &str,
+    tenant: &Tenant,
     lead_ids: &[String],
-) -> Result<Vec<(String, SocialProfile)>, Problem> {
+) -> Result<Vec<(String, SocialProfile)>, StoreError> {
+    let (db, org_id) = (tenant.db(), tenant.org_id());
     if lead_ids.is_empty() {
         return Ok(Vec::new());
     }
-    let ids = serde_json::to_string(lead_ids).map_err(|e| Problem::internal("lead ids", e))?;
+    let ids = serde_json::to_string(lead_ids).map_err(|e| StoreError::backend("lead ids", e))?;
     let rows: Vec<ProfileRow> = db::all(
         db,
         "SELECT lead_id, platform, platform_user_id, handle, url FROM social_profiles \
@@ -63,11 +64,11 @@ pub async fn for_leads(
 
 /// The lead that holds a (platform, user id) identity in the org, if any.
 pub async fn find_lead(
-    db: &D1Database,
-    org_id: &str,
+    tenant: &Tenant,
     platform: &str,
     platform_user_id: &str,
-) -> Result<Option<String>, Problem> {
+) -> Result<Option<String>, StoreError> {
+    let (db, org_id) = (tenant.db(), tenant.org_id());
     #[derive(Deserialize)]
     struct Row {
         lead_id: String,
@@ -84,13 +85,13 @@ pub async fn find_lead(
 /// Inserts a profile. With `ignore_conflict`, a profile already held (by this or another lead)
 /// is left as it is; without it, the conflict fails the batch (UNIQUE constraint).
 pub fn insert_statement(
-    db: &D1Database,
-    org_id: &str,
+    tenant: &Tenant,
     lead_id: &str,
     profile: &SocialProfileInput,
     now: DateTime<Utc>,
     ignore_conflict: bool,
-) -> Result<D1PreparedStatement, Problem> {
+) -> Result<D1PreparedStatement, StoreError> {
+    let (db, org_id) = (tenant.db(), tenant.org_id());
     let sql = if ignore_conflict {
         "INSERT INTO social_profiles (id, org_id, lead_id, platform, platform_user_id, handle, url, created_at) \
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT (org_id, platform, platform_user_id) DO NOTHING"
@@ -116,11 +117,11 @@ pub fn insert_statement(
 
 /// Moves every profile of lead `from` to lead `to` (a merge).
 pub fn reassign_lead_statement(
-    db: &D1Database,
-    org_id: &str,
+    tenant: &Tenant,
     from: &str,
     to: &str,
-) -> Result<D1PreparedStatement, Problem> {
+) -> Result<D1PreparedStatement, StoreError> {
+    let (db, org_id) = (tenant.db(), tenant.org_id());
     db::statement(
         db,
         "UPDATE social_profiles SET lead_id = ?1 WHERE lead_id = ?2 AND org_id = ?3",
@@ -130,10 +131,10 @@ pub fn reassign_lead_statement(
 
 /// Removes every profile of a lead (before it gets new ones, or its erasure).
 pub fn delete_for_lead_statement(
-    db: &D1Database,
-    org_id: &str,
+    tenant: &Tenant,
     lead_id: &str,
-) -> Result<D1PreparedStatement, Problem> {
+) -> Result<D1PreparedStatement, StoreError> {
+    let (db, org_id) = (tenant.db(), tenant.org_id());
     db::statement(
         db,
         "DELETE FROM social_profiles WHERE org_id = ?1 AND lead_id = ?2",

@@ -3,12 +3,13 @@
 
 use serde::Deserialize;
 use serde_json::Value;
-use worker::{D1Database, D1PreparedStatement};
+use worker::D1PreparedStatement;
 
 use crate::args;
 use crate::db;
-use crate::http::Problem;
+use crate::db::StoreError;
 use crate::store::leads;
+use crate::tenant::Tenant;
 
 /// A stage with how many leads it holds.
 #[derive(Debug, Clone, Deserialize)]
@@ -25,7 +26,8 @@ const STAGE_COLUMNS: &str = "s.id, s.name, s.rank_key, s.is_closed, s.is_won, \
      (SELECT COUNT(*) FROM leads l WHERE l.org_id = s.org_id AND l.stage_id = s.id) AS lead_count";
 
 /// The org's stages in board order.
-pub async fn list(db: &D1Database, org_id: &str) -> Result<Vec<StageRow>, Problem> {
+pub async fn list(tenant: &Tenant) -> Result<Vec<StageRow>, StoreError> {
+    let (db, org_id) = (tenant.db(), tenant.org_id());
     db::all(
         db,
         &format!(
@@ -36,7 +38,8 @@ pub async fn list(db: &D1Database, org_id: &str) -> Result<Vec<StageRow>, Proble
     .await
 }
 
-pub async fn get(db: &D1Database, org_id: &str, id: &str) -> Result<Option<StageRow>, Problem> {
+pub async fn get(tenant: &Tenant, id: &str) -> Result<Option<StageRow>, StoreError> {
+    let (db, org_id) = (tenant.db(), tenant.org_id());
     db::first(
         db,
         &format!("SELECT {STAGE_COLUMNS} FROM pipeline_stages s WHERE s.org_id = ?1 AND s.id = ?2"),
@@ -48,7 +51,6 @@ pub async fn get(db: &D1Database, org_id: &str, id: &str) -> Result<Option<Stage
 /// A new stage.
 pub struct NewStage<'a> {
     pub id: &'a str,
-    pub org_id: &'a str,
     pub name: &'a str,
     pub rank_key: &'a str,
     pub is_closed: bool,
@@ -59,16 +61,17 @@ pub struct NewStage<'a> {
 /// Inserts a stage unless the org already has a stage of that name (case-insensitive): then it
 /// changes nothing (check `db::changes()`).
 pub fn insert_statement(
-    db: &D1Database,
+    tenant: &Tenant,
     stage: &NewStage<'_>,
-) -> Result<D1PreparedStatement, Problem> {
+) -> Result<D1PreparedStatement, StoreError> {
+    let (db, org_id) = (tenant.db(), tenant.org_id());
     db::statement(
         db,
         "INSERT INTO pipeline_stages (id, org_id, name, rank_key, is_closed, is_won, created_at, updated_at) \
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7) ON CONFLICT (org_id, name) DO NOTHING",
         &args![
             stage.id,
-            stage.org_id,
+            org_id,
             stage.name,
             stage.rank_key,
             stage.is_closed,
@@ -79,8 +82,8 @@ pub fn insert_statement(
 }
 
 /// Creates a stage; `false` when the org already has a stage of that name (case-insensitive).
-pub async fn create(db: &D1Database, stage: &NewStage<'_>) -> Result<bool, Problem> {
-    let results = db::batch(db, vec![insert_statement(db, stage)?]).await?;
+pub async fn create(tenant: &Tenant, stage: &NewStage<'_>) -> Result<bool, StoreError> {
+    let results = tenant.batch(vec![insert_statement(tenant, stage)?]).await?;
     Ok(results.first().map(db::changes) == Some(1))
 }
 
@@ -94,7 +97,8 @@ pub enum Outcome {
 }
 
 /// The org's first stage (by position), where new leads go by default.
-pub async fn first_id(db: &D1Database, org_id: &str) -> Result<Option<String>, Problem> {
+pub async fn first_id(tenant: &Tenant) -> Result<Option<String>, StoreError> {
+    let (db, org_id) = (tenant.db(), tenant.org_id());
     #[derive(Deserialize)]
     struct Row {
         id: String,
@@ -109,7 +113,8 @@ pub async fn first_id(db: &D1Database, org_id: &str) -> Result<Option<String>, P
 }
 
 /// Whether the stage exists in the org.
-pub async fn exists(db: &D1Database, org_id: &str, stage_id: &str) -> Result<bool, Problem> {
+pub async fn exists(tenant: &Tenant, stage_id: &str) -> Result<bool, StoreError> {
+    let (db, org_id) = (tenant.db(), tenant.org_id());
     let row: Option<Value> = db::first(
         db,
         "SELECT 1 AS found FROM pipeline_stages WHERE org_id = ?1 AND id = ?2",
@@ -121,14 +126,14 @@ pub async fn exists(db: &D1Database, org_id: &str, stage_id: &str) -> Result<boo
 
 /// Changes a stage's name and flags (`None` keeps the current value).
 pub async fn update(
-    db: &D1Database,
-    org_id: &str,
+    tenant: &Tenant,
     id: &str,
     name: Option<&str>,
     is_closed: Option<bool>,
     is_won: Option<bool>,
     now: &str,
-) -> Result<Outcome, Problem> {
+) -> Result<Outcome, StoreError> {
+    let (db, org_id) = (tenant.db(), tenant.org_id());
     // OR IGNORE: a name taken by another stage of the org skips the row instead of failing.
     let changed = db::run(
         db,
@@ -137,11 +142,12 @@ pub async fn update(
         &args![org_id, id, name, is_closed, is_won, now],
     )
     .await?;
-    outcome(db, org_id, id, changed).await
+    outcome(tenant, id, changed).await
 }
 
 /// Deletes a stage that holds no lead and is not the org's last stage.
-pub async fn delete(db: &D1Database, org_id: &str, id: &str) -> Result<Outcome, Problem> {
+pub async fn delete(tenant: &Tenant, id: &str) -> Result<Outcome, StoreError> {
+    let (db, org_id) = (tenant.db(), tenant.org_id());
     let changed = db::run(
         db,
         "DELETE FROM pipeline_stages WHERE org_id = ?1 AND id = ?2 \
@@ -150,20 +156,15 @@ pub async fn delete(db: &D1Database, org_id: &str, id: &str) -> Result<Outcome, 
         &args![org_id, id],
     )
     .await?;
-    outcome(db, org_id, id, changed).await
+    outcome(tenant, id, changed).await
 }
 
 /// What a guarded write of stage `id` that changed `changed` rows came to: done, or why not.
-async fn outcome(
-    db: &D1Database,
-    org_id: &str,
-    id: &str,
-    changed: u64,
-) -> Result<Outcome, Problem> {
+async fn outcome(tenant: &Tenant, id: &str, changed: u64) -> Result<Outcome, StoreError> {
     if changed == 1 {
         return Ok(Outcome::Done);
     }
-    Ok(match get(db, org_id, id).await? {
+    Ok(match get(tenant, id).await? {
         Some(_) => Outcome::Conflict,
         None => Outcome::NotFound,
     })
@@ -171,11 +172,11 @@ async fn outcome(
 
 /// Writes new rank keys for the given stages, all in one batch.
 pub async fn set_ranks(
-    db: &D1Database,
-    org_id: &str,
+    tenant: &Tenant,
     ranks: &[(String, String)],
     now: &str,
-) -> Result<(), Problem> {
+) -> Result<(), StoreError> {
+    let (db, org_id) = (tenant.db(), tenant.org_id());
     let statements = ranks
         .iter()
         .map(|(id, rank)| {
@@ -216,10 +217,10 @@ pub struct ColumnPage<'a> {
 
 /// One page per column, all read in one round trip (a D1 batch).
 pub async fn board_pages(
-    db: &D1Database,
-    org_id: &str,
+    tenant: &Tenant,
     pages: &[ColumnPage<'_>],
-) -> Result<Vec<Vec<CardRow>>, Problem> {
+) -> Result<Vec<Vec<CardRow>>, StoreError> {
+    let (db, org_id) = (tenant.db(), tenant.org_id());
     let sql_first = format!(
         "SELECT {CARD_COLUMNS} FROM leads WHERE org_id = ?1 AND stage_id = ?2 \
          ORDER BY rank_key, id LIMIT ?3"
@@ -254,11 +255,8 @@ pub struct Position {
     pub rank_key: Option<String>,
 }
 
-pub async fn position(
-    db: &D1Database,
-    org_id: &str,
-    lead_id: &str,
-) -> Result<Option<Position>, Problem> {
+pub async fn position(tenant: &Tenant, lead_id: &str) -> Result<Option<Position>, StoreError> {
+    let (db, org_id) = (tenant.db(), tenant.org_id());
     db::first(
         db,
         "SELECT id, stage_id, rank_key FROM leads WHERE org_id = ?1 AND id = ?2",
@@ -275,13 +273,13 @@ struct RankOnly {
 /// The rank key of the lead right before (`before = true`) or right after `(rank, id)` in the
 /// stage, skipping `except` (the lead being moved).
 pub async fn neighbour_rank(
-    db: &D1Database,
-    org_id: &str,
+    tenant: &Tenant,
     stage_id: &str,
     anchor: Option<(&str, &str)>,
     before: bool,
     except: &str,
-) -> Result<Option<String>, Problem> {
+) -> Result<Option<String>, StoreError> {
+    let (db, org_id) = (tenant.db(), tenant.org_id());
     let row: Option<RankOnly> = match (anchor, before) {
         (Some((rank, id)), true) => {
             db::first(
@@ -329,17 +327,15 @@ pub async fn neighbour_rank(
 /// move applied, none if the lead had moved meanwhile. The pipeline runs it in one batch with the
 /// move's touchpoint (`touchpoints::record_after`).
 pub fn move_lead_statement(
-    db: &D1Database,
-    org_id: &str,
+    tenant: &Tenant,
     lead_id: &str,
     from: &Position,
     stage_id: &str,
     rank_key: &str,
     now: &str,
-) -> Result<D1PreparedStatement, Problem> {
+) -> Result<D1PreparedStatement, StoreError> {
     leads::move_statement(
-        db,
-        org_id,
+        tenant,
         lead_id,
         (from.stage_id.as_deref(), from.rank_key.as_deref()),
         (stage_id, rank_key),

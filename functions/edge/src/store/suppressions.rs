@@ -6,22 +6,23 @@
 //! hold other people's events) and its body is replaced by the nightly sweep once it is processed.
 
 use serde::Deserialize;
-use worker::{D1Database, D1PreparedStatement};
+use worker::D1PreparedStatement;
 
 use crate::args;
 use crate::db;
-use crate::http::Problem;
+use crate::db::StoreError;
 use crate::store::inbox;
+use crate::tenant::{Shard, Tenant};
 
 /// Records that the identities behind `hashes` were erased at `erased_at` (a later erasure of the
 /// same identity moves the time forward, never back).
 pub fn record_statement(
-    db: &D1Database,
-    org_id: &str,
+    tenant: &Tenant,
     hashes: &[String],
     erased_at: &str,
-) -> Result<D1PreparedStatement, Problem> {
-    let hashes = serde_json::to_string(hashes).map_err(|e| Problem::internal("hashes", e))?;
+) -> Result<D1PreparedStatement, StoreError> {
+    let (db, org_id) = (tenant.db(), tenant.org_id());
+    let hashes = serde_json::to_string(hashes).map_err(|e| StoreError::backend("hashes", e))?;
     db::statement(
         db,
         "INSERT INTO erasure_suppressions (org_id, identity_hash, erased_at) \
@@ -33,10 +34,10 @@ pub fn record_statement(
 
 /// The latest erasure of any of `hashes` in the org, if one was erased.
 pub async fn latest_erasure(
-    db: &D1Database,
-    org_id: &str,
+    tenant: &Tenant,
     hashes: &[String],
-) -> Result<Option<String>, Problem> {
+) -> Result<Option<String>, StoreError> {
+    let (db, org_id) = (tenant.db(), tenant.org_id());
     #[derive(Deserialize)]
     struct Row {
         erased_at: Option<String>,
@@ -44,7 +45,7 @@ pub async fn latest_erasure(
     if hashes.is_empty() {
         return Ok(None);
     }
-    let hashes = serde_json::to_string(hashes).map_err(|e| Problem::internal("hashes", e))?;
+    let hashes = serde_json::to_string(hashes).map_err(|e| StoreError::backend("hashes", e))?;
     let row: Option<Row> = db::first(
         db,
         "SELECT MAX(erased_at) AS erased_at FROM erasure_suppressions \
@@ -58,12 +59,12 @@ pub async fn latest_erasure(
 /// Remembers the org's inbox rows that name the person (`needles`, see
 /// [`inbox::NAMES_ANY_NEEDLE`]) and are not processed yet, to scrub them once they are.
 pub fn record_unfinished_scrubs_statement(
-    db: &D1Database,
-    org_id: &str,
+    tenant: &Tenant,
     needles: &[String],
     requested_at: &str,
-) -> Result<D1PreparedStatement, Problem> {
-    let needles = serde_json::to_string(needles).map_err(|e| Problem::internal("needles", e))?;
+) -> Result<D1PreparedStatement, StoreError> {
+    let (db, org_id) = (tenant.db(), tenant.org_id());
+    let needles = serde_json::to_string(needles).map_err(|e| StoreError::backend("needles", e))?;
     db::statement(
         db,
         &format!(
@@ -79,7 +80,8 @@ pub fn record_unfinished_scrubs_statement(
 
 /// Up to `limit` scrubs whose inbox row is finished (processed or ignored) or gone: ready for
 /// [`inbox::tombstone_statement`] and [`forget_scrubs_statement`].
-pub async fn finished_scrubs(db: &D1Database, limit: usize) -> Result<Vec<String>, Problem> {
+pub async fn finished_scrubs(shard: &Shard, limit: usize) -> Result<Vec<String>, StoreError> {
+    let db = shard.db();
     #[derive(Deserialize)]
     struct Row {
         inbox_id: String,
@@ -96,10 +98,11 @@ pub async fn finished_scrubs(db: &D1Database, limit: usize) -> Result<Vec<String
 
 /// Forgets the scrubs of these inbox rows (done).
 pub fn forget_scrubs_statement(
-    db: &D1Database,
+    shard: &Shard,
     inbox_ids: &[String],
-) -> Result<D1PreparedStatement, Problem> {
-    let ids = serde_json::to_string(inbox_ids).map_err(|e| Problem::internal("ids", e))?;
+) -> Result<D1PreparedStatement, StoreError> {
+    let db = shard.db();
+    let ids = serde_json::to_string(inbox_ids).map_err(|e| StoreError::backend("ids", e))?;
     db::statement(
         db,
         "DELETE FROM erasure_inbox_scrubs WHERE inbox_id IN (SELECT value FROM json_each(?1))",

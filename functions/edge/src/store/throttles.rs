@@ -5,12 +5,12 @@ use chrono::{DateTime, Utc};
 use leadheat_domain::sync::Throttle;
 use serde::Deserialize;
 use serde_json::Value;
-use worker::D1Database;
 
 use crate::args;
 use crate::clock;
 use crate::db;
-use crate::http::Problem;
+use crate::db::StoreError;
+use crate::tenant::Tenant;
 
 #[derive(Debug, Deserialize)]
 struct Row {
@@ -26,7 +26,8 @@ fn instant(value: Option<String>) -> Option<DateTime<Utc>> {
 }
 
 /// The throttle state (default: never throttled, circuit closed).
-pub async fn get(db: &D1Database, org_id: &str, platform: &str) -> Result<Throttle, Problem> {
+pub async fn get(tenant: &Tenant, platform: &str) -> Result<Throttle, StoreError> {
+    let (db, org_id) = (tenant.db(), tenant.org_id());
     let row: Option<Row> = db::first(
         db,
         "SELECT blocked_until, consecutive_failures, circuit_open_until FROM platform_throttles \
@@ -42,13 +43,13 @@ pub async fn get(db: &D1Database, org_id: &str, platform: &str) -> Result<Thrott
 }
 
 pub async fn put(
-    db: &D1Database,
-    org_id: &str,
+    tenant: &Tenant,
     platform: &str,
     throttle: &Throttle,
     usage: Option<&Value>,
     now: DateTime<Utc>,
-) -> Result<(), Problem> {
+) -> Result<(), StoreError> {
+    let (db, org_id) = (tenant.db(), tenant.org_id());
     db::run(
         db,
         "INSERT INTO platform_throttles (org_id, platform, blocked_until, consecutive_failures, circuit_open_until, last_usage, updated_at) \
@@ -80,7 +81,8 @@ pub struct ThrottleStatus {
     pub last_usage: Option<String>,
 }
 
-pub async fn list(db: &D1Database, org_id: &str) -> Result<Vec<ThrottleStatus>, Problem> {
+pub async fn list(tenant: &Tenant) -> Result<Vec<ThrottleStatus>, StoreError> {
+    let (db, org_id) = (tenant.db(), tenant.org_id());
     db::all(
         db,
         "SELECT platform, blocked_until, consecutive_failures, circuit_open_until, last_usage \

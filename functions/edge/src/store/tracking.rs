@@ -2,11 +2,12 @@
 //! out to be) and their raw events.
 
 use serde::Deserialize;
-use worker::{D1Database, D1PreparedStatement};
+use worker::D1PreparedStatement;
 
 use crate::args;
 use crate::db;
-use crate::http::Problem;
+use crate::db::StoreError;
+use crate::tenant::{Shard, Tenant};
 
 #[derive(Debug, Clone, Deserialize)]
 pub struct VisitorRow {
@@ -16,11 +17,11 @@ pub struct VisitorRow {
 
 /// Records that the visitor was seen (creating it on first sight) and returns its row.
 pub async fn touch_visitor(
-    db: &D1Database,
-    org_id: &str,
+    tenant: &Tenant,
     visitor_id: &str,
     seen_at: &str,
-) -> Result<VisitorRow, Problem> {
+) -> Result<VisitorRow, StoreError> {
+    let (db, org_id) = (tenant.db(), tenant.org_id());
     let sql = "INSERT INTO tracking_visitors (org_id, visitor_id, lead_id, last_visit_touch_at, first_seen_at, last_seen_at) \
                VALUES (?1, ?2, NULL, NULL, ?3, ?3) \
                ON CONFLICT (org_id, visitor_id) DO UPDATE SET last_seen_at = MAX(tracking_visitors.last_seen_at, excluded.last_seen_at), \
@@ -29,16 +30,16 @@ pub async fn touch_visitor(
     let rows: Vec<VisitorRow> = db::all(db, sql, &args![org_id, visitor_id, seen_at]).await?;
     rows.into_iter()
         .next()
-        .ok_or_else(|| Problem::internal("tracking_visitors upsert", "no row returned"))
+        .ok_or_else(|| StoreError::backend("tracking_visitors upsert", "no row returned"))
 }
 
 /// Links the visitor to the lead it identified as.
 pub async fn link_visitor(
-    db: &D1Database,
-    org_id: &str,
+    tenant: &Tenant,
     visitor_id: &str,
     lead_id: &str,
-) -> Result<(), Problem> {
+) -> Result<(), StoreError> {
+    let (db, org_id) = (tenant.db(), tenant.org_id());
     db::run(
         db,
         "UPDATE tracking_visitors SET lead_id = ?3 WHERE org_id = ?1 AND visitor_id = ?2",
@@ -50,11 +51,11 @@ pub async fn link_visitor(
 
 /// Points every visitor identified as lead `from` at lead `to` (a merge).
 pub fn reassign_lead_statement(
-    db: &D1Database,
-    org_id: &str,
+    tenant: &Tenant,
     from: &str,
     to: &str,
-) -> Result<D1PreparedStatement, Problem> {
+) -> Result<D1PreparedStatement, StoreError> {
+    let (db, org_id) = (tenant.db(), tenant.org_id());
     db::statement(
         db,
         "UPDATE tracking_visitors SET lead_id = ?1 WHERE lead_id = ?2 AND org_id = ?3",
@@ -65,10 +66,10 @@ pub fn reassign_lead_statement(
 /// Erasure: deletes every visitor identified as the lead and all their raw events (the events
 /// were the person's browsing, before and after they identified).
 pub fn erase_lead_statements(
-    db: &D1Database,
-    org_id: &str,
+    tenant: &Tenant,
     lead_id: &str,
-) -> Result<Vec<D1PreparedStatement>, Problem> {
+) -> Result<Vec<D1PreparedStatement>, StoreError> {
+    let (db, org_id) = (tenant.db(), tenant.org_id());
     Ok(vec![
         db::statement(
             db,
@@ -89,12 +90,12 @@ pub fn erase_lead_statements(
 /// call opened the session: the caller then records the visit; a concurrent request for the same
 /// session finds the row already moved and records nothing.
 pub async fn open_session(
-    db: &D1Database,
-    org_id: &str,
+    tenant: &Tenant,
     visitor_id: &str,
     session_start: &str,
     older_than: &str,
-) -> Result<bool, Problem> {
+) -> Result<bool, StoreError> {
+    let (db, org_id) = (tenant.db(), tenant.org_id());
     let changed = db::run(
         db,
         "UPDATE tracking_visitors SET last_visit_touch_at = ?3 WHERE org_id = ?1 AND visitor_id = ?2 \
@@ -107,11 +108,11 @@ pub async fn open_session(
 
 /// Sets the last touched session start to at least `session_start` (after attribution).
 pub fn advance_session_statement(
-    db: &D1Database,
-    org_id: &str,
+    tenant: &Tenant,
     visitor_id: &str,
     session_start: &str,
-) -> Result<D1PreparedStatement, Problem> {
+) -> Result<D1PreparedStatement, StoreError> {
+    let (db, org_id) = (tenant.db(), tenant.org_id());
     db::statement(
         db,
         "UPDATE tracking_visitors SET last_visit_touch_at = ?3 WHERE org_id = ?1 AND visitor_id = ?2 \
@@ -122,7 +123,6 @@ pub fn advance_session_statement(
 
 pub struct NewEvent<'a> {
     pub id: &'a str,
-    pub org_id: &'a str,
     pub visitor_id: &'a str,
     pub kind: &'a str,
     pub url: Option<&'a str>,
@@ -130,14 +130,15 @@ pub struct NewEvent<'a> {
     pub attributed: bool,
 }
 
-pub async fn insert_event(db: &D1Database, event: &NewEvent<'_>) -> Result<(), Problem> {
+pub async fn insert_event(tenant: &Tenant, event: &NewEvent<'_>) -> Result<(), StoreError> {
+    let (db, org_id) = (tenant.db(), tenant.org_id());
     db::run(
         db,
         "INSERT INTO tracking_events (id, org_id, visitor_id, kind, url, occurred_at, attributed) \
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
         &args![
             event.id,
-            event.org_id,
+            org_id,
             event.visitor_id,
             event.kind,
             event.url,
@@ -158,11 +159,11 @@ pub struct AnonymousView {
 
 /// The visitor's page views not yet attributed to a lead, newest first, at most `limit`.
 pub async fn anonymous_views(
-    db: &D1Database,
-    org_id: &str,
+    tenant: &Tenant,
     visitor_id: &str,
     limit: usize,
-) -> Result<Vec<AnonymousView>, Problem> {
+) -> Result<Vec<AnonymousView>, StoreError> {
+    let (db, org_id) = (tenant.db(), tenant.org_id());
     db::all(
         db,
         "SELECT id, url, occurred_at FROM tracking_events \
@@ -175,11 +176,11 @@ pub async fn anonymous_views(
 
 /// Marks every anonymous page view of the visitor up to `until` as attributed.
 pub fn mark_attributed_statement(
-    db: &D1Database,
-    org_id: &str,
+    tenant: &Tenant,
     visitor_id: &str,
     until: &str,
-) -> Result<D1PreparedStatement, Problem> {
+) -> Result<D1PreparedStatement, StoreError> {
+    let (db, org_id) = (tenant.db(), tenant.org_id());
     db::statement(
         db,
         "UPDATE tracking_events SET attributed = 1 \
@@ -189,7 +190,8 @@ pub fn mark_attributed_statement(
 }
 
 /// Retention: deletes up to `limit` events (of any org) that occurred before `before`.
-pub async fn prune_events(db: &D1Database, before: &str, limit: usize) -> Result<u64, Problem> {
+pub async fn prune_events(shard: &Shard, before: &str, limit: usize) -> Result<u64, StoreError> {
+    let db = shard.db();
     db::run(
         db,
         "DELETE FROM tracking_events WHERE id IN \
@@ -201,7 +203,8 @@ pub async fn prune_events(db: &D1Database, before: &str, limit: usize) -> Result
 
 /// Retention: deletes up to `limit` visitors (of any org) last seen before `before`, with their
 /// remaining events.
-pub async fn prune_visitors(db: &D1Database, before: &str, limit: usize) -> Result<u64, Problem> {
+pub async fn prune_visitors(shard: &Shard, before: &str, limit: usize) -> Result<u64, StoreError> {
+    let db = shard.db();
     let statements = vec![
         db::statement(
             db,

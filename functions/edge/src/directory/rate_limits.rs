@@ -2,11 +2,12 @@
 //! window in one batch and reports whether any went over its limit.
 
 use serde::Deserialize;
-use worker::D1Database;
+
+use super::Directory;
 
 use crate::args;
 use crate::db;
-use crate::http::Problem;
+use crate::db::StoreError;
 
 #[derive(Debug, Deserialize)]
 struct CountRow {
@@ -16,10 +17,11 @@ struct CountRow {
 /// Counts one hit against every `(bucket, limit)` for the window starting at `window_start`.
 /// Returns the first bucket that is now over its limit, if any.
 pub async fn hit(
-    db: &D1Database,
+    directory: &Directory,
     buckets: &[(String, i64)],
     window_start: &str,
-) -> Result<Option<String>, Problem> {
+) -> Result<Option<String>, StoreError> {
+    let db = directory.db();
     let sql = "INSERT INTO rate_limits (bucket, window_start, count) VALUES (?1, ?2, 1) \
                ON CONFLICT (bucket, window_start) DO UPDATE SET count = count + 1 RETURNING count";
     let statements = buckets
@@ -37,7 +39,8 @@ pub async fn hit(
 }
 
 /// Drops counters of windows that ended before `before`.
-pub async fn prune(db: &D1Database, before: &str) -> Result<u64, Problem> {
+pub async fn prune(directory: &Directory, before: &str) -> Result<u64, StoreError> {
+    let db = directory.db();
     db::run(
         db,
         "DELETE FROM rate_limits WHERE window_start < ?1",
@@ -48,7 +51,12 @@ pub async fn prune(db: &D1Database, before: &str) -> Result<u64, Problem> {
 
 /// Counts one hit against `bucket` for the window starting at `window_start` and returns the
 /// window's count with this hit (the caller's rule decides what it allows).
-pub async fn count_hit(db: &D1Database, bucket: &str, window_start: &str) -> Result<i64, Problem> {
+pub async fn count_hit(
+    directory: &Directory,
+    bucket: &str,
+    window_start: &str,
+) -> Result<i64, StoreError> {
+    let db = directory.db();
     let rows: Vec<CountRow> = db::all(
         db,
         "INSERT INTO rate_limits (bucket, window_start, count) VALUES (?1, ?2, 1) \
