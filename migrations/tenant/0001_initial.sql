@@ -1,6 +1,15 @@
--- Leadheat: the whole D1 schema (applied by `wrangler d1 migrations apply`).
+-- Leadheat: the schema of every tenant shard (the SHARD_0 ... SHARD_{N-1} D1 databases of
+-- wrangler.toml; applied to each by `wrangler d1 migrations apply`, with migrations_dir
+-- "migrations/tenant"). A shard holds everything of the orgs the directory placed on it, and every
+-- row here belongs to one org (platform_throttles also keeps Meta's app-wide usage, see there).
+-- What belongs to no single org (which shard an org lives on, its
+-- site key, which org a platform account belongs to, webhook deliveries for accounts no org
+-- connected, rate limit counters and the scheduled jobs' leases and runs) lives in the directory
+-- database (binding DB), whose schema is migrations/directory/. The two sets share one table
+-- name, `orgs`: the directory's row says where an org lives, a shard's row is the parent of the
+-- org's rows there.
 --
--- Conventions, shared by every table:
+-- Conventions, shared by every table (and by the directory's):
 --   * Every table is STRICT: D1 otherwise stores whatever type it is handed (a Worker binding a JS
 --     number for an id would silently store a REAL), and STRICT turns that into an error.
 --   * Ids are TEXT made by the app (`<prefix>_<ULID>`): opaque, unique, and sortable by creation
@@ -35,12 +44,11 @@
 -- ------------------------------------------------------------------------------------------------
 -- Organisations and their settings
 
--- One row per org, created lazily (INSERT ... ON CONFLICT DO NOTHING) on the org's first
--- authenticated request; the JWT `org` claim is the id. site_key is the public key in
--- `POST /track/<site_key>` that maps the company website to its org.
+-- The shard's copy of the org row, which the org's tables reference. It is created with the org's
+-- defaults when the directory places the org on this shard; the JWT `org` claim is the id. The directory's `orgs` row is the authority on where the org lives, and holds
+-- its website site key.
 CREATE TABLE orgs (
     id TEXT PRIMARY KEY NOT NULL,
-    site_key TEXT NOT NULL UNIQUE CHECK (site_key <> ''),
     created_at TEXT NOT NULL CHECK (strftime('%Y-%m-%dT%H:%M:%fZ', created_at) IS created_at),
     updated_at TEXT NOT NULL CHECK (strftime('%Y-%m-%dT%H:%M:%fZ', updated_at) IS updated_at)
 ) STRICT;
@@ -376,31 +384,19 @@ CREATE TABLE integrations (
     CHECK (status <> 'connected' OR token_ciphertext IS NOT NULL)
 ) STRICT;
 
--- Which org an incoming event belongs to: the webhook payload names a platform account (Facebook
--- page, Instagram account, LinkedIn organisation or sponsored ad account), never an org. The
--- primary key makes an account belong to one org at a time.
-CREATE TABLE integration_accounts (
-    platform TEXT NOT NULL CHECK (platform IN ('facebook', 'instagram', 'linkedin')),
-    account_id TEXT NOT NULL CHECK (account_id <> ''),
-    org_id TEXT NOT NULL REFERENCES orgs (id) ON DELETE CASCADE,
-    kind TEXT NOT NULL CHECK (kind IN ('page', 'instagram_account', 'organization', 'sponsored_account')),
-    created_at TEXT NOT NULL CHECK (strftime('%Y-%m-%dT%H:%M:%fZ', created_at) IS created_at),
-    PRIMARY KEY (platform, account_id),
-    -- Each platform has its own kinds of account.
-    CHECK ((platform = 'facebook' AND kind = 'page')
-        OR (platform = 'instagram' AND kind = 'instagram_account')
-        OR (platform = 'linkedin' AND kind IN ('organization', 'sponsored_account')))
-) STRICT;
-
-CREATE INDEX integration_accounts_org ON integration_accounts (org_id, platform);
-
--- Every signed webhook delivery, stored before it is acknowledged: the durable record that makes
--- "nothing is lost" true even when a queue message is. Life cycle:
+-- Every signed webhook delivery for an account an org has connected, stored on that org's shard
+-- before it is acknowledged: the durable record that makes "nothing is lost" true even when a
+-- queue message is. The webhook worker resolves the account through the directory's
+-- integration_accounts at receipt, so org_id is always set; deliveries for accounts no org
+-- connected never come here (the directory's webhook_unrouted counts them, without their body).
+-- Life cycle:
 --   pending -> processing (lease_until set; a consumer that dies lets the lease expire)
---           -> processed | ignored (no org connected the account) | pending again with
---              next_attempt_at (backoff) | dead after the last attempt (replayable: back to pending).
--- org_id is NULL until the account is resolved (and stays NULL for ignored events). No foreign
--- keys: the inbox is a log that must accept anything signed, before anything is known about it.
+--           -> processed | ignored (the account was disconnected before the row was processed) |
+--              pending again with next_attempt_at (backoff) | dead after the last attempt
+--              (replayable: back to pending).
+-- org_id is kept nullable for simplicity, though the app always sets it. No foreign keys: the
+-- inbox is a log that must accept every signed delivery routed here before anything else about
+-- it is known.
 CREATE TABLE webhook_inbox (
     id TEXT PRIMARY KEY NOT NULL,
     platform TEXT NOT NULL CHECK (platform IN ('facebook', 'instagram', 'linkedin')),
@@ -448,7 +444,7 @@ CREATE TABLE platform_throttles (
 ) STRICT;
 
 -- ------------------------------------------------------------------------------------------------
--- API plumbing
+-- API plumbing (the request rate limit counters are the directory's: a limit is not one org's data)
 
 -- Idempotency-Key replay: the first response to a key is stored and replayed for the same
 -- request (same request_hash); a different request under the same key is refused. status_code and
@@ -468,29 +464,9 @@ CREATE TABLE idempotency_keys (
 -- Pruning keys past their retention.
 CREATE INDEX idempotency_keys_created ON idempotency_keys (created_at);
 
--- Fixed-window request counters (`bucket` names who and what is limited). Rows are tiny and
--- hot; WITHOUT ROWID keeps each one a single B-tree entry.
-CREATE TABLE rate_limits (
-    bucket TEXT NOT NULL,
-    window_start TEXT NOT NULL CHECK (strftime('%Y-%m-%dT%H:%M:%fZ', window_start) IS window_start),
-    count INTEGER NOT NULL DEFAULT 0 CHECK (count >= 0),
-    PRIMARY KEY (bucket, window_start)
-) STRICT, WITHOUT ROWID;
-
--- Pruning past windows.
-CREATE INDEX rate_limits_window ON rate_limits (window_start);
-
 -- ------------------------------------------------------------------------------------------------
--- Scheduled jobs
-
--- Mutual exclusion between overlapping cron runs: a job takes its lease with
--- `INSERT ... ON CONFLICT (name) DO UPDATE SET holder = ?, lease_until = ? WHERE lease_until < ?`
--- and proceeds only if the row is now its own.
-CREATE TABLE job_leases (
-    name TEXT PRIMARY KEY NOT NULL,
-    holder TEXT NOT NULL,
-    lease_until TEXT NOT NULL CHECK (strftime('%Y-%m-%dT%H:%M:%fZ', lease_until) IS lease_until)
-) STRICT;
+-- Rescoring (the scheduled jobs' leases and run records are the directory's: a run spans every
+-- shard)
 
 -- A requested full recalculation of one org (POST scoring recalculation, or a config change),
 -- worked through in batches by the scoring job, which resumes after cursor_lead_id.
@@ -509,20 +485,6 @@ CREATE TABLE rescore_runs (
 
 -- The job's next run to work on: the unfinished ones, oldest request first.
 CREATE INDEX rescore_runs_status ON rescore_runs (status, requested_at);
-
--- One row per scheduled run, with what it did (observability; the foundation end-to-end test
--- reads it). finished_at is NULL while a run that records its start is still going.
-CREATE TABLE job_runs (
-    id TEXT PRIMARY KEY NOT NULL,
-    job TEXT NOT NULL,
-    cron TEXT NOT NULL,
-    started_at TEXT NOT NULL CHECK (strftime('%Y-%m-%dT%H:%M:%fZ', started_at) IS started_at),
-    finished_at TEXT CHECK (strftime('%Y-%m-%dT%H:%M:%fZ', finished_at) IS finished_at),
-    summary TEXT NOT NULL DEFAULT '{}' CHECK (json_valid(summary))
-) STRICT;
-
--- A job's recent runs (and their pruning).
-CREATE INDEX job_runs_job_started ON job_runs (job, started_at);
 
 -- ------------------------------------------------------------------------------------------------
 -- Website tracking
