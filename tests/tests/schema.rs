@@ -1,7 +1,9 @@
-//! The D1 schema, checked natively (no runtime, milliseconds): every migration applied to an
-//! in-memory SQLite exactly as wrangler splits and sends it, then the schema's contract — table and
-//! column names, STRICT tables, uniqueness and CHECK rules, cascades, the full-text index triggers —
-//! and the query plans of the queries the API runs (each must read an index, not the table).
+//! The D1 schemas, checked natively (no runtime, milliseconds). There are two migration sets, each
+//! applied to its own in-memory SQLite exactly as wrangler splits and sends it: `migrations/tenant`
+//! (every shard, SHARD_k) and `migrations/directory` (the directory, DB). Then each schema's
+//! contract — table and column names, STRICT tables, uniqueness and CHECK rules, cascades, the
+//! full-text index triggers —, how the two sets divide the tables between them, and the query
+//! plans of the queries the workers run (each must read an index, not the table).
 
 use std::collections::BTreeSet;
 use std::fs;
@@ -14,20 +16,50 @@ use rusqlite::{Batch, Connection, ErrorCode};
 // ---------------------------------------------------------------------------------------------
 // Applying the migrations
 
-fn migrations_dir() -> PathBuf {
+fn migrations_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../migrations")
 }
 
-/// Every `migrations/*.sql`, in name order (the order wrangler applies them in).
-fn migration_files() -> Vec<PathBuf> {
-    let mut files: Vec<PathBuf> = fs::read_dir(migrations_dir())
-        .expect("the migrations folder exists")
+/// The two migration sets: each is the `migrations_dir` of some D1 bindings in wrangler.toml.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Set {
+    /// `migrations/tenant`: every shard (SHARD_0 ... SHARD_{N-1}), one org's data per row.
+    Tenant,
+    /// `migrations/directory`: the directory (DB), where orgs live and what is no single org's.
+    Directory,
+}
+
+const SETS: [Set; 2] = [Set::Tenant, Set::Directory];
+
+impl Set {
+    fn dir(self) -> PathBuf {
+        migrations_root().join(match self {
+            Set::Tenant => "tenant",
+            Set::Directory => "directory",
+        })
+    }
+}
+
+fn sql_files_in(dir: &Path) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = fs::read_dir(dir)
+        .unwrap_or_else(|e| panic!("the migrations folder {dir:?} exists: {e}"))
         .map(|entry| entry.expect("a readable directory entry").path())
         .filter(|path| path.extension().is_some_and(|ext| ext == "sql"))
         .collect();
     files.sort();
-    assert!(!files.is_empty(), "no migrations in {:?}", migrations_dir());
     files
+}
+
+/// Every `.sql` file of a set, in name order (the order wrangler applies them in).
+fn migration_files(set: Set) -> Vec<PathBuf> {
+    let files = sql_files_in(&set.dir());
+    assert!(!files.is_empty(), "no migrations in {:?}", set.dir());
+    files
+}
+
+/// The migrations of both sets.
+fn all_migration_files() -> Vec<PathBuf> {
+    SETS.iter().flat_map(|&set| migration_files(set)).collect()
 }
 
 /// Splits a migration into statements the way wrangler does before sending them to D1 (a port of
@@ -142,13 +174,13 @@ fn split_like_wrangler(sql: &str) -> Vec<String> {
         .collect()
 }
 
-/// A fresh in-memory database with foreign keys enforced (as D1 does) and every migration
-/// applied statement by statement, each piece required to be exactly one complete statement.
-fn db() -> Connection {
+/// A fresh in-memory database with foreign keys enforced (as D1 does) and every migration of
+/// `set` applied statement by statement, each piece required to be exactly one complete statement.
+fn apply(set: Set) -> Connection {
     let conn = Connection::open_in_memory().expect("an in-memory database opens");
     conn.execute_batch("PRAGMA foreign_keys = ON")
         .expect("foreign keys on");
-    for file in migration_files() {
+    for file in migration_files(set) {
         let sql = fs::read_to_string(&file).expect("the migration is readable");
         for piece in split_like_wrangler(&sql) {
             let mut batch = Batch::new(&conn, &piece);
@@ -171,6 +203,16 @@ fn db() -> Connection {
     conn
 }
 
+/// A fresh shard: the tenant set applied.
+fn db() -> Connection {
+    apply(Set::Tenant)
+}
+
+/// A fresh directory: the directory set applied.
+fn directory() -> Connection {
+    apply(Set::Directory)
+}
+
 // ---------------------------------------------------------------------------------------------
 // Rows, counts and constraint errors
 
@@ -179,18 +221,9 @@ const T0: &str = "'2026-11-25T10:00:00.000Z'";
 /// A valid row of one table, as `(column, SQL literal)` pairs; tests override single columns.
 type Row = &'static [(&'static str, &'static str)];
 
-const ORG_A: Row = &[
-    ("id", "'org_a'"),
-    ("site_key", "'site_a'"),
-    ("created_at", T0),
-    ("updated_at", T0),
-];
-const ORG_B: Row = &[
-    ("id", "'org_b'"),
-    ("site_key", "'site_b'"),
-    ("created_at", T0),
-    ("updated_at", T0),
-];
+// Tenant rows (a shard's tables).
+const ORG_A: Row = &[("id", "'org_a'"), ("created_at", T0), ("updated_at", T0)];
+const ORG_B: Row = &[("id", "'org_b'"), ("created_at", T0), ("updated_at", T0)];
 const SCORING_CONFIG: Row = &[
     ("org_id", "'org_a'"),
     ("weights", r#"'{"social_like":1,"site_visit":10}'"#),
@@ -280,13 +313,6 @@ const INTEGRATION: Row = &[
     ("created_at", T0),
     ("updated_at", T0),
 ];
-const INTEGRATION_ACCOUNT: Row = &[
-    ("platform", "'facebook'"),
-    ("account_id", "'page_1'"),
-    ("org_id", "'org_a'"),
-    ("kind", "'page'"),
-    ("created_at", T0),
-];
 const INBOX_EVENT: Row = &[
     ("id", "'evt_1'"),
     ("platform", "'facebook'"),
@@ -311,24 +337,11 @@ const IDEMPOTENCY_KEY: Row = &[
     ("response_body", "'{}'"),
     ("created_at", T0),
 ];
-const JOB_LEASE: Row = &[
-    ("name", "'scoring'"),
-    ("holder", "'run_1'"),
-    ("lease_until", T0),
-];
 const RESCORE_RUN: Row = &[
     ("org_id", "'org_a'"),
     ("status", "'queued'"),
     ("config_version", "2"),
     ("requested_at", T0),
-];
-const JOB_RUN: Row = &[
-    ("id", "'run_1'"),
-    ("job", "'scoring'"),
-    ("cron", "'*/15 * * * *'"),
-    ("started_at", T0),
-    ("finished_at", T0),
-    ("summary", r#"'{"finished":true}'"#),
 ];
 const VISITOR: Row = &[
     ("org_id", "'org_a'"),
@@ -357,10 +370,53 @@ const INBOX_SCRUB: Row = &[
     ("org_id", "'org_a'"),
     ("requested_at", T0),
 ];
+
+// Directory rows.
+const DIRECTORY_ORG_A: Row = &[
+    ("id", "'org_a'"),
+    ("shard", "0"),
+    ("site_key", "'site_a'"),
+    ("created_at", T0),
+    ("updated_at", T0),
+];
+const DIRECTORY_ORG_B: Row = &[
+    ("id", "'org_b'"),
+    ("shard", "1"),
+    ("site_key", "'site_b'"),
+    ("ready", "1"),
+    ("created_at", T0),
+    ("updated_at", T0),
+];
+const INTEGRATION_ACCOUNT: Row = &[
+    ("platform", "'facebook'"),
+    ("account_id", "'page_1'"),
+    ("org_id", "'org_a'"),
+    ("kind", "'page'"),
+    ("created_at", T0),
+];
+const UNROUTED: Row = &[
+    ("platform", "'facebook'"),
+    ("dedupe_key", "'0f1e2d'"),
+    ("account_id", "'page_9'"),
+    ("received_at", T0),
+];
 const RATE_LIMIT: Row = &[
     ("bucket", "'track:site_a'"),
     ("window_start", T0),
     ("count", "1"),
+];
+const JOB_LEASE: Row = &[
+    ("name", "'scoring'"),
+    ("holder", "'run_1'"),
+    ("lease_until", T0),
+];
+const JOB_RUN: Row = &[
+    ("id", "'run_1'"),
+    ("job", "'scoring'"),
+    ("cron", "'*/15 * * * *'"),
+    ("started_at", T0),
+    ("finished_at", T0),
+    ("summary", r#"'{"finished":true}'"#),
 ];
 
 /// Inserts `base` with `overrides` replacing (or adding) columns.
@@ -396,12 +452,20 @@ fn insert_ok(conn: &Connection, table: &str, base: Row, overrides: &[(&str, &str
     }
 }
 
-/// Two orgs and one lead (`lead_1` of `org_a`).
+/// A shard with two orgs and one lead (`lead_1` of `org_a`).
 fn seeded() -> Connection {
     let conn = db();
     insert_ok(&conn, "orgs", ORG_A, &[]);
     insert_ok(&conn, "orgs", ORG_B, &[]);
     insert_ok(&conn, "leads", LEAD, &[]);
+    conn
+}
+
+/// A directory with two orgs (`org_a` on shard 0, not ready yet; `org_b` on shard 1).
+fn directory_seeded() -> Connection {
+    let conn = directory();
+    insert_ok(&conn, "orgs", DIRECTORY_ORG_A, &[]);
+    insert_ok(&conn, "orgs", DIRECTORY_ORG_B, &[]);
     conn
 }
 
@@ -446,9 +510,9 @@ fn assert_check_rejects(conn: &Connection, table: &str, base: Row, column: &str,
 // ---------------------------------------------------------------------------------------------
 // Tables, columns, enums, keys
 
-/// The contract other code is written against: every table and its columns.
-const TABLES: &[(&str, &str)] = &[
-    ("orgs", "id site_key created_at updated_at"),
+/// The contract other code is written against: every table of a shard and its columns.
+const TENANT_TABLES: &[(&str, &str)] = &[
+    ("orgs", "id created_at updated_at"),
     (
         "scoring_configs",
         "org_id weights warm_threshold hot_threshold decay_half_life_days config_version \
@@ -494,10 +558,6 @@ const TABLES: &[(&str, &str)] = &[
          last_error_at metrics created_at updated_at",
     ),
     (
-        "integration_accounts",
-        "platform account_id org_id kind created_at",
-    ),
-    (
         "webhook_inbox",
         "id platform dedupe_key account_id org_id body received_at status attempts \
          next_attempt_at lease_until last_error processed_at",
@@ -511,13 +571,11 @@ const TABLES: &[(&str, &str)] = &[
         "idempotency_keys",
         "org_id user_id idem_key method path request_hash status_code response_body created_at",
     ),
-    ("job_leases", "name holder lease_until"),
     (
         "rescore_runs",
         "org_id status cursor_lead_id leads_done leads_total config_version requested_at \
          started_at finished_at",
     ),
-    ("job_runs", "id job cron started_at finished_at summary"),
     (
         "tracking_visitors",
         "org_id visitor_id lead_id last_visit_touch_at first_seen_at last_seen_at",
@@ -526,10 +584,36 @@ const TABLES: &[(&str, &str)] = &[
         "tracking_events",
         "id org_id visitor_id kind url occurred_at attributed",
     ),
-    ("rate_limits", "bucket window_start count"),
     ("erasure_suppressions", "org_id identity_hash erased_at"),
     ("erasure_inbox_scrubs", "inbox_id org_id requested_at"),
 ];
+
+/// Every table of the directory and its columns.
+const DIRECTORY_TABLES: &[(&str, &str)] = &[
+    (
+        "orgs",
+        "id shard site_key ready moving_to created_at updated_at",
+    ),
+    (
+        "integration_accounts",
+        "platform account_id org_id kind created_at",
+    ),
+    (
+        "webhook_unrouted",
+        "platform dedupe_key account_id received_at",
+    ),
+    ("rate_limits", "bucket window_start count"),
+    ("job_leases", "name holder lease_until"),
+    ("job_runs", "id job cron started_at finished_at summary"),
+];
+
+/// A set's applied schema and its table contract.
+fn schema(set: Set) -> (Connection, &'static [(&'static str, &'static str)]) {
+    match set {
+        Set::Tenant => (db(), TENANT_TABLES),
+        Set::Directory => (directory(), DIRECTORY_TABLES),
+    }
+}
 
 /// Ordinary tables of the schema (not SQLite's, not D1's, not FTS shadow tables).
 fn ordinary_tables(conn: &Connection) -> Vec<String> {
@@ -547,19 +631,28 @@ fn set<I: IntoIterator<Item = S>, S: Into<String>>(items: I) -> BTreeSet<String>
 
 #[test]
 fn every_table_exists_with_the_agreed_columns() {
-    let conn = db();
-    for (table, columns) in TABLES {
-        let actual = set(strings(
-            &conn,
-            &format!("SELECT name FROM pragma_table_info('{table}')"),
-        ));
-        assert!(!actual.is_empty(), "table {table} is missing");
+    for set_of in SETS {
+        let (conn, tables) = schema(set_of);
+        for (table, columns) in tables {
+            let actual = set(strings(
+                &conn,
+                &format!("SELECT name FROM pragma_table_info('{table}')"),
+            ));
+            assert!(!actual.is_empty(), "{set_of:?}: table {table} is missing");
+            assert_eq!(
+                actual,
+                set(columns.split_whitespace()),
+                "{set_of:?}: columns of {table}"
+            );
+        }
+        // No table beyond the contract: a table that moved to the other set is gone from this one.
         assert_eq!(
-            actual,
-            set(columns.split_whitespace()),
-            "columns of {table}"
+            set(ordinary_tables(&conn)),
+            set(tables.iter().map(|(table, _)| *table)),
+            "{set_of:?}: the tables"
         );
     }
+    let conn = db();
     let fts = strings(
         &conn,
         "SELECT sql FROM sqlite_schema WHERE name = 'leads_fts' AND type = 'table'",
@@ -572,34 +665,37 @@ fn every_table_exists_with_the_agreed_columns() {
 
 #[test]
 fn every_table_is_strict() {
-    let conn = db();
-    let tables = ordinary_tables(&conn);
-    assert!(tables.len() >= TABLES.len(), "{tables:?}");
-    for table in tables {
-        let strict = count(
-            &conn,
-            &format!(
-                "SELECT strict FROM pragma_table_list WHERE schema = 'main' AND name = '{table}'"
-            ),
-        );
-        assert_eq!(strict, 1, "{table} is not STRICT");
+    for set_of in SETS {
+        let (conn, contract) = schema(set_of);
+        let tables = ordinary_tables(&conn);
+        assert!(tables.len() >= contract.len(), "{set_of:?}: {tables:?}");
+        for table in tables {
+            let strict = count(
+                &conn,
+                &format!(
+                    "SELECT strict FROM pragma_table_list WHERE schema = 'main' AND name = '{table}'"
+                ),
+            );
+            assert_eq!(strict, 1, "{set_of:?}: {table} is not STRICT");
+        }
     }
 }
 
 #[test]
 fn strict_tables_refuse_values_of_the_wrong_type() {
-    let conn = seeded();
-    let result = insert(
-        &conn,
-        "leads",
-        LEAD,
-        &[("id", "'lead_2'"), ("heat_score", "'hot'")],
-    );
-    match &result {
-        Err(rusqlite::Error::SqliteFailure(error, Some(message)))
-            if error.code == ErrorCode::ConstraintViolation && message.contains("cannot store") => {
+    let shard = seeded();
+    let directory = directory();
+    for (conn, table, row, column, bad) in [
+        (&shard, "leads", LEAD, "heat_score", "'hot'"),
+        (&directory, "orgs", DIRECTORY_ORG_A, "shard", "'first'"),
+    ] {
+        let result = insert(conn, table, row, &[("id", "'other'"), (column, bad)]);
+        match &result {
+            Err(rusqlite::Error::SqliteFailure(error, Some(message)))
+                if error.code == ErrorCode::ConstraintViolation
+                    && message.contains("cannot store") => {}
+            _ => panic!("{table}.{column}: expected a datatype error, got {result:?}"),
         }
-        _ => panic!("expected a datatype error, got {result:?}"),
     }
 }
 
@@ -617,33 +713,51 @@ fn every_table_accepts_a_valid_row_and_foreign_keys_hold() {
         ("heat_snapshots", SNAPSHOT),
         ("heat_level_changes", LEVEL_CHANGE),
         ("integrations", INTEGRATION),
-        ("integration_accounts", INTEGRATION_ACCOUNT),
         ("webhook_inbox", INBOX_EVENT),
         ("platform_throttles", THROTTLE),
         ("idempotency_keys", IDEMPOTENCY_KEY),
-        ("job_leases", JOB_LEASE),
         ("rescore_runs", RESCORE_RUN),
-        ("job_runs", JOB_RUN),
         ("tracking_visitors", VISITOR),
         ("tracking_events", TRACKING_EVENT),
-        ("rate_limits", RATE_LIMIT),
         ("erasure_suppressions", SUPPRESSION),
         ("erasure_inbox_scrubs", INBOX_SCRUB),
     ];
     for &(table, row) in rows {
         insert_ok(&conn, table, row, &[]);
     }
-    for (table, _) in TABLES {
-        let rows = count(&conn, &format!("SELECT count(*) FROM {table}"));
-        assert!(rows >= 1, "{table} is empty");
+    let directory = directory_seeded();
+    let directory_rows: &[(&str, Row)] = &[
+        ("integration_accounts", INTEGRATION_ACCOUNT),
+        ("webhook_unrouted", UNROUTED),
+        ("rate_limits", RATE_LIMIT),
+        ("job_leases", JOB_LEASE),
+        ("job_runs", JOB_RUN),
+    ];
+    for &(table, row) in directory_rows {
+        insert_ok(&directory, table, row, &[]);
     }
-    // Also fails with "foreign key mismatch" if a parent key lacks a unique index.
-    let mut check = conn.prepare("PRAGMA foreign_key_check").unwrap();
-    let violations = check
-        .query_map([], |row| row.get::<_, String>(0))
-        .unwrap()
-        .count();
-    assert_eq!(violations, 0);
+    for (conn, tables) in [(&conn, TENANT_TABLES), (&directory, DIRECTORY_TABLES)] {
+        for (table, _) in tables {
+            let rows = count(conn, &format!("SELECT count(*) FROM {table}"));
+            assert!(rows >= 1, "{table} is empty");
+        }
+        // Also fails with "foreign key mismatch" if a parent key lacks a unique index.
+        let mut check = conn.prepare("PRAGMA foreign_key_check").unwrap();
+        let violations = check
+            .query_map([], |row| row.get::<_, String>(0))
+            .unwrap()
+            .count();
+        assert_eq!(violations, 0);
+    }
+    // Directory defaults the application relies on: a new org is not ready and not moving.
+    let (ready, moving_to): (i64, Option<i64>) = directory
+        .query_row(
+            "SELECT ready, moving_to FROM orgs WHERE id = 'org_a'",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert_eq!((ready, moving_to), (0, None));
     // Defaults the application relies on.
     let defaults: (f64, String, i64, i64, String, String, i64) = conn
         .query_row(
@@ -685,6 +799,7 @@ fn check_list(conn: &Connection, table: &str, column: &str) -> BTreeSet<String> 
 #[test]
 fn enum_checks_list_exactly_the_domain_wire_strings() {
     let conn = db();
+    let directory = directory();
     let social: Vec<&str> = Platform::ALL
         .iter()
         .filter(|platform| platform.is_social())
@@ -702,7 +817,6 @@ fn enum_checks_list_exactly_the_domain_wire_strings() {
         ("heat_level_changes", "old_level", HeatLevel::WIRE_NAMES),
         ("heat_level_changes", "new_level", HeatLevel::WIRE_NAMES),
         ("integrations", "platform", &social),
-        ("integration_accounts", "platform", &social),
         ("webhook_inbox", "platform", &social),
         ("platform_throttles", "platform", &social),
     ];
@@ -713,14 +827,31 @@ fn enum_checks_list_exactly_the_domain_wire_strings() {
             "{table}.{column}"
         );
     }
+    let directory_cases: &[(&str, &str, &[&str])] = &[
+        ("integration_accounts", "platform", &social),
+        ("webhook_unrouted", "platform", &social),
+    ];
+    for (table, column, wire_names) in directory_cases {
+        assert_eq!(
+            check_list(&directory, table, column),
+            set(wire_names.iter().copied()),
+            "directory {table}.{column}"
+        );
+    }
 }
 
 /// SQLite looks up child rows by their foreign key columns when a parent row is deleted or its
 /// key changes; without an index leading with those columns that is a full scan of the child.
 #[test]
 fn every_foreign_key_is_served_by_an_index() {
-    let conn = db();
-    for table in ordinary_tables(&conn) {
+    for set_of in SETS {
+        let (conn, _) = schema(set_of);
+        foreign_keys_are_served_by_an_index(&conn);
+    }
+}
+
+fn foreign_keys_are_served_by_an_index(conn: &Connection) {
+    for table in ordinary_tables(conn) {
         let mut keys: Vec<(i64, Vec<String>)> = Vec::new();
         let mut statement = conn
             .prepare("SELECT id, \"from\" FROM pragma_foreign_key_list(?1) ORDER BY id, seq")
@@ -738,13 +869,13 @@ fn every_foreign_key_is_served_by_an_index() {
             }
         }
         let indexes: Vec<Vec<String>> = strings(
-            &conn,
+            conn,
             &format!("SELECT name FROM pragma_index_list('{table}')"),
         )
         .iter()
         .map(|index| {
             strings(
-                &conn,
+                conn,
                 &format!(
                     "SELECT COALESCE(name, '<expression>') FROM pragma_index_info('{index}') \
                      ORDER BY seqno"
@@ -949,7 +1080,7 @@ fn a_stage_name_is_unique_per_org_whatever_its_case() {
 
 #[test]
 fn an_account_belongs_to_one_org() {
-    let conn = seeded();
+    let conn = directory_seeded();
     insert_ok(&conn, "integration_accounts", INTEGRATION_ACCOUNT, &[]);
     assert_violates(
         insert(
@@ -960,6 +1091,69 @@ fn an_account_belongs_to_one_org() {
         ),
         "UNIQUE",
     );
+    // Only an org the directory knows connects an account.
+    assert_violates(
+        insert(
+            &conn,
+            "integration_accounts",
+            INTEGRATION_ACCOUNT,
+            &[("account_id", "'page_2'"), ("org_id", "'org_missing'")],
+        ),
+        "FOREIGN KEY",
+    );
+}
+
+#[test]
+fn a_site_key_names_one_org() {
+    let conn = directory_seeded();
+    assert_violates(
+        insert(
+            &conn,
+            "orgs",
+            DIRECTORY_ORG_A,
+            &[("id", "'org_c'"), ("site_key", "'site_b'")],
+        ),
+        "UNIQUE",
+    );
+    insert_ok(
+        &conn,
+        "orgs",
+        DIRECTORY_ORG_A,
+        &[("id", "'org_c'"), ("site_key", "'site_c'")],
+    );
+}
+
+#[test]
+fn an_unrouted_delivery_is_recorded_once_per_dedupe_key() {
+    let conn = directory();
+    insert_ok(&conn, "webhook_unrouted", UNROUTED, &[]);
+    assert_violates(
+        insert(
+            &conn,
+            "webhook_unrouted",
+            UNROUTED,
+            &[("account_id", "'page_8'")],
+        ),
+        "UNIQUE",
+    );
+    // What a redelivery does: no error, no second row.
+    let changed = conn
+        .execute(
+            "INSERT INTO webhook_unrouted (platform, dedupe_key, account_id, received_at) \
+             VALUES ('facebook', '0f1e2d', 'page_9', '2026-11-25T10:00:01.000Z') \
+             ON CONFLICT (platform, dedupe_key) DO NOTHING",
+            [],
+        )
+        .unwrap();
+    assert_eq!(changed, 0);
+    // The same key on another platform is another delivery; the account may be unknown.
+    insert_ok(
+        &conn,
+        "webhook_unrouted",
+        UNROUTED,
+        &[("platform", "'linkedin'"), ("account_id", "NULL")],
+    );
+    assert_eq!(count(&conn, "SELECT count(*) FROM webhook_unrouted"), 2);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -983,12 +1177,6 @@ fn checks_reject_values_outside_each_enum() {
         ("integrations", INTEGRATION, "platform", "'website'"),
         ("integrations", INTEGRATION, "status", "'broken'"),
         ("integrations", INTEGRATION, "status", "'connected'"),
-        (
-            "integration_accounts",
-            INTEGRATION_ACCOUNT,
-            "kind",
-            "'organization'",
-        ),
         ("webhook_inbox", INBOX_EVENT, "status", "'done'"),
         ("webhook_inbox", INBOX_EVENT, "platform", "'email'"),
         ("platform_throttles", THROTTLE, "platform", "'phone'"),
@@ -1007,6 +1195,68 @@ fn checks_reject_values_outside_each_enum() {
     for &(table, base, column, bad) in cases {
         assert_check_rejects(&conn, table, base, column, bad);
     }
+    let directory = directory_seeded();
+    let directory_cases: &[(&str, Row, &str, &str)] = &[
+        ("orgs", DIRECTORY_ORG_A, "shard", "-1"),
+        ("orgs", DIRECTORY_ORG_A, "site_key", "''"),
+        ("orgs", DIRECTORY_ORG_A, "ready", "2"),
+        ("orgs", DIRECTORY_ORG_A, "moving_to", "-1"),
+        // A move goes to another shard.
+        ("orgs", DIRECTORY_ORG_A, "moving_to", "0"),
+        (
+            "integration_accounts",
+            INTEGRATION_ACCOUNT,
+            "kind",
+            "'organization'",
+        ),
+        (
+            "integration_accounts",
+            INTEGRATION_ACCOUNT,
+            "platform",
+            "'website'",
+        ),
+        (
+            "integration_accounts",
+            INTEGRATION_ACCOUNT,
+            "account_id",
+            "''",
+        ),
+        ("webhook_unrouted", UNROUTED, "platform", "'email'"),
+        ("webhook_unrouted", UNROUTED, "dedupe_key", "''"),
+        ("rate_limits", RATE_LIMIT, "count", "-1"),
+    ];
+    for &(table, base, column, bad) in directory_cases {
+        // A fresh id, so that only the CHECK can refuse the row.
+        let result = if table == "orgs" {
+            insert(
+                &directory,
+                table,
+                base,
+                &[("id", "'org_c'"), ("site_key", "'site_c'"), (column, bad)],
+            )
+        } else {
+            insert(&directory, table, base, &[(column, bad)])
+        };
+        match &result {
+            Err(rusqlite::Error::SqliteFailure(error, Some(message)))
+                if error.code == ErrorCode::ConstraintViolation
+                    && message.contains("CHECK constraint failed") => {}
+            _ => panic!(
+                "directory {table}.{column} = {bad}: expected a CHECK violation, got {result:?}"
+            ),
+        }
+    }
+    // A move to another shard is fine.
+    insert_ok(
+        &directory,
+        "orgs",
+        DIRECTORY_ORG_A,
+        &[
+            ("id", "'org_c'"),
+            ("site_key", "'site_c'"),
+            ("moving_to", "1"),
+        ],
+    );
 }
 
 #[test]
@@ -1023,7 +1273,6 @@ fn checks_reject_invalid_or_misshapen_json() {
         ("custom_field_defs", CUSTOM_FIELD, "options", "'{}'"),
         ("scoring_configs", SCORING_CONFIG, "weights", "'[]'"),
         ("integrations", INTEGRATION, "metrics", "'{\"a\":}'"),
-        ("job_runs", JOB_RUN, "summary", "'finished'"),
         (
             "platform_throttles",
             THROTTLE,
@@ -1041,6 +1290,7 @@ fn checks_reject_invalid_or_misshapen_json() {
         THROTTLE,
         &[("last_usage", "NULL")],
     );
+    assert_check_rejects(&directory(), "job_runs", JOB_RUN, "summary", "'finished'");
 }
 
 #[test]
@@ -1059,6 +1309,13 @@ fn checks_reject_timestamps_not_in_the_storage_format() {
         assert_check_rejects(&conn, "interactions", INTERACTION, "occurred_at", bad);
         assert_check_rejects(&conn, "leads", LEAD, "last_interaction_at", bad);
         assert_check_rejects(&conn, "webhook_inbox", INBOX_EVENT, "next_attempt_at", bad);
+        assert_check_rejects(&db(), "orgs", ORG_A, "created_at", bad);
+        let directory = directory();
+        assert_check_rejects(&directory, "orgs", DIRECTORY_ORG_A, "updated_at", bad);
+        assert_check_rejects(&directory, "webhook_unrouted", UNROUTED, "received_at", bad);
+        assert_check_rejects(&directory, "job_leases", JOB_LEASE, "lease_until", bad);
+        assert_check_rejects(&directory, "job_runs", JOB_RUN, "finished_at", bad);
+        assert_check_rejects(&directory, "rate_limits", RATE_LIMIT, "window_start", bad);
     }
     for bad in ["'2026-2-3'", "'2026-02-30'", "'2026-11-25T00:00:00.000Z'"] {
         assert_check_rejects(&conn, "heat_snapshots", SNAPSHOT, "day", bad);
@@ -1218,7 +1475,6 @@ fn a_stage_holding_leads_cannot_be_deleted_but_an_org_deletes_everything() {
         ("scoring_configs", SCORING_CONFIG),
         ("custom_field_defs", CUSTOM_FIELD),
         ("integrations", INTEGRATION),
-        ("integration_accounts", INTEGRATION_ACCOUNT),
         ("rescore_runs", RESCORE_RUN),
     ] {
         insert_ok(&conn, table, row, &[]);
@@ -1237,7 +1493,6 @@ fn a_stage_holding_leads_cannot_be_deleted_but_an_org_deletes_everything() {
         "scoring_configs",
         "custom_field_defs",
         "integrations",
-        "integration_accounts",
         "rescore_runs",
     ] {
         assert_eq!(
@@ -1247,6 +1502,79 @@ fn a_stage_holding_leads_cannot_be_deleted_but_an_org_deletes_everything() {
         );
     }
     assert_eq!(count(&conn, "SELECT count(*) FROM orgs"), 1);
+}
+
+#[test]
+fn deleting_an_org_from_the_directory_disconnects_its_accounts() {
+    let conn = directory_seeded();
+    insert_ok(&conn, "integration_accounts", INTEGRATION_ACCOUNT, &[]);
+    insert_ok(
+        &conn,
+        "integration_accounts",
+        INTEGRATION_ACCOUNT,
+        &[("account_id", "'page_b'"), ("org_id", "'org_b'")],
+    );
+    conn.execute("DELETE FROM orgs WHERE id = 'org_a'", [])
+        .unwrap();
+    assert_eq!(
+        strings(&conn, "SELECT account_id FROM integration_accounts"),
+        ["page_b"]
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// How the two sets divide the tables
+
+#[test]
+fn the_sets_share_no_table_but_orgs() {
+    let tenant_tables = set(ordinary_tables(&db()));
+    let directory_tables = set(ordinary_tables(&directory()));
+    let shared: Vec<&String> = tenant_tables.intersection(&directory_tables).collect();
+    assert_eq!(shared, ["orgs"], "tables in both sets");
+    // Nor any other named object (index, trigger, virtual table): a name means one thing.
+    let names = |conn: &Connection| {
+        set(strings(
+            conn,
+            "SELECT name FROM sqlite_schema WHERE name NOT LIKE 'sqlite\\_%' ESCAPE '\\' \
+             AND name <> 'd1_migrations' AND name <> 'orgs'",
+        ))
+    };
+    let shared_names: Vec<String> = names(&db())
+        .intersection(&names(&directory()))
+        .cloned()
+        .collect();
+    assert!(
+        shared_names.is_empty(),
+        "names in both sets: {shared_names:?}"
+    );
+}
+
+#[test]
+fn every_tenant_table_with_an_org_id_is_not_in_the_directory() {
+    let tenant = db();
+    let directory = set(ordinary_tables(&directory()));
+    let with_org_id: Vec<String> = ordinary_tables(&tenant)
+        .into_iter()
+        .filter(|table| {
+            count(
+                &tenant,
+                &format!("SELECT count(*) FROM pragma_table_info('{table}') WHERE name = 'org_id'"),
+            ) == 1
+        })
+        .collect();
+    // The check has something to check: the org's data is on the shard.
+    for table in ["leads", "interactions", "integrations", "webhook_inbox"] {
+        assert!(
+            with_org_id.iter().any(|t| t == table),
+            "{table}: {with_org_id:?}"
+        );
+    }
+    for table in &with_org_id {
+        assert!(
+            !directory.contains(table),
+            "{table} holds an org's rows (org_id) on the shard, and the directory has it too"
+        );
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1843,7 +2171,7 @@ fn plan_dashboard_social_engagement() {
 
 #[test]
 fn migrations_are_plain_sql_that_d1_accepts() {
-    for file in migration_files() {
+    for file in all_migration_files() {
         let sql = fs::read_to_string(&file).unwrap();
         for statement in split_like_wrangler(&sql) {
             let upper = statement.to_ascii_uppercase();
@@ -1857,6 +2185,56 @@ fn migrations_are_plain_sql_that_d1_accepts() {
             );
         }
     }
+}
+
+/// wrangler applies the `.sql` files of one folder (a binding's `migrations_dir`); a file left
+/// directly in `migrations/`, or in a folder of its own, would be applied to no database.
+#[test]
+fn every_migration_is_in_one_of_the_two_sets() {
+    let stray = sql_files_in(&migrations_root());
+    assert!(stray.is_empty(), "migrations outside both sets: {stray:?}");
+    let mut folders: Vec<String> = fs::read_dir(migrations_root())
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .filter(|path| path.is_dir())
+        .map(|path| path.file_name().unwrap().to_string_lossy().into_owned())
+        .collect();
+    folders.sort();
+    assert_eq!(folders, ["directory", "tenant"]);
+    // wrangler.toml points each binding at its set: DB at the directory, SHARD_k at the tenant set.
+    let config = fs::read_to_string(migrations_root().join("../wrangler.toml")).unwrap();
+    let blocks = config.split("[[env.").skip(1).filter(|block| {
+        ["api", "webhooks", "scoring", "sync"]
+            .iter()
+            .any(|function| block.starts_with(&format!("{function}.d1_databases]]")))
+    });
+    let mut seen = 0;
+    for block in blocks {
+        let field = |name: &str| -> String {
+            block
+                .lines()
+                .find_map(|line| {
+                    let (key, value) = line.split_once('=')?;
+                    (key.trim() == name).then(|| value.trim().trim_matches('"').to_string())
+                })
+                .unwrap_or_else(|| panic!("no {name} in [[env.{block}"))
+        };
+        let expected = if field("binding") == "DB" {
+            "migrations/directory"
+        } else {
+            assert!(
+                field("binding").starts_with("SHARD_"),
+                "unexpected D1 binding in [[env.{block}"
+            );
+            "migrations/tenant"
+        };
+        assert_eq!(field("migrations_dir"), expected, "[[env.{block}");
+        seen += 1;
+    }
+    assert!(
+        seen >= 8,
+        "every worker binds the directory and at least one shard: {seen} bindings"
+    );
 }
 
 #[test]
@@ -1907,6 +2285,83 @@ fn plan_retention_sweeps_and_erasure_lookups() {
         "SELECT MAX(erased_at) AS erased_at FROM erasure_suppressions \
          WHERE org_id = ?1 AND identity_hash IN (SELECT value FROM json_each(?2))",
         "PRIMARY KEY",
+        Order::MaySort,
+    );
+}
+
+/// The directory's lookups: one per request (the org's shard, a site key's org, a delivery's
+/// accounts), so each must be an index seek however many orgs there are.
+#[test]
+fn plan_directory_lookups() {
+    let conn = directory();
+    let org_columns = "id, shard, site_key, ready, moving_to, created_at";
+    assert_plan(
+        &conn,
+        &format!("SELECT {org_columns} FROM orgs WHERE id = ?1"),
+        "sqlite_autoindex_orgs_1",
+        Order::FromIndex,
+    );
+    assert_plan(
+        &conn,
+        &format!("SELECT {org_columns} FROM orgs WHERE site_key = ?1"),
+        "sqlite_autoindex_orgs_2",
+        Order::FromIndex,
+    );
+    // A shard's orgs, page by page in id order (the jobs' walk, a shard move).
+    assert_plan(
+        &conn,
+        &format!(
+            "SELECT {org_columns} FROM orgs WHERE shard = ?1 AND id > ?2 ORDER BY id LIMIT ?3"
+        ),
+        "orgs_shard",
+        Order::FromIndex,
+    );
+    assert_plan(
+        &conn,
+        "SELECT account_id, org_id FROM integration_accounts WHERE platform = ?1 AND account_id IN (?2, ?3)",
+        "sqlite_autoindex_integration_accounts_1",
+        Order::MaySort,
+    );
+    assert_plan(
+        &conn,
+        "SELECT platform, account_id, kind FROM integration_accounts WHERE org_id = ?1 \
+         ORDER BY platform, account_id",
+        "integration_accounts_org",
+        Order::MaySort,
+    );
+    assert_plan(
+        &conn,
+        "SELECT holder FROM job_leases WHERE name = ?1",
+        "sqlite_autoindex_job_leases_1",
+        Order::FromIndex,
+    );
+    assert_plan(
+        &conn,
+        "SELECT summary FROM job_runs WHERE job = ?1 ORDER BY started_at DESC LIMIT 10",
+        "job_runs_job_started",
+        Order::FromIndex,
+    );
+}
+
+#[test]
+fn plan_directory_retention_sweeps() {
+    let conn = directory();
+    assert_plan(
+        &conn,
+        "SELECT platform, dedupe_key FROM webhook_unrouted WHERE received_at < ?1 LIMIT ?2",
+        "webhook_unrouted_received",
+        Order::MaySort,
+    );
+    assert_plan(
+        &conn,
+        "SELECT bucket FROM rate_limits WHERE window_start < ?1",
+        "rate_limits_window",
+        Order::MaySort,
+    );
+    assert_plan(
+        &conn,
+        "SELECT id FROM job_runs WHERE job = ?1 AND started_at < ?2 LIMIT ?3",
+        "job_runs_job_started",
         Order::MaySort,
     );
 }
