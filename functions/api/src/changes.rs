@@ -42,7 +42,7 @@ pub async fn get(req: &ApiRequest, ctx: &Ctx) -> Result<Response, Problem> {
                 })?,
         ),
     };
-    let cursor = store::latest_write_at(&ctx.db, ctx.org())
+    let cursor = store::latest_write_at(&ctx.tenant)
         .await?
         .unwrap_or_else(|| EPOCH.to_string());
     let changed = since.is_some_and(|since| cursor > since);

@@ -1,14 +1,16 @@
-//! Who is calling: the verified JWT claims, their org (created with its defaults on first sight)
+//! Who is calling: the verified JWT claims, their org on its shard (placed on the least-loaded
+//! shard with its defaults on first sight)
 //! and what their role allows. Every authenticated request is also charged to its user's and org's
 //! rate limits here, before it touches D1.
 
 use chrono::{DateTime, Utc};
 use leadheat_domain::auth::{bearer_token, verify_token, AuthError, Claims, TokenPolicy};
 use leadheat_domain::types::Role;
+use leadheat_edge::directory::Directory;
 use leadheat_edge::http::Problem;
-use leadheat_edge::store::orgs;
-use leadheat_edge::{clock, config, db};
-use worker::{D1Database, Env};
+use leadheat_edge::tenant::Tenant;
+use leadheat_edge::{clock, config};
+use worker::Env;
 
 use crate::rate_limit;
 use crate::request::ApiRequest;
@@ -16,7 +18,9 @@ use crate::request::ApiRequest;
 /// Everything an authenticated handler needs.
 pub struct Ctx {
     pub env: Env,
-    pub db: D1Database,
+    pub directory: Directory,
+    /// The caller's org on its shard: every read and write of the request goes through it.
+    pub tenant: Tenant,
     pub claims: Claims,
     /// The request's clock, read once so every write of a request carries the same instant.
     pub now: DateTime<Utc>,
@@ -49,11 +53,12 @@ impl Ctx {
                 })
             })?;
         rate_limit::charge(&env, &claims).await?;
-        let db = db::database(&env)?;
-        orgs::ensure(&db, &claims.org, now).await?;
+        let directory = Directory::open(&env)?;
+        let tenant = directory.ensure_tenant(&claims.org, now).await?;
         Ok(Ctx {
             env,
-            db,
+            directory,
+            tenant,
             claims,
             now,
         })

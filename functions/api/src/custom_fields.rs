@@ -12,7 +12,7 @@ use crate::context::Ctx;
 use crate::request::ApiRequest;
 
 pub async fn list(_req: &ApiRequest, ctx: &Ctx) -> Result<Response, Problem> {
-    let items = store::list(&ctx.db, ctx.org()).await?;
+    let items = store::list(&ctx.tenant).await?;
     http::json(200, &json!({"items": items, "next_cursor": null}))
 }
 
@@ -20,7 +20,7 @@ pub async fn create(req: &ApiRequest, ctx: &Ctx) -> Result<Response, Problem> {
     ctx.require_admin()?;
     let body: Value = req.json()?;
     let def = parse_definition(&body).map_err(Problem::validation)?;
-    match store::create(&ctx.db, ctx.org(), &def, ctx.now).await? {
+    match store::create(&ctx.tenant, &def, ctx.now).await? {
         store::Created::Record(record) => {
             let mut response = http::json(201, &record)?;
             response
@@ -42,11 +42,11 @@ pub async fn create(req: &ApiRequest, ctx: &Ctx) -> Result<Response, Problem> {
 pub async fn update(req: &ApiRequest, ctx: &Ctx, id: &str) -> Result<Response, Problem> {
     ctx.require_admin()?;
     let body: Value = req.json()?;
-    let current = store::get(&ctx.db, ctx.org(), id)
+    let current = store::get(&ctx.tenant, id)
         .await?
         .ok_or_else(|| Problem::not_found(format!("no custom field {id}")))?;
     let def = parse_definition_patch(&body, &current.def).map_err(Problem::validation)?;
-    let record = store::update(&ctx.db, ctx.org(), id, &def, ctx.now)
+    let record = store::update(&ctx.tenant, id, &def, ctx.now)
         .await?
         .ok_or_else(|| Problem::not_found(format!("no custom field {id}")))?;
     http::json(200, &record)
@@ -54,7 +54,7 @@ pub async fn update(req: &ApiRequest, ctx: &Ctx, id: &str) -> Result<Response, P
 
 pub async fn delete(_req: &ApiRequest, ctx: &Ctx, id: &str) -> Result<Response, Problem> {
     ctx.require_admin()?;
-    if store::delete(&ctx.db, ctx.org(), id).await? {
+    if store::delete(&ctx.tenant, id).await? {
         http::no_content()
     } else {
         Err(Problem::not_found(format!("no custom field {id}")))

@@ -29,9 +29,8 @@ pub async fn get(req: &ApiRequest, ctx: &Ctx) -> Result<Response, Problem> {
     let start_day = window.start_day().to_string();
     let earliest_baseline_day = window.earliest_baseline_day().to_string();
     let figures = store::figures(
-        &ctx.db,
+        &ctx.tenant,
         &Bounds {
-            org_id: ctx.org(),
             previous_start: &previous_start,
             start: &start,
             end: &end,

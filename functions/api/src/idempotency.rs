@@ -34,7 +34,6 @@ pub async fn guarded(
     let now = ctx.now_rfc3339();
     let cutoff = clock::rfc3339(rules::expiry_cutoff(ctx.now));
     let claim = Claim {
-        org_id: ctx.org(),
         user_id: &ctx.claims.sub,
         key,
         method: &method,
@@ -43,10 +42,10 @@ pub async fn guarded(
         now: &now,
         cutoff: &cutoff,
     };
-    let claimed = store::claim(&ctx.db, &claim).await?;
+    let claimed = store::claim(&ctx.tenant, &claim).await?;
 
     if !claimed {
-        let row = store::get(&ctx.db, ctx.org(), &ctx.claims.sub, key, &cutoff).await?;
+        let row = store::get(&ctx.tenant, &ctx.claims.sub, key, &cutoff).await?;
         return match rules::decide(row.as_ref().map(|r| r.request_hash.as_str()), &hash) {
             Decision::Mismatch => Err(Problem::new(
                 422,
@@ -82,9 +81,9 @@ pub async fn guarded(
         Err(problem) => (problem.status, problem.body().to_string()),
     };
     if rules::should_store(status) {
-        store::complete(&ctx.db, &claim, status, &body).await?;
+        store::complete(&ctx.tenant, &claim, status, &body).await?;
     } else {
-        store::release(&ctx.db, &claim).await?;
+        store::release(&ctx.tenant, &claim).await?;
     }
     outcome
 }

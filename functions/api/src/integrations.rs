@@ -4,6 +4,7 @@
 
 use leadheat_domain::ownership::not_administered_message;
 use leadheat_domain::types::{FieldError, Platform};
+use leadheat_edge::directory::accounts;
 use leadheat_edge::http::{self, Problem};
 use leadheat_edge::ownership::{self, ProofFailure};
 use leadheat_edge::store::{inbox, integrations, throttles};
@@ -37,12 +38,11 @@ pub async fn list(_req: &ApiRequest, ctx: &Ctx) -> Result<Response, Problem> {
 
 /// The status entries of `platforms`.
 async fn status(ctx: &Ctx, platforms: &[Platform]) -> Result<Vec<Value>, Problem> {
-    let org = ctx.org();
-    let rows = integrations::list(&ctx.db, org).await?;
-    let accounts = integrations::accounts(&ctx.db, org).await?;
-    let counts = inbox::counts(&ctx.db, org).await?;
-    let dead = inbox::dead_events(&ctx.db, org, DEAD_SHOWN * 3).await?;
-    let throttle_rows = throttles::list(&ctx.db, org).await?;
+    let rows = integrations::list(&ctx.tenant).await?;
+    let accounts = accounts::of_org(&ctx.directory, &ctx.tenant).await?;
+    let counts = inbox::counts(&ctx.tenant).await?;
+    let dead = inbox::dead_events(&ctx.tenant, DEAD_SHOWN * 3).await?;
+    let throttle_rows = throttles::list(&ctx.tenant).await?;
     let mut items = Vec::new();
     for platform in platforms {
         let name = platform.as_str();
@@ -65,7 +65,7 @@ async fn status(ctx: &Ctx, platforms: &[Platform]) -> Result<Vec<Value>, Problem
         }
         let last_error = match row.and_then(|r| r.last_error.clone()) {
             Some(error) => Some(error),
-            None => inbox::last_error(&ctx.db, org, name).await?,
+            None => inbox::last_error(&ctx.tenant, name).await?,
         };
         let throttle = throttle_rows.iter().find(|t| t.platform == name);
         let status = row.map_or("not_connected", |r| r.status.as_str());
@@ -198,7 +198,8 @@ pub async fn put(req: &ApiRequest, ctx: &Ctx, platform: &str) -> Result<Response
     let token = token.expect("validated above");
 
     let ids: Vec<String> = accounts.iter().map(|(id, _)| id.clone()).collect();
-    let taken = integrations::taken_by_others(&ctx.db, ctx.org(), platform.as_str(), &ids).await?;
+    let taken =
+        accounts::taken_by_others(&ctx.directory, &ctx.tenant, platform.as_str(), &ids).await?;
     if !taken.is_empty() {
         return Err(already_connected(&taken));
     }
@@ -213,27 +214,36 @@ pub async fn put(req: &ApiRequest, ctx: &Ctx, platform: &str) -> Result<Response
 
     let keyring = tokens::keyring(&ctx.env)?;
     let sealed = tokens::seal(&keyring, ctx.org(), platform.as_str(), token);
-    let connected = integrations::connect(
-        &ctx.db,
-        ctx.org(),
+    let now = ctx.now_rfc3339();
+    // The accounts first, in the directory (all or none): another org that connected one of them
+    // since the check above keeps it. Then the token on the org's shard; if that write fails, the
+    // accounts route to an integration that is not connected, whose events are ignored until a
+    // retried connect succeeds.
+    let claimed = accounts::replace(
+        &ctx.directory,
+        &ctx.tenant,
         platform.as_str(),
-        &sealed,
-        keyring.current().key_id(),
         &accounts,
-        &ctx.now_rfc3339(),
+        &now,
     )
     .await;
-    if let Err(problem) = connected {
-        // Another org connected one of the accounts since the check above: its row made this
-        // whole batch roll back, and it keeps the account.
+    if let Err(error) = claimed {
         let taken =
-            integrations::taken_by_others(&ctx.db, ctx.org(), platform.as_str(), &ids).await?;
+            accounts::taken_by_others(&ctx.directory, &ctx.tenant, platform.as_str(), &ids).await?;
         return Err(if taken.is_empty() {
-            problem
+            error.into()
         } else {
             already_connected(&taken)
         });
     }
+    integrations::connect(
+        &ctx.tenant,
+        platform.as_str(),
+        &sealed,
+        keyring.current().key_id(),
+        &now,
+    )
+    .await?;
     let mut items = status(ctx, &[platform]).await?;
     http::json(200, &items.remove(0))
 }
@@ -312,18 +322,19 @@ fn account_id(value: &Value) -> Option<String> {
 pub async fn delete(_req: &ApiRequest, ctx: &Ctx, platform: &str) -> Result<Response, Problem> {
     ctx.require_admin()?;
     let platform = platform_of(platform)?;
-    integrations::disconnect(&ctx.db, ctx.org(), platform.as_str(), &ctx.now_rfc3339()).await?;
+    accounts::release(&ctx.directory, &ctx.tenant, platform.as_str()).await?;
+    integrations::disconnect(&ctx.tenant, platform.as_str(), &ctx.now_rfc3339()).await?;
     http::no_content()
 }
 
 pub async fn replay(_req: &ApiRequest, ctx: &Ctx, platform: &str) -> Result<Response, Problem> {
     ctx.require_admin()?;
     let platform = platform_of(platform)?;
-    let ids = inbox::replay_dead(&ctx.db, ctx.org(), platform.as_str(), REPLAY_LIMIT).await?;
+    let ids = inbox::replay_dead(&ctx.tenant, platform.as_str(), REPLAY_LIMIT).await?;
     let mut enqueued = 0;
     for id in &ids {
         // A failed send leaves the event pending: the sync's reconciliation enqueues it.
-        if queue::enqueue(&ctx.env, id).await.is_ok() {
+        if queue::enqueue(&ctx.env, ctx.org(), id).await.is_ok() {
             enqueued += 1;
         }
     }

@@ -117,9 +117,9 @@ pub async fn create(req: &ApiRequest, ctx: &Ctx, id: &str) -> Result<Response, P
     ctx.require_writer()?;
     let body: Value = req.json()?;
     // 404 before 422: a missing lead is the more fundamental problem.
-    leads_store::require(&ctx.db, ctx.org(), id).await?;
+    leads_store::require(&ctx.tenant, id).await?;
     let touch = parse_body(&body, id, ctx.now).map_err(Problem::validation)?;
-    let recorded = touchpoints::record(&ctx.db, ctx.org(), touch, ctx.now).await?;
+    let recorded = touchpoints::record(&ctx.tenant, touch, ctx.now).await?;
     let status = if recorded.duplicate { 200 } else { 201 };
     let mut response = http::json(
         status,
@@ -136,8 +136,8 @@ pub async fn create(req: &ApiRequest, ctx: &Ctx, id: &str) -> Result<Response, P
 
 pub async fn timeline(req: &ApiRequest, ctx: &Ctx, id: &str) -> Result<Response, Problem> {
     let query = parse_interaction_query(&req.query, false).map_err(Problem::validation)?;
-    leads_store::require(&ctx.db, ctx.org(), id).await?;
-    let page = store::timeline(&ctx.db, ctx.org(), id, &query).await?;
+    leads_store::require(&ctx.tenant, id).await?;
+    let page = store::timeline(&ctx.tenant, id, &query).await?;
     http::json(
         200,
         &json!({"items": page.items, "next_cursor": page.next_cursor}),
@@ -146,7 +146,7 @@ pub async fn timeline(req: &ApiRequest, ctx: &Ctx, id: &str) -> Result<Response,
 
 pub async fn feed(req: &ApiRequest, ctx: &Ctx) -> Result<Response, Problem> {
     let query = parse_interaction_query(&req.query, true).map_err(Problem::validation)?;
-    let page = store::feed(&ctx.db, ctx.org(), &query).await?;
+    let page = store::feed(&ctx.tenant, &query).await?;
     http::json(
         200,
         &json!({"items": page.items, "next_cursor": page.next_cursor}),

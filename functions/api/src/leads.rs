@@ -57,7 +57,7 @@ fn create_custom_fields(
 pub async fn create(req: &ApiRequest, ctx: &Ctx) -> Result<Response, Problem> {
     ctx.require_writer()?;
     let body: Value = req.json()?;
-    let defs = defs_store::defs(&ctx.db, ctx.org()).await?;
+    let defs = defs_store::defs(&ctx.tenant).await?;
     let mut errors = Vec::new();
     let input = match domain::parse_create(&body) {
         Ok(input) => Some(input),
@@ -83,8 +83,7 @@ pub async fn create(req: &ApiRequest, ctx: &Ctx) -> Result<Response, Problem> {
         return Err(Problem::validation(errors));
     };
     input.custom_fields = custom;
-    let (lead, outcome) =
-        lead_matching::match_or_create(&ctx.db, ctx.org(), input, ctx.now).await?;
+    let (lead, outcome) = lead_matching::match_or_create(&ctx.tenant, input, ctx.now).await?;
     let mut response = lead_response(if outcome.created() { 201 } else { 200 }, &lead)?;
     response
         .headers_mut()
@@ -97,10 +96,10 @@ pub async fn create(req: &ApiRequest, ctx: &Ctx) -> Result<Response, Problem> {
 
 /// A lead of the caller's org, or 404 (also for another org's lead).
 async fn find(ctx: &Ctx, id: &str) -> Result<LeadRecord, Problem> {
-    if let Some(lead) = store::get(&ctx.db, ctx.org(), id).await? {
+    if let Some(lead) = store::get(&ctx.tenant, id).await? {
         return Ok(lead);
     }
-    match store::merged_into(&ctx.db, ctx.org(), id).await? {
+    match store::merged_into(&ctx.tenant, id).await? {
         Some(into) => Err(Problem::not_found(format!(
             "lead {id} was merged into lead {into}"
         ))),
@@ -166,10 +165,10 @@ async fn apply_patch(
     let phone = patch.phone.clone().apply(lead.phone.clone());
     let (stage_id, rank_key, stage_move) = match &patch.stage_id {
         Change::Set(stage) if Some(stage) != lead.stage_id.as_ref() => {
-            if !stages::exists(&ctx.db, ctx.org(), stage).await? {
+            if !stages::exists(&ctx.tenant, stage).await? {
                 return Err(Problem::field("stage_id", "unknown stage"));
             }
-            let rank = store::rank_at_end(&ctx.db, ctx.org(), stage).await?;
+            let rank = store::rank_at_end(&ctx.tenant, stage).await?;
             (
                 Some(stage.clone()),
                 Some(rank),
@@ -215,7 +214,7 @@ pub async fn update(req: &ApiRequest, ctx: &Ctx, id: &str) -> Result<Response, P
     let expected = if_match(req)?;
     let body: Value = req.json()?;
     let patch = domain::parse_patch(&body).map_err(Problem::validation)?;
-    let defs = defs_store::defs(&ctx.db, ctx.org()).await?;
+    let defs = defs_store::defs(&ctx.tenant).await?;
     for _ in 0..UPDATE_ATTEMPTS {
         let lead = find(ctx, id).await?;
         if let Some(expected) = expected {
@@ -227,13 +226,12 @@ pub async fn update(req: &ApiRequest, ctx: &Ctx, id: &str) -> Result<Response, P
             return lead_response(200, &lead);
         }
         let (write, stage_move) = apply_patch(ctx, &lead, &patch, &defs).await?;
-        match store::update(&ctx.db, ctx.org(), id, lead.version, &write, ctx.now).await? {
+        match store::update(&ctx.tenant, id, lead.version, &write, ctx.now).await? {
             UpdateOutcome::Updated => {
                 if let Some((from, to)) = stage_move {
                     // The pipeline's convention: a stage change is a (0-point) interaction.
                     touchpoints::record(
-                        &ctx.db,
-                        ctx.org(),
+                        &ctx.tenant,
                         NewTouchpoint::stage_change(
                             id,
                             from.as_deref(),
@@ -271,7 +269,7 @@ pub async fn update(req: &ApiRequest, ctx: &Ctx, id: &str) -> Result<Response, P
 /// event naming the person is dropped from then on; a newer one creates a new lead.
 pub async fn delete(_req: &ApiRequest, ctx: &Ctx, id: &str) -> Result<Response, Problem> {
     ctx.require_writer()?;
-    if store::delete(&ctx.db, ctx.org(), id, ctx.now).await? {
+    if store::delete(&ctx.tenant, id, ctx.now).await? {
         http::no_content()
     } else {
         Err(Problem::not_found(format!("no lead {id}")))
@@ -335,10 +333,10 @@ pub async fn list(req: &ApiRequest, ctx: &Ctx) -> Result<Response, Problem> {
     let custom = if query.custom.is_empty() {
         Vec::new()
     } else {
-        let defs = defs_store::defs(&ctx.db, ctx.org()).await?;
+        let defs = defs_store::defs(&ctx.tenant).await?;
         custom_filters(&query, &defs)?
     };
-    let page = store::list(&ctx.db, ctx.org(), &query, &custom).await?;
+    let page = store::list(&ctx.tenant, &query, &custom).await?;
     http::json(
         200,
         &json!({"items": page.items, "next_cursor": page.next_cursor}),
@@ -374,11 +372,11 @@ pub async fn merge(req: &ApiRequest, ctx: &Ctx, id: &str) -> Result<Response, Pr
         ));
     }
     let target = find(ctx, id).await?;
-    let source = store::get(&ctx.db, ctx.org(), &source_id)
+    let source = store::get(&ctx.tenant, &source_id)
         .await?
         .ok_or_else(|| Problem::not_found(format!("no lead {source_id}")))?;
-    store::merge(&ctx.db, ctx.org(), &target, &source, ctx.now).await?;
-    touchpoints::rescore(&ctx.db, ctx.org(), &target.id, ctx.now).await?;
+    store::merge(&ctx.tenant, &target, &source, ctx.now).await?;
+    touchpoints::rescore(&ctx.tenant, &target.id, ctx.now).await?;
     let lead = find(ctx, id).await?;
     let mut response = lead_response(200, &lead)?;
     response.headers_mut().set("Leadheat-Merged", &source_id)?;
@@ -387,10 +385,10 @@ pub async fn merge(req: &ApiRequest, ctx: &Ctx, id: &str) -> Result<Response, Pr
 
 pub async fn export(_req: &ApiRequest, ctx: &Ctx, id: &str) -> Result<Response, Problem> {
     let lead = find(ctx, id).await?;
-    let interactions = interactions_store::all_for_lead(&ctx.db, ctx.org(), id).await?;
-    let snapshots = heat::snapshots_of_lead(&ctx.db, ctx.org(), id).await?;
-    let level_changes = heat::level_changes_of_lead(&ctx.db, ctx.org(), id).await?;
-    let merged = store::merged_into_lead(&ctx.db, ctx.org(), id).await?;
+    let interactions = interactions_store::all_for_lead(&ctx.tenant, id).await?;
+    let snapshots = heat::snapshots_of_lead(&ctx.tenant, id).await?;
+    let level_changes = heat::level_changes_of_lead(&ctx.tenant, id).await?;
+    let merged = store::merged_into_lead(&ctx.tenant, id).await?;
     let mut response = http::json(
         200,
         &json!({
@@ -412,8 +410,8 @@ pub async fn export(_req: &ApiRequest, ctx: &Ctx, id: &str) -> Result<Response, 
 
 pub async fn heat(_req: &ApiRequest, ctx: &Ctx, id: &str) -> Result<Response, Problem> {
     let lead = find(ctx, id).await?;
-    let (config, config_version) = touchpoints::scoring_config(&ctx.db, ctx.org()).await?;
-    let touches = interactions_store::touches(&ctx.db, ctx.org(), &lead.id).await?;
+    let (config, config_version) = touchpoints::scoring_config(&ctx.tenant).await?;
+    let touches = interactions_store::touches(&ctx.tenant, &lead.id).await?;
     let heat = scoring::score(&touches, &config, ctx.now);
     http::json(
         200,

@@ -92,7 +92,7 @@ fn rank_problem(error: ranking::RankError) -> Problem {
 }
 
 pub async fn list_stages(_req: &ApiRequest, ctx: &Ctx) -> Result<Response, Problem> {
-    let stages = stages::list(&ctx.db, ctx.org()).await?;
+    let stages = stages::list(&ctx.tenant).await?;
     http::json(200, &stages_json(&stages))
 }
 
@@ -126,7 +126,7 @@ pub async fn create_stage(req: &ApiRequest, ctx: &Ctx) -> Result<Response, Probl
         Some(closed) => closed,
         None => is_won,
     };
-    let existing = stages::list(&ctx.db, ctx.org()).await?;
+    let existing = stages::list(&ctx.tenant).await?;
     if existing.len() >= MAX_STAGES {
         return Err(Problem::conflict(format!(
             "an org has at most {MAX_STAGES} stages"
@@ -164,10 +164,9 @@ pub async fn create_stage(req: &ApiRequest, ctx: &Ctx) -> Result<Response, Probl
     let id = clock::new_id(leadheat_domain::ids::prefix::STAGE);
     let now = ctx.now_rfc3339();
     let created = stages::create(
-        &ctx.db,
+        &ctx.tenant,
         &NewStage {
             id: &id,
-            org_id: ctx.org(),
             name: &name,
             rank_key: &rank_key,
             is_closed,
@@ -181,7 +180,7 @@ pub async fn create_stage(req: &ApiRequest, ctx: &Ctx) -> Result<Response, Probl
             "a stage named \"{name}\" already exists"
         )));
     }
-    let stages = stages::list(&ctx.db, ctx.org()).await?;
+    let stages = stages::list(&ctx.tenant).await?;
     let (position, stage) = stages
         .iter()
         .enumerate()
@@ -212,7 +211,7 @@ pub async fn update_stage(req: &ApiRequest, ctx: &Ctx, id: &str) -> Result<Respo
             "send at least one of name, is_closed, is_won",
         ));
     }
-    let current = stages::get(&ctx.db, ctx.org(), id)
+    let current = stages::get(&ctx.tenant, id)
         .await?
         .ok_or_else(|| Problem::not_found(format!("no stage {id}")))?;
     let won = is_won.unwrap_or(current.is_won != 0);
@@ -224,8 +223,7 @@ pub async fn update_stage(req: &ApiRequest, ctx: &Ctx, id: &str) -> Result<Respo
         ));
     }
     match stages::update(
-        &ctx.db,
-        ctx.org(),
+        &ctx.tenant,
         id,
         name.as_deref(),
         Some(closed),
@@ -243,7 +241,7 @@ pub async fn update_stage(req: &ApiRequest, ctx: &Ctx, id: &str) -> Result<Respo
             )))
         }
     }
-    let stages = stages::list(&ctx.db, ctx.org()).await?;
+    let stages = stages::list(&ctx.tenant).await?;
     let (position, stage) = stages
         .iter()
         .enumerate()
@@ -254,7 +252,7 @@ pub async fn update_stage(req: &ApiRequest, ctx: &Ctx, id: &str) -> Result<Respo
 
 pub async fn delete_stage(_req: &ApiRequest, ctx: &Ctx, id: &str) -> Result<Response, Problem> {
     ctx.require_admin()?;
-    match stages::delete(&ctx.db, ctx.org(), id).await? {
+    match stages::delete(&ctx.tenant, id).await? {
         Outcome::Done => http::no_content(),
         Outcome::NotFound => Err(Problem::not_found(format!("no stage {id}"))),
         Outcome::Conflict => Err(Problem::conflict(
@@ -280,15 +278,15 @@ pub async fn reorder_stages(req: &ApiRequest, ctx: &Ctx) -> Result<Response, Pro
             ))
         }
     };
-    let existing = stages::list(&ctx.db, ctx.org()).await?;
+    let existing = stages::list(&ctx.tenant).await?;
     let existing_ids: Vec<String> = existing.iter().map(|s| s.id.clone()).collect();
     rules::validate_reorder(&existing_ids, &requested).map_err(|e| Problem::validation(vec![e]))?;
     let ranks: Vec<(String, String)> = requested
         .into_iter()
         .zip(ranking::evenly_spaced(existing_ids.len()))
         .collect();
-    stages::set_ranks(&ctx.db, ctx.org(), &ranks, &ctx.now_rfc3339()).await?;
-    let stages = stages::list(&ctx.db, ctx.org()).await?;
+    stages::set_ranks(&ctx.tenant, &ranks, &ctx.now_rfc3339()).await?;
+    let stages = stages::list(&ctx.tenant).await?;
     http::json(200, &stages_json(&stages))
 }
 
@@ -300,7 +298,7 @@ fn board_sort(stage_id: &str) -> String {
 /// or (with `stage_id` and that column's `cursor`) the next page of one column.
 pub async fn board(req: &ApiRequest, ctx: &Ctx) -> Result<Response, Problem> {
     let limit = rules::parse_limit(req.query("limit")).map_err(|e| Problem::validation(vec![e]))?;
-    let all = stages::list(&ctx.db, ctx.org()).await?;
+    let all = stages::list(&ctx.tenant).await?;
     let only = req.query("stage_id");
     let cursor = match req.query("cursor") {
         None => None,
@@ -342,7 +340,7 @@ pub async fn board(req: &ApiRequest, ctx: &Ctx) -> Result<Response, Problem> {
             limit: limit + 1,
         })
         .collect();
-    let results = stages::board_pages(&ctx.db, ctx.org(), &pages).await?;
+    let results = stages::board_pages(&ctx.tenant, &pages).await?;
     let stages_out: Vec<Value> = columns
         .iter()
         .zip(results)
@@ -386,10 +384,10 @@ pub async fn move_lead(req: &ApiRequest, ctx: &Ctx, id: &str) -> Result<Response
         }
     }
 
-    let from: Position = stages::position(&ctx.db, ctx.org(), id)
+    let from: Position = stages::position(&ctx.tenant, id)
         .await?
         .ok_or_else(|| Problem::not_found(format!("no lead {id}")))?;
-    if stages::get(&ctx.db, ctx.org(), &stage_id).await?.is_none() {
+    if stages::get(&ctx.tenant, &stage_id).await?.is_none() {
         return Err(Problem::field(
             "stage_id",
             format!("{stage_id} is not a stage of this org"),
@@ -401,32 +399,19 @@ pub async fn move_lead(req: &ApiRequest, ctx: &Ctx, id: &str) -> Result<Response
     let (low, high) = match (after, before) {
         (Some((low, _)), Some((high, _))) => (Some(low), Some(high)),
         (Some((rank, lead)), None) => {
-            let next = stages::neighbour_rank(
-                &ctx.db,
-                ctx.org(),
-                &stage_id,
-                Some((&rank, &lead)),
-                false,
-                id,
-            )
-            .await?;
+            let next =
+                stages::neighbour_rank(&ctx.tenant, &stage_id, Some((&rank, &lead)), false, id)
+                    .await?;
             (Some(rank), next)
         }
         (None, Some((rank, lead))) => {
-            let previous = stages::neighbour_rank(
-                &ctx.db,
-                ctx.org(),
-                &stage_id,
-                Some((&rank, &lead)),
-                true,
-                id,
-            )
-            .await?;
+            let previous =
+                stages::neighbour_rank(&ctx.tenant, &stage_id, Some((&rank, &lead)), true, id)
+                    .await?;
             (previous, Some(rank))
         }
         (None, None) => {
-            let last =
-                stages::neighbour_rank(&ctx.db, ctx.org(), &stage_id, None, true, id).await?;
+            let last = stages::neighbour_rank(&ctx.tenant, &stage_id, None, true, id).await?;
             (last, None)
         }
     };
@@ -445,8 +430,7 @@ pub async fn move_lead(req: &ApiRequest, ctx: &Ctx, id: &str) -> Result<Response
     // The move and its stage_change touchpoint are one batch: the touchpoint is only written if
     // the guarded move applied, and a failure of either leaves the lead where it was.
     let now = ctx.now_rfc3339();
-    let moved =
-        stages::move_lead_statement(&ctx.db, ctx.org(), id, &from, &stage_id, &rank_key, &now)?;
+    let moved = stages::move_lead_statement(&ctx.tenant, id, &from, &stage_id, &rank_key, &now)?;
     let touch = touchpoints::NewTouchpoint::stage_change(
         id,
         from.stage_id.as_deref(),
@@ -454,7 +438,7 @@ pub async fn move_lead(req: &ApiRequest, ctx: &Ctx, id: &str) -> Result<Response
         &ctx.claims.sub,
         ctx.now,
     );
-    match touchpoints::record_after(&ctx.db, ctx.org(), moved, touch, ctx.now).await? {
+    match touchpoints::record_after(&ctx.tenant, moved, touch, ctx.now).await? {
         Some(recorded) => http::json(200, &recorded.lead),
         None => Err(Problem::conflict(
             "the lead was moved concurrently; reload and retry",
@@ -472,7 +456,7 @@ async fn neighbour(
     let Some(neighbour_id) = neighbour_id else {
         return Ok(None);
     };
-    match stages::position(&ctx.db, ctx.org(), neighbour_id).await? {
+    match stages::position(&ctx.tenant, neighbour_id).await? {
         Some(Position {
             stage_id: Some(s),
             rank_key: Some(rank),

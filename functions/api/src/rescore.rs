@@ -15,8 +15,8 @@ use crate::request::ApiRequest;
 /// 202 with the queued status.
 pub async fn request(_req: &ApiRequest, ctx: &Ctx) -> Result<Response, Problem> {
     ctx.require_admin()?;
-    rescoring::request_recalculation(&ctx.db, ctx.org(), &ctx.now_rfc3339()).await?;
-    let status = rescoring::status(&ctx.db, ctx.org()).await?;
+    rescoring::request_recalculation(&ctx.tenant, &ctx.now_rfc3339()).await?;
+    let status = rescoring::status(&ctx.tenant).await?;
     let response = http::json(202, &body(status.as_ref()))?;
     response
         .headers()
@@ -28,7 +28,7 @@ pub async fn request(_req: &ApiRequest, ctx: &Ctx) -> Result<Response, Problem> 
 /// config_version}`; `status` is `queued`, `running`, `done`, or `idle` when the org never had a
 /// recalculation.
 pub async fn status(_req: &ApiRequest, ctx: &Ctx) -> Result<Response, Problem> {
-    let status = rescoring::status(&ctx.db, ctx.org()).await?;
+    let status = rescoring::status(&ctx.tenant).await?;
     http::json(200, &body(status.as_ref()))
 }
 

@@ -16,7 +16,7 @@ use crate::context::Ctx;
 use crate::request::ApiRequest;
 
 pub async fn get(_req: &ApiRequest, ctx: &Ctx) -> Result<Response, Problem> {
-    let stored = scoring_configs::get(&ctx.db, ctx.org()).await?;
+    let stored = scoring_configs::get(&ctx.tenant).await?;
     http::json(200, &body(&stored, &ctx.now_rfc3339()))
 }
 
@@ -25,8 +25,8 @@ pub async fn put(req: &ApiRequest, ctx: &Ctx) -> Result<Response, Problem> {
     let value: Value = req.json()?;
     let config = parse_config(&value).map_err(Problem::validation)?;
     config.validate().map_err(Problem::validation)?;
-    scoring_configs::put(&ctx.db, ctx.org(), &config, &ctx.now_rfc3339()).await?;
-    let stored = scoring_configs::get(&ctx.db, ctx.org()).await?;
+    scoring_configs::put(&ctx.tenant, &config, &ctx.now_rfc3339()).await?;
+    let stored = scoring_configs::get(&ctx.tenant).await?;
     http::json(200, &body(&stored, &ctx.now_rfc3339()))
 }
 

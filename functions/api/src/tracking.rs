@@ -22,12 +22,14 @@ use leadheat_domain::live::ChangeSource;
 use leadheat_domain::scoring::points_for;
 use leadheat_domain::tracking::{self as rules, EventKind, Identity, TrackEvent};
 use leadheat_domain::types::{CapturedBy, InteractionType, Platform, Source};
+use leadheat_edge::directory::{rate_limits, Directory};
 use leadheat_edge::http::{self, Problem};
 use leadheat_edge::store::interactions::{self, NewInteractionRow};
-use leadheat_edge::store::{orgs, rate_limits, tracking as store};
+use leadheat_edge::store::tracking as store;
+use leadheat_edge::tenant::Tenant;
 use leadheat_edge::{clock, db, lead_matching, touchpoints};
 use serde_json::{json, Map, Value};
-use worker::{Context, D1Database, Env, Response};
+use worker::{Context, Env, Response};
 
 use crate::context::Ctx;
 use crate::live;
@@ -47,7 +49,9 @@ fn snippet_url(req: &ApiRequest, site_key: &str) -> String {
 
 /// `GET /v1/tracking`: the org's site key and the URL the website posts its events to.
 pub async fn settings(req: &ApiRequest, ctx: &Ctx) -> Result<Response, Problem> {
-    let org = orgs::get(&ctx.db, ctx.org())
+    let org = ctx
+        .directory
+        .org(ctx.org())
         .await?
         .ok_or_else(|| Problem::not_found("the org does not exist"))?;
     http::json(
@@ -59,7 +63,7 @@ pub async fn settings(req: &ApiRequest, ctx: &Ctx) -> Result<Response, Problem> 
 /// `POST /v1/tracking/rotate` (admins): a new site key; the old one stops working at once.
 pub async fn rotate(req: &ApiRequest, ctx: &Ctx) -> Result<Response, Problem> {
     ctx.require_admin()?;
-    let key = orgs::rotate_site_key(&ctx.db, ctx.org(), ctx.now).await?;
+    let key = ctx.directory.rotate_site_key(&ctx.tenant, ctx.now).await?;
     http::json(
         200,
         &json!({"site_key": key, "snippet_url_example": snippet_url(req, &key)}),
@@ -98,15 +102,16 @@ pub async fn track(
         .map_err(|e| Problem::malformed_json(format!("the body is not valid JSON: {e}")))?;
     let meter = db::QueryMeter::start();
     let now = clock::now();
-    let db = db::database(env)?;
-    let org = orgs::by_site_key(&db, site_key)
+    let directory = Directory::open(env)?;
+    let org = directory
+        .org_by_site_key(site_key)
         .await?
         .ok_or_else(|| Problem::not_found("unknown site key"))?;
     let event = rules::validate_event(&value, now).map_err(Problem::validation)?;
 
     let window = clock::rfc3339(rules::rate_window_start(now));
     if rate_limits::hit(
-        &db,
+        &directory,
         &rules::rate_buckets(site_key, &event.visitor_id),
         &window,
     )
@@ -126,12 +131,13 @@ pub async fn track(
     if clock::random_bytes::<1>()[0] < 4 {
         // Now and then, drop counters of windows long gone.
         let old = clock::rfc3339(now - Duration::minutes(10));
-        rate_limits::prune(&db, &old).await?;
+        rate_limits::prune(&directory, &old).await?;
     }
 
+    let tenant = directory.tenant_of(&org)?;
     let tracker = Tracker {
-        db: &db,
-        org_id: &org.id,
+        directory: &directory,
+        tenant: &tenant,
         site_key,
         window: &window,
         now,
@@ -175,8 +181,8 @@ fn rate_limited(detail: String, now: DateTime<Utc>) -> Result<Response, Problem>
 }
 
 struct Tracker<'a> {
-    db: &'a D1Database,
-    org_id: &'a str,
+    directory: &'a Directory,
+    tenant: &'a Tenant,
     site_key: &'a str,
     /// The current rate-limit window's start.
     window: &'a str,
@@ -208,19 +214,17 @@ impl Tracker<'_> {
             None => None,
         };
         let occurred_at = clock::rfc3339(event.occurred_at);
-        let visitor =
-            store::touch_visitor(self.db, self.org_id, &event.visitor_id, &occurred_at).await?;
+        let visitor = store::touch_visitor(self.tenant, &event.visitor_id, &occurred_at).await?;
         if let Some(lead_id) = &identified {
-            store::link_visitor(self.db, self.org_id, &event.visitor_id, lead_id).await?;
+            store::link_visitor(self.tenant, &event.visitor_id, lead_id).await?;
         }
         let event_id = clock::new_id(EVENT_PREFIX);
         let lead_id = identified.clone().or(visitor.lead_id.clone());
 
         store::insert_event(
-            self.db,
+            self.tenant,
             &store::NewEvent {
                 id: &event_id,
-                org_id: self.org_id,
                 visitor_id: &event.visitor_id,
                 kind: event.kind.as_str(),
                 url: event.url.as_deref(),
@@ -277,14 +281,8 @@ impl Tracker<'_> {
             let occurred_at = clock::rfc3339(event.occurred_at);
             let older_than =
                 clock::rfc3339(event.occurred_at - Duration::minutes(rules::SESSION_MINUTES));
-            if store::open_session(
-                self.db,
-                self.org_id,
-                &event.visitor_id,
-                &occurred_at,
-                &older_than,
-            )
-            .await?
+            if store::open_session(self.tenant, &event.visitor_id, &occurred_at, &older_than)
+                .await?
             {
                 self.record_visit(event, lead_id, event.occurred_at, event.url.as_deref())
                     .await?;
@@ -317,17 +315,16 @@ impl Tracker<'_> {
         input.first_name = identity.first_name.clone();
         input.last_name = identity.last_name.clone();
         input.company = identity.company.clone();
-        if lead_matching::erased_after(self.db, self.org_id, &input, event.occurred_at).await? {
+        if lead_matching::erased_after(self.tenant, &input, event.occurred_at).await? {
             return Ok(Identified::Erased);
         }
-        if let Some((id, _)) = lead_matching::find_match(self.db, self.org_id, &input).await? {
+        if let Some((id, _)) = lead_matching::find_match(self.tenant, &input).await? {
             // Only empty fields are filled; the lead's source detail tells where IT came from.
-            let lead =
-                lead_matching::fill_existing(self.db, self.org_id, &id, &input, self.now).await?;
+            let lead = lead_matching::fill_existing(self.tenant, &id, &input, self.now).await?;
             return Ok(Identified::Lead(lead.id));
         }
         let (bucket, _) = rules::new_lead_bucket(self.site_key);
-        let count = rate_limits::count_hit(self.db, &bucket, self.window).await?;
+        let count = rate_limits::count_hit(self.directory, &bucket, self.window).await?;
         if !rules::new_lead_allowed(count) {
             return Ok(Identified::OverCap);
         }
@@ -337,8 +334,7 @@ impl Tracker<'_> {
             detail.insert("page".into(), json!(url));
         }
         input.source_detail = detail;
-        let (lead, _) =
-            lead_matching::match_or_create(self.db, self.org_id, input, self.now).await?;
+        let (lead, _) = lead_matching::match_or_create(self.tenant, input, self.now).await?;
         Ok(Identified::Lead(lead.id))
     }
 
@@ -351,13 +347,9 @@ impl Tracker<'_> {
         lead_id: &str,
         last_session: Option<DateTime<Utc>>,
     ) -> Result<Attributed, Problem> {
-        let views = store::anonymous_views(
-            self.db,
-            self.org_id,
-            &event.visitor_id,
-            rules::MAX_ATTRIBUTED_VIEWS,
-        )
-        .await?;
+        let views =
+            store::anonymous_views(self.tenant, &event.visitor_id, rules::MAX_ATTRIBUTED_VIEWS)
+                .await?;
         let mut timed: Vec<(DateTime<Utc>, Option<String>)> = views
             .iter()
             .filter_map(|view| {
@@ -376,15 +368,14 @@ impl Tracker<'_> {
         }
         if let Some(newest) = views.first() {
             statements.push(store::mark_attributed_statement(
-                self.db,
-                self.org_id,
+                self.tenant,
                 &event.visitor_id,
                 &newest.occurred_at,
             )?);
         }
-        db::batch(self.db, statements).await?;
+        self.tenant.batch(statements).await?;
         if !visits.is_empty() {
-            touchpoints::rescore(self.db, self.org_id, lead_id, self.now).await?;
+            touchpoints::rescore(self.tenant, lead_id, self.now).await?;
         }
         Ok(Attributed {
             views: views.len(),
@@ -400,7 +391,7 @@ impl Tracker<'_> {
         lead_id: &str,
         visits: &[rules::Visit],
     ) -> Result<Vec<worker::D1PreparedStatement>, Problem> {
-        let (config, _) = touchpoints::scoring_config(self.db, self.org_id).await?;
+        let (config, _) = touchpoints::scoring_config(self.tenant).await?;
         let points = points_for(InteractionType::WebsiteVisit, &config) as f64;
         let created_at = clock::rfc3339(self.now);
         let values: Vec<(String, String, String, String)> = visits
@@ -420,7 +411,6 @@ impl Tracker<'_> {
             .iter()
             .map(|(id, external_id, metadata, start)| NewInteractionRow {
                 id,
-                org_id: self.org_id,
                 lead_id,
                 kind: InteractionType::WebsiteVisit,
                 platform: Platform::Website,
@@ -441,12 +431,14 @@ impl Tracker<'_> {
             .collect();
         let mut statements = Vec::new();
         for run in rules::visit_runs(&sizes) {
-            statements.push(interactions::insert_many_statement(self.db, &rows[run])?);
+            statements.push(interactions::insert_many_statement(
+                self.tenant,
+                &rows[run],
+            )?);
         }
         if let Some((_, _, _, latest)) = values.last() {
             statements.push(store::advance_session_statement(
-                self.db,
-                self.org_id,
+                self.tenant,
                 &event.visitor_id,
                 latest,
             )?);
@@ -483,8 +475,7 @@ impl Tracker<'_> {
         metadata: Value,
     ) -> Result<(), Problem> {
         touchpoints::record(
-            self.db,
-            self.org_id,
+            self.tenant,
             touchpoints::NewTouchpoint {
                 lead_id: lead_id.to_string(),
                 kind: event.kind.interaction_type(),

@@ -4,6 +4,8 @@
 //! bytes, stores the delivery in the D1 inbox and enqueues it, then answers 200 at once: the
 //! platforms disable slow endpoints, so all real work happens in the sync consumer.
 
+use std::collections::BTreeMap;
+
 use leadheat_domain::delivery::{split_delivery, DeliveryError};
 use leadheat_domain::handshake::{
     answer_linkedin_challenge, answer_meta_subscription, HandshakeError,
@@ -14,9 +16,10 @@ use leadheat_domain::signature::{
     META_SIGNATURE_HEADER,
 };
 use leadheat_domain::types::{FieldError, Platform};
+use leadheat_edge::directory::unrouted::{self, Unrouted};
+use leadheat_edge::directory::{accounts, Directory};
 use leadheat_edge::http::{self, Problem};
 use leadheat_edge::store::inbox::{self, NewInboxEvent};
-use leadheat_edge::store::integrations;
 use leadheat_edge::{clock, config, db, queue};
 use serde_json::json;
 use worker::{event, Context, Env, Method, Request, Response, Result};
@@ -137,64 +140,67 @@ async fn store_delivery(
     // per MAX_PART_BYTES (so a row fits in a D1 statement).
     let parts = split_delivery(platform, &body).map_err(delivery_problem)?;
 
-    let db = db::database(env)?;
+    let directory = Directory::open(env)?;
     let now = clock::rfc3339(clock::now());
     // The orgs of all the delivery's accounts, in a few chunked lookups (not one per account:
     // a delivery may span hundreds of pages, and D1 allows 1,000 queries per invocation).
     let mut accounts: Vec<String> = parts.iter().filter_map(|p| p.account_id.clone()).collect();
     accounts.sort();
     accounts.dedup();
-    let org_of = integrations::orgs_for_accounts(&db, platform.as_str(), &accounts).await?;
-    let orgs: Vec<Option<String>> = parts
-        .iter()
-        .map(|part| {
-            part.account_id
-                .as_ref()
-                .and_then(|a| org_of.get(a))
-                .cloned()
-        })
-        .collect();
+    let org_of = accounts::orgs_for_accounts(&directory, platform.as_str(), &accounts).await?;
     let ids: Vec<String> = parts
         .iter()
         .map(|_| clock::new_id(prefix::INBOX_EVENT))
         .collect();
-    let rows: Vec<NewInboxEvent> = parts
-        .iter()
-        .zip(&orgs)
-        .zip(&ids)
-        .map(|((part, org_id), id)| NewInboxEvent {
-            id,
-            platform: platform.as_str(),
-            dedupe_key: &part.dedupe_key,
-            account_id: part.account_id.as_deref(),
-            org_id: org_id.as_deref(),
-            body: &part.body,
-            received_at: &now,
-            // Accounts no org has connected are recorded as ignored (and still answered 200, so
-            // the platform keeps the subscription).
-            status: if org_id.is_some() {
-                "pending"
+    // Parts by org (each org's go to its shard's inbox in one batch); parts of accounts no org
+    // has connected are recorded as unrouted (and still answered 200, so the platform keeps the
+    // subscription).
+    let mut by_org: BTreeMap<&str, Vec<NewInboxEvent>> = BTreeMap::new();
+    let mut unrouted = Vec::new();
+    for (part, id) in parts.iter().zip(&ids) {
+        match part.account_id.as_ref().and_then(|a| org_of.get(a)) {
+            Some(org_id) => by_org.entry(org_id).or_default().push(NewInboxEvent {
+                id,
+                platform: platform.as_str(),
+                dedupe_key: &part.dedupe_key,
+                account_id: part.account_id.as_deref(),
+                body: &part.body,
+                received_at: &now,
+            }),
+            None => unrouted.push(Unrouted {
+                platform: platform.as_str(),
+                dedupe_key: &part.dedupe_key,
+                account_id: part.account_id.as_deref(),
+                received_at: &now,
+            }),
+        }
+    }
+    let mut stored_count = 0;
+    let mut duplicates = 0;
+    let mut to_enqueue: Vec<(String, String)> = Vec::new();
+    for (org_id, rows) in &by_org {
+        // An org in the middle of a shard move is answered 503: the platform redelivers later,
+        // and the delivery then lands on the org's new shard.
+        let tenant = directory.tenant(org_id).await?.ok_or_else(|| {
+            Problem::internal(
+                "webhook routing",
+                format!("org {org_id} has no directory entry"),
+            )
+        })?;
+        let stored = inbox::insert_all(&tenant, rows).await?;
+        for (row, stored) in rows.iter().zip(stored) {
+            if stored {
+                stored_count += 1;
+                to_enqueue.push((org_id.to_string(), row.id.to_string()));
             } else {
-                "ignored"
-            },
-        })
-        .collect();
-    // Every part in one D1 batch (a few set-based statements), every new pending row in one queue
-    // send.
-    let stored = inbox::insert_all(&db, &rows).await?;
-    let stored_count = stored.iter().filter(|s| **s).count();
-    let duplicates = stored.len() - stored_count;
-    let ignored = rows
-        .iter()
-        .zip(&stored)
-        .filter(|(row, stored)| **stored && row.org_id.is_none())
-        .count();
-    let to_enqueue: Vec<String> = rows
-        .iter()
-        .zip(&stored)
-        .filter(|(row, stored)| **stored && row.org_id.is_some())
-        .map(|(row, _)| row.id.to_string())
-        .collect();
+                duplicates += 1;
+            }
+        }
+    }
+    let recorded = unrouted::record_all(&directory, &unrouted).await?;
+    let ignored = recorded.iter().filter(|new| **new).count();
+    stored_count += ignored;
+    duplicates += recorded.len() - ignored;
     // If this send fails, the rows stay pending and the sync worker's reconciliation enqueues
     // them; the platform still gets its 200, so it does not redeliver needlessly.
     if let Err(problem) = queue::enqueue_all(env, &to_enqueue).await {
