@@ -14,21 +14,22 @@ use leadheat_domain::platforms::linkedin::{self, FormField};
 use leadheat_domain::platforms::{LeadFormRef, SocialEvent, Touch};
 use leadheat_domain::sync::{classify_linkedin, classify_meta, Classified, Gate, Outcome, Policy};
 use leadheat_domain::types::{CapturedBy, InteractionType, Platform, Source};
-use leadheat_edge::http::Problem;
+use leadheat_edge::db::StoreError;
 use leadheat_edge::lead_matching::{erased_after, match_or_create};
 use leadheat_edge::platform_api::{self, Answer, NoAnswer};
 use leadheat_edge::store::integrations::{self, Integration};
 use leadheat_edge::store::{interactions, leads, throttles};
+use leadheat_edge::tenant::Tenant;
 use leadheat_edge::touchpoints::{self, NewTouchpoint};
 use leadheat_edge::{clock, tokens};
 use serde_json::{json, Map, Value};
-use worker::{D1Database, Env};
+use worker::Env;
 
 /// One row's processing context.
 pub struct Run<'a> {
     pub env: &'a Env,
-    pub db: &'a D1Database,
-    pub org_id: &'a str,
+    /// The org on its shard: every row read or written here is the org's.
+    pub tenant: &'a Tenant,
     pub platform: Platform,
     pub integration: &'a Integration,
     pub policy: &'a Policy,
@@ -40,9 +41,11 @@ pub struct Run<'a> {
 /// Why applying stopped: an outcome for the state machine.
 type Stop = Outcome;
 
-fn internal(problem: Problem) -> Stop {
+/// A storage failure while applying is transient, whatever the store reported (a backend
+/// failure, a conflict that persisted, a row gone with a concurrent change): the event is retried.
+fn internal(error: StoreError) -> Stop {
     Outcome::Transient {
-        error: format!("internal error ({}): {}", problem.slug, problem.detail),
+        error: format!("internal error: {error}"),
         retry_after: None,
     }
 }
@@ -67,8 +70,7 @@ impl Run<'_> {
                         metrics.iter().map(|(k, v)| (k.clone(), json!(v))).collect();
                     value.insert("updated_at".into(), json!(clock::rfc3339(*occurred_at)));
                     integrations::put_metrics(
-                        self.db,
-                        self.org_id,
+                        self.tenant,
                         self.platform.as_str(),
                         "story_insights",
                         media_id,
@@ -89,7 +91,7 @@ impl Run<'_> {
 
     /// A like, comment, share, follow, mention or message: the actor's lead (matched on the social
     /// profile) gets the touchpoint.
-    async fn touch(&self, touch: &Touch) -> Result<(), Problem> {
+    async fn touch(&self, touch: &Touch) -> Result<(), StoreError> {
         let mut input = LeadInput::new(source_of(touch.platform));
         if let Some(name) = &touch.actor.name {
             let (first, last) = split_name(name);
@@ -102,13 +104,12 @@ impl Run<'_> {
             handle: touch.actor.handle.clone(),
             url: None,
         });
-        if erased_after(self.db, self.org_id, &input, touch.occurred_at).await? {
+        if erased_after(self.tenant, &input, touch.occurred_at).await? {
             return Ok(());
         }
-        let (lead, _) = match_or_create(self.db, self.org_id, input, self.now).await?;
+        let (lead, _) = match_or_create(self.tenant, input, self.now).await?;
         touchpoints::record(
-            self.db,
-            self.org_id,
+            self.tenant,
             NewTouchpoint {
                 lead_id: lead.id,
                 kind: touch.kind,
@@ -128,7 +129,7 @@ impl Run<'_> {
     /// the lead, record an `info_request` touchpoint with the form, ad and campaign as source detail.
     async fn lead_form(&mut self, form: &LeadFormRef) -> Result<(), Stop> {
         let external_id = form.external_id();
-        if interactions::by_external_id(self.db, self.org_id, form.platform, &external_id)
+        if interactions::by_external_id(self.tenant, form.platform, &external_id)
             .await
             .map_err(internal)?
             .is_some()
@@ -173,20 +174,19 @@ impl Run<'_> {
         }
         input.source_detail = detail.clone();
         let occurred_at = form.created_time.unwrap_or(self.now);
-        if erased_after(self.db, self.org_id, &input, occurred_at)
+        if erased_after(self.tenant, &input, occurred_at)
             .await
             .map_err(internal)?
         {
             return Ok(());
         }
-        let (lead, _) = match_or_create(self.db, self.org_id, input, self.now)
+        let (lead, _) = match_or_create(self.tenant, input, self.now)
             .await
             .map_err(internal)?;
         let mut metadata = detail;
         metadata.insert("form_answers".into(), answers_json(&answers, extra));
         touchpoints::record(
-            self.db,
-            self.org_id,
+            self.tenant,
             NewTouchpoint {
                 lead_id: lead.id,
                 kind: InteractionType::InfoRequest,
@@ -306,22 +306,18 @@ impl Run<'_> {
                     .into(),
             retry_after: None,
         })?;
-        let token = tokens::open(
-            self.db,
-            &keyring,
-            self.org_id,
-            self.platform.as_str(),
-            sealed,
-        )
-        .await
-        .map_err(|e| Outcome::TokenInvalid(format!("the stored token cannot be decrypted: {e}")))?;
+        let token = tokens::open(self.tenant, &keyring, self.platform.as_str(), sealed)
+            .await
+            .map_err(|e| {
+                Outcome::TokenInvalid(format!("the stored token cannot be decrypted: {e}"))
+            })?;
         self.token = Some(token.clone());
         Ok(token)
     }
 
     /// Waits (defers the event) while the platform throttles this org or its circuit is open.
     async fn gate(&self) -> Result<(), Stop> {
-        let throttle = throttles::get(self.db, self.org_id, self.platform.as_str())
+        let throttle = throttles::get(self.tenant, self.platform.as_str())
             .await
             .map_err(internal)?;
         match throttle.gate(self.now) {
@@ -350,14 +346,13 @@ impl Run<'_> {
                 String::new(),
             ),
         };
-        let throttle = throttles::get(self.db, self.org_id, self.platform.as_str())
+        let throttle = throttles::get(self.tenant, self.platform.as_str())
             .await
             .map_err(internal)?;
         let next = throttle.after(self.policy, &classified.call, self.now);
         if next != throttle || classified.usage.is_some() {
             throttles::put(
-                self.db,
-                self.org_id,
+                self.tenant,
                 self.platform.as_str(),
                 &next,
                 classified.usage.as_ref(),
@@ -375,19 +370,17 @@ impl Run<'_> {
     /// A LinkedIn member deleted their lead form response: the lead's fields that the form
     /// supplied (and still hold its values) are cleared, and the answers are erased from the
     /// touchpoint that holds them (the touchpoint stays, with its points).
-    async fn lead_deleted(&self, response_id: &str) -> Result<(), Problem> {
+    async fn lead_deleted(&self, response_id: &str) -> Result<(), StoreError> {
         let external_id = format!("leadgen:{response_id}");
         let now = clock::rfc3339(self.now);
         let form =
-            interactions::by_external_id(self.db, self.org_id, Platform::Linkedin, &external_id)
-                .await?;
+            interactions::by_external_id(self.tenant, Platform::Linkedin, &external_id).await?;
         if let Some(form) = form {
             self.clear_form_fields(&form.lead_id, &form.metadata["form_answers"])
                 .await?;
         }
         interactions::erase_form_answers(
-            self.db,
-            self.org_id,
+            self.tenant,
             Platform::Linkedin.as_str(),
             &external_id,
             &now,
@@ -396,8 +389,8 @@ impl Run<'_> {
     }
 
     /// Clears the fields of the lead that `answers` (a form's answers) supplied.
-    async fn clear_form_fields(&self, lead_id: &str, answers: &Value) -> Result<(), Problem> {
-        let Some(lead) = leads::get(self.db, self.org_id, lead_id).await? else {
+    async fn clear_form_fields(&self, lead_id: &str, answers: &Value) -> Result<(), StoreError> {
+        let Some(lead) = leads::get(self.tenant, lead_id).await? else {
             return Ok(());
         };
         let fields = linkedin::fields_supplied_by_form(answers, |field| match field {
@@ -408,7 +401,7 @@ impl Run<'_> {
             FormField::Company => lead.company.clone(),
             FormField::Title => lead.title.clone(),
         });
-        leads::clear_form_fields(self.db, self.org_id, lead_id, &fields, self.now).await?;
+        leads::clear_form_fields(self.tenant, lead_id, &fields, self.now).await?;
         Ok(())
     }
 }
