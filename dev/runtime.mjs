@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // Leadheat's local edge runtime: every worker of wrangler.toml in one workerd process (Miniflare),
-// sharing one local D1 and one set of queues, behind one HTTP port.
+// sharing the same local D1 databases (the directory, DB, and the N tenant shards, SHARD_0 ...
+// SHARD_{N-1}) and one set of queues, behind one HTTP port.
 //
 // wrangler.toml stays the single source of truth: each worker's bindings, vars, queue consumer
 // options, crons and routes are read from its [env.<function>] through wrangler's own config
@@ -16,11 +17,15 @@
 //   /__dev/workers/<function>/<path>  -> any path of any worker (health routes of cron-only workers)
 //   WebSocket upgrades (GET /v1/live)  -> piped byte for byte to Miniflare, which routes them
 //
+// Before starting, the migrations are applied to every D1 database the API worker binds (each
+// binding's own migrations_dir: migrations/directory for DB, migrations/tenant for the shards), all
+// at once; every worker must bind the same shards.
+//
 // Rate limit bindings ([[env.<function>.ratelimits]]) whose numbers a worker's [vars] mirror (see
 // RATE_LIMIT_VARS) must agree with those vars, and an environment override of such a var also
 // changes the binding, so a test can raise a limit as it overrides any other var.
 
-import { spawnSync } from "node:child_process";
+import { spawn } from "node:child_process";
 import { copyFileSync, existsSync, readFileSync } from "node:fs";
 import http from "node:http";
 import net from "node:net";
@@ -32,7 +37,9 @@ import { unstable_getMiniflareWorkerOptions, unstable_readConfig } from "wrangle
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const CONFIG = path.join(ROOT, "wrangler.toml");
 const FUNCTIONS = ["api", "webhooks", "scoring", "sync"];
-const D1_DATABASE_NAME = "leadheat";
+// The directory's binding; the tenant shards are SHARD_0 ... SHARD_{N-1}.
+const DIRECTORY_BINDING = "DB";
+const SHARD_BINDING = /^SHARD_(0|[1-9][0-9]*)$/;
 const MAX_BODY_BYTES = 8 * 1024 * 1024;
 // Rate limit bindings and the vars that state their numbers to the worker (wrangler.toml).
 const RATE_LIMIT_VARS = {
@@ -89,17 +96,81 @@ function declaredSecrets() {
     .filter(Boolean);
 }
 
-function applyMigrations(persist) {
-  say(`applying D1 migrations to the local database in ${persist}`);
+// The D1 bindings of one worker, as wrangler reads them.
+function d1Databases(fn) {
+  return unstable_readConfig({ config: CONFIG, env: fn }).d1_databases || [];
+}
+
+// Every worker binds the directory and the same shards, numbered from 0 without gaps (the workers
+// count shards up to the first missing SHARD_k, so a gap would hide the shards after it, and a
+// worker lacking a shard could not reach the orgs on it). Returns the API worker's D1 databases.
+function checkD1Bindings() {
+  const describe = (databases) =>
+    databases.map((d) => `${d.binding}=${d.database_name}(${d.database_id})`).sort().join(", ");
+  const perWorker = FUNCTIONS.map((fn) => ({ fn, databases: d1Databases(fn) }));
+  for (const { fn, databases } of perWorker) {
+    const bindings = databases.map((d) => d.binding);
+    if (!bindings.includes(DIRECTORY_BINDING)) {
+      fail(`wrangler.toml: [env.${fn}] has no ${DIRECTORY_BINDING} binding (the directory database)`);
+    }
+    const others = bindings.filter((b) => b !== DIRECTORY_BINDING);
+    const strays = others.filter((b) => !SHARD_BINDING.test(b));
+    if (strays.length > 0) {
+      fail(`wrangler.toml: [env.${fn}] binds D1 databases ${strays.join(", ")}; expected only DB and SHARD_0 ... SHARD_{N-1}`);
+    }
+    const shards = others.map((b) => Number(b.slice("SHARD_".length))).sort((a, b) => a - b);
+    if (shards.length === 0 || shards.some((k, i) => k !== i)) {
+      fail(
+        `wrangler.toml: the shard bindings of [env.${fn}] must be SHARD_0 ... SHARD_{N-1} without gaps, ` +
+          `found ${others.join(", ") || "none"}`,
+      );
+    }
+  }
+  const [api, ...rest] = perWorker;
+  for (const worker of rest) {
+    if (describe(worker.databases) !== describe(api.databases)) {
+      fail(
+        `wrangler.toml: every worker must bind the same D1 databases (the directory and the same shards); ` +
+          `[env.${api.fn}] binds ${describe(api.databases)} but [env.${worker.fn}] binds ${describe(worker.databases)}. ` +
+          `Add a shard as SHARD_k to every [env.*].`,
+      );
+    }
+  }
+  return api.databases;
+}
+
+// Runs one `wrangler d1 migrations apply` and resolves with its exit code and output.
+function applyOne(database, persist) {
   const wrangler = path.join(ROOT, "node_modules", ".bin", "wrangler");
-  const result = spawnSync(
-    wrangler,
-    ["d1", "migrations", "apply", D1_DATABASE_NAME, "--local", "--env", "api", "--persist-to", persist, "-c", CONFIG],
-    { cwd: ROOT, env: { ...process.env, CI: "true" }, encoding: "utf8" },
-  );
-  if (result.status !== 0) {
-    process.stderr.write(result.stdout + result.stderr);
-    fail("applying the D1 migrations failed (output above); fix the migration or run `make reset`");
+  const args = ["d1", "migrations", "apply", database.database_name, "--local", "--env", "api", "--persist-to", persist, "-c", CONFIG];
+  return new Promise((resolve) => {
+    const child = spawn(wrangler, args, { cwd: ROOT, env: { ...process.env, CI: "true" }, stdio: ["ignore", "pipe", "pipe"] });
+    let output = "";
+    child.stdout.on("data", (chunk) => (output += chunk));
+    child.stderr.on("data", (chunk) => (output += chunk));
+    child.on("error", (error) => resolve({ database, code: null, output: `${output}${error.message}\n` }));
+    child.on("close", (code, signal) => resolve({ database, code, output: signal ? `${output}killed by ${signal}\n` : output }));
+  });
+}
+
+// Applies each database's migrations (the directory's to DB, the tenant set to every shard), all in
+// parallel, and prints one line per database.
+async function applyMigrations(persist, databases) {
+  say(`applying D1 migrations to ${databases.length} local databases in ${persist}`);
+  const results = await Promise.all(databases.map((database) => applyOne(database, persist)));
+  const failed = [];
+  for (const { database, code, output } of results) {
+    const what = `${database.binding} (${database.database_name}, ${database.migrations_dir})`;
+    if (code === 0) {
+      say(`migrated ${what}`);
+    } else {
+      failed.push(what);
+      console.error(`[leadheat] applying the migrations to ${what} failed (exit code ${code}):`);
+      process.stderr.write(output.endsWith("\n") ? output : `${output}\n`);
+    }
+  }
+  if (failed.length > 0) {
+    fail(`applying the D1 migrations failed for ${failed.join(", ")} (output above); fix the migration or run \`make reset\``);
   }
 }
 
@@ -217,7 +288,8 @@ function sendJson(res, status, body) {
 async function main() {
   const args = parseArgs(process.argv.slice(2));
   ensureDevVars();
-  if (args.migrate) applyMigrations(args.persist);
+  const databases = checkD1Bindings();
+  if (args.migrate) await applyMigrations(args.persist, databases);
 
   const workers = workerDefinitions();
   say(`starting workers: ${workers.map((w) => w.options.name).join(", ")}`);
