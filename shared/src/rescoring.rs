@@ -271,9 +271,11 @@ pub struct RunSummary {
     pub level_changes: u64,
     pub batches: u64,
     pub snapshots: u64,
-    /// Set when this run worked on a day's snapshot pass: the day, where it stopped and whether
-    /// the pass is complete (a frequent run continues an incomplete one).
+    /// Set when this run worked on a day's snapshot pass: the day, where it stopped (the shard,
+    /// walked in index order, and the lead cursor on it) and whether the pass is complete (a
+    /// frequent run continues an incomplete one).
     pub snapshot_day: Option<String>,
+    pub snapshot_shard: Option<u32>,
     pub snapshot_cursor: Option<String>,
     pub snapshots_finished: Option<bool>,
     pub snapshots_pruned: u64,
@@ -531,6 +533,18 @@ mod tests {
         assert_eq!(value["kind"], "nightly");
         assert_eq!(value["leads_examined"], 0);
         assert_eq!(value["finished"], true);
+        // The snapshot position is null until a run works on a pass.
+        assert!(value["snapshot_shard"].is_null());
+        let resumed = RunSummary {
+            snapshot_day: Some("2026-03-08".into()),
+            snapshot_shard: Some(1),
+            snapshot_cursor: Some("lead_x".into()),
+            snapshots_finished: Some(false),
+            ..summary
+        };
+        let value = serde_json::to_value(&resumed).unwrap();
+        assert_eq!(value["snapshot_shard"], 1);
+        assert_eq!(value["snapshot_cursor"], "lead_x");
     }
 
     mod properties {

@@ -2,7 +2,8 @@
 //!
 //! Two crons (wrangler.toml): `*/15 * * * *` rescores the leads that need it, and `5 0 * * *`
 //! does the same and then writes the day's snapshots and trends and prunes old snapshots, then
-//! runs the retention sweep of the other tables ([`retention`]). The
+//! runs the retention sweep of the other tables ([`retention`]). Both walk every shard; the
+//! lease, the run records and the snapshot progress live in the directory. The
 //! scheduled time is the job's clock (scores, snapshots, `job_runs`), which is also how the
 //! end-to-end tests move time through `POST /__dev/cron/scoring?time=...`. Only the lease and the
 //! elapsed time use the wall clock: they measure real overlap and real duration.
@@ -15,11 +16,9 @@ use std::collections::BTreeSet;
 use chrono::{DateTime, Utc};
 use leadheat_domain::live::ChangeSource;
 use leadheat_domain::rescoring::{RunKind, RunSummary};
-use leadheat_edge::store::jobs;
+use leadheat_edge::directory::{jobs, Directory};
 use leadheat_edge::{clock, db, http, live};
-use worker::{
-    event, Context, D1Database, Env, Request, Response, Result, ScheduleContext, ScheduledEvent,
-};
+use worker::{event, Context, Env, Request, Response, Result, ScheduleContext, ScheduledEvent};
 
 #[event(fetch)]
 pub async fn fetch(req: Request, _env: Env, _ctx: Context) -> Result<Response> {
@@ -54,33 +53,41 @@ async fn run_scheduled(event: ScheduledEvent, env: Env) {
         ..RunSummary::default()
     };
 
-    let db = match db::database(&env) {
-        Ok(db) => db,
-        Err(problem) => {
-            worker::console_error!("scoring run without a database: {}", problem.detail);
+    let directory = match Directory::open(&env) {
+        Ok(directory) => directory,
+        Err(error) => {
+            worker::console_error!("scoring run without a database: {}", error);
             return;
         }
     };
 
     let mut changed_orgs = BTreeSet::new();
-    let outcome = job::run(&db, &env, &run_id, now, &mut summary, &mut changed_orgs).await;
+    let outcome = job::run(
+        &directory,
+        &env,
+        &run_id,
+        now,
+        &mut summary,
+        &mut changed_orgs,
+    )
+    .await;
     // Open pages of the orgs whose leads were rescored refresh (committed batches count even
     // when a later one failed).
     for org_id in &changed_orgs {
         live::publish(&env, org_id, ChangeSource::Scoring, &started_at).await;
     }
-    if let Err(problem) = outcome {
+    if let Err(error) = outcome {
         summary.errors += 1;
         summary.finished = false;
         summary.will_resume = true;
         worker::console_error!(
-            "{{\"job\":\"scoring\",\"level\":\"error\",\"error\":{:?}}}",
-            problem.detail
+            "{}",
+            serde_json::json!({"job": "scoring", "level": "error", "error": error.to_string()})
         );
     }
 
     if summary.kind == Some(RunKind::Nightly) {
-        sweep(&db, now).await;
+        sweep(&directory, now).await;
     }
 
     summary.elapsed_ms = clock::now_ms() - wall_start;
@@ -89,8 +96,8 @@ async fn run_scheduled(event: ScheduledEvent, env: Env) {
     worker::console_log!("{}", summary_json);
 
     let finished_at = clock::rfc3339(clock::from_ms(scheduled_ms + summary.elapsed_ms.max(0)));
-    if let Err(problem) = jobs::record_run(
-        &db,
+    if let Err(error) = jobs::record_run(
+        &directory,
         &run_id,
         "scoring",
         &cron,
@@ -100,24 +107,18 @@ async fn run_scheduled(event: ScheduledEvent, env: Env) {
     )
     .await
     {
-        worker::console_error!("recording the scoring run failed: {}", problem.detail);
+        worker::console_error!("recording the scoring run failed: {}", error);
     }
 }
 
 /// The nightly retention sweep, after the scoring work (whether or not this run held the lease:
-/// its deletes are idempotent). Its own log line; a failure is logged and retried the next night.
-async fn sweep(db: &D1Database, now: DateTime<Utc>) {
-    match retention::sweep(db, now).await {
-        Ok(swept) => {
-            let mut line = serde_json::to_value(&swept).unwrap_or_else(|_| serde_json::json!({}));
-            line["job"] = serde_json::json!("retention");
-            line["scheduled_time"] = serde_json::json!(clock::rfc3339(now));
-            line["max_queries"] = serde_json::json!(retention::MAX_QUERIES);
-            worker::console_log!("{}", line);
-        }
-        Err(problem) => worker::console_error!(
-            "{{\"job\":\"retention\",\"level\":\"error\",\"error\":{:?}}}",
-            problem.detail
-        ),
-    }
+/// its deletes are idempotent), over every shard and the directory. Its own log line; a failing
+/// part is logged on its own line and retried the next night.
+async fn sweep(directory: &Directory, now: DateTime<Utc>) {
+    let swept = retention::sweep(directory, now).await;
+    let mut line = serde_json::to_value(&swept).unwrap_or_else(|_| serde_json::json!({}));
+    line["job"] = serde_json::json!("retention");
+    line["scheduled_time"] = serde_json::json!(clock::rfc3339(now));
+    line["max_queries"] = serde_json::json!(retention::MAX_QUERIES);
+    worker::console_log!("{}", line);
 }
