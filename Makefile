@@ -22,7 +22,7 @@ help:
 	@echo "make test    the same set-up, then lint and every test (unit, property, schema, end to end)"
 	@echo "make build   build the workers that changed"
 	@echo "make token  a development JWT: make token ORG=acme ROLE=admin"
-	@echo "make reset   wipe the local D1 database (.wrangler/state)"
+	@echo "make reset   wipe the local D1 databases (.wrangler/state)"
 	@echo "make lint    cargo fmt --check and clippy -D warnings"
 	@echo "make bench   the same set-up, then the benchmarks; writes bench/results/latest.md and latest.json"
 
@@ -75,7 +75,7 @@ token:
 
 reset:
 	@rm -rf .wrangler/state
-	@echo "[reset] local D1 database wiped; the next \`make dev\` starts empty"
+	@echo "[reset] local D1 databases wiped; the next \`make dev\` starts empty"
 
 clean: reset
 	@cargo clean
