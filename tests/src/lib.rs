@@ -1,10 +1,17 @@
 //! Harness for Leadheat's end-to-end tests.
 //!
 //! [`Runtime::start`] launches the local edge runtime (`dev/runtime.mjs`: every worker in one
-//! workerd process) on a free port with a fresh temporary D1 database and waits for its ready line;
-//! dropping it stops the runtime and its workerd children, also when a test failed. The helpers
-//! mint JWTs and sign webhook bodies independently of the domain crate, so a bug there cannot hide
-//! itself by signing and verifying the same wrong way.
+//! workerd process) on a free port with fresh temporary D1 databases (the directory and every
+//! tenant shard) and waits for its ready line; dropping it stops the runtime and its workerd
+//! children, also when a test failed. The helpers mint JWTs and sign webhook bodies independently
+//! of the domain crate, so a bug there cannot hide itself by signing and verifying the same wrong
+//! way.
+//!
+//! Tests check what was stored through read-only connections to the local D1 files:
+//! [`Runtime::directory_db`] for the directory's tables (orgs and their shards and site keys,
+//! integration_accounts, webhook_unrouted, rate_limits, job_leases, job_runs),
+//! [`Runtime::org_db`] for an org's rows on its shard, and [`Runtime::shard_dbs`] /
+//! [`Runtime::query_shards`] when the org is not known (a lead by id, inbox rows by account).
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpListener;
@@ -16,6 +23,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use hmac::{Hmac, Mac};
+use rusqlite::{Connection, OpenFlags, OptionalExtension};
 use serde_json::Value;
 use sha2::Sha256;
 
@@ -95,15 +103,6 @@ impl Runtime {
         };
         runtime.launch();
         runtime
-    }
-
-    /// A read-only connection to the runtime's local D1 file, to check what was stored.
-    pub fn read_db(&self) -> rusqlite::Connection {
-        rusqlite::Connection::open_with_flags(
-            self.database_path(),
-            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
-        )
-        .expect("the local D1 file opens read-only")
     }
 
     /// Sets (or replaces) an environment override for the next start, e.g. a rotated secret.
@@ -234,15 +233,186 @@ impl Runtime {
         self.post(&path).send_empty()
     }
 
-    /// A read-only connection to the runtime's local D1 database file.
-    pub fn database_path(&self) -> PathBuf {
+    /// The local D1 files, told apart by their schema: Miniflare names each file after a hash of
+    /// its database's id, so the name says nothing. The directory is the file with a
+    /// `webhook_unrouted` table, a shard one with a `leads` table; other files (Miniflare's
+    /// `metadata.sqlite`) are neither. The files exist once the runtime applied the migrations,
+    /// which it does before it prints its ready line.
+    fn d1_files(&self) -> D1Files {
         let dir = self.persist_dir.join("v3/d1/miniflare-D1DatabaseObject");
-        std::fs::read_dir(&dir)
+        let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
             .unwrap_or_else(|e| panic!("no local D1 under {}: {e}", dir.display()))
             .filter_map(Result::ok)
             .map(|entry| entry.path())
-            .find(|path| path.extension().is_some_and(|ext| ext == "sqlite"))
-            .expect("the local D1 database file exists once migrations ran")
+            .filter(|path| path.extension().is_some_and(|ext| ext == "sqlite"))
+            .collect();
+        files.sort();
+        let mut directories = Vec::new();
+        let mut shards = Vec::new();
+        for path in files {
+            let conn = open_read_only(&path);
+            let has = |table: &str| -> bool {
+                conn.query_row(
+                    "SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = ?1",
+                    [table],
+                    |_| Ok(()),
+                )
+                .optional()
+                .unwrap_or_else(|e| panic!("reading the schema of {}: {e}", path.display()))
+                .is_some()
+            };
+            match (has("webhook_unrouted"), has("leads")) {
+                (true, false) => directories.push(path),
+                (false, true) => shards.push(path),
+                (true, true) => panic!(
+                    "{} has both the directory's and a shard's tables: the migration sets were \
+                     applied to the same database",
+                    path.display()
+                ),
+                (false, false) => {}
+            }
+        }
+        let directory = match directories.len() {
+            1 => directories.pop().unwrap(),
+            0 => panic!(
+                "no local D1 file under {} is the directory (a webhook_unrouted table): were the \
+                 migrations applied?",
+                dir.display()
+            ),
+            _ => panic!("several local D1 files are the directory: {directories:?}"),
+        };
+        assert!(
+            !shards.is_empty(),
+            "no local D1 file under {} is a tenant shard (a leads table): were the migrations applied?",
+            dir.display()
+        );
+        D1Files { directory, shards }
+    }
+
+    /// The directory's local D1 file.
+    pub fn directory_path(&self) -> PathBuf {
+        self.d1_files().directory
+    }
+
+    /// Every tenant shard's local D1 file (in no particular shard order: the file names are hashes).
+    pub fn shard_paths(&self) -> Vec<PathBuf> {
+        self.d1_files().shards
+    }
+
+    /// A read-only connection to the directory: orgs (shard, site key), integration_accounts,
+    /// webhook_unrouted, rate_limits, job_leases and job_runs.
+    pub fn directory_db(&self) -> Connection {
+        open_read_only(&self.directory_path())
+    }
+
+    /// Read-only connections to every tenant shard.
+    pub fn shard_dbs(&self) -> Vec<Connection> {
+        self.shard_paths()
+            .iter()
+            .map(|path| open_read_only(path))
+            .collect()
+    }
+
+    /// The local D1 file of the shard that holds `org` (whose `orgs` table has it); panics when no
+    /// shard or several do.
+    pub fn org_db_path(&self, org: &str) -> PathBuf {
+        let shards = self.shard_paths();
+        let holding: Vec<&PathBuf> = shards
+            .iter()
+            .filter(|path| {
+                open_read_only(path)
+                    .query_row("SELECT 1 FROM orgs WHERE id = ?1", [org], |_| Ok(()))
+                    .optional()
+                    .unwrap_or_else(|e| panic!("reading orgs of {}: {e}", path.display()))
+                    .is_some()
+            })
+            .collect();
+        match holding[..] {
+            [path] => path.clone(),
+            [] => panic!(
+                "org {org} is on none of the {} shards: its first authenticated request places it \
+                 on one (did the test make one, and did it succeed?)",
+                shards.len()
+            ),
+            _ => panic!(
+                "org {org} is on several shards ({holding:?}): an org's rows must live on exactly one"
+            ),
+        }
+    }
+
+    /// A read-only connection to the shard that holds `org`'s rows; panics when no shard or
+    /// several hold the org.
+    pub fn org_db(&self, org: &str) -> Connection {
+        open_read_only(&self.org_db_path(org))
+    }
+
+    /// Runs `sql` with `params` on every shard and returns all their rows, shard after shard.
+    /// For a query about one org or one of its leads that is what the org's one shard has, also
+    /// when the org is not known (a lead by id) or has no shard yet (nothing at all).
+    pub fn query_shards<T, P>(
+        &self,
+        sql: &str,
+        params: P,
+        mut row: impl FnMut(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
+    ) -> Vec<T>
+    where
+        P: rusqlite::Params + Clone,
+    {
+        let mut rows = Vec::new();
+        for conn in self.shard_dbs() {
+            let mut statement = conn.prepare(sql).unwrap_or_else(|e| panic!("{sql}: {e}"));
+            let found = statement
+                .query_map(params.clone(), &mut row)
+                .and_then(|mapped| mapped.collect::<rusqlite::Result<Vec<T>>>())
+                .unwrap_or_else(|e| panic!("{sql}: {e}"));
+            rows.extend(found);
+        }
+        rows
+    }
+
+    /// Every stored delivery part of a platform account, oldest first: the webhook_inbox rows of
+    /// every shard, and the directory's webhook_unrouted rows (deliveries for an account no org
+    /// connected, kept without body or status), which count as `ignored` with no attempts.
+    pub fn inbox_rows(&self, account: &str) -> Vec<InboxRow> {
+        let mut rows = self.query_shards(
+            "SELECT id, platform, org_id, status, attempts, last_error, body, received_at \
+             FROM webhook_inbox WHERE account_id = ?1",
+            [account],
+            |r| {
+                Ok(InboxRow {
+                    id: Some(r.get(0)?),
+                    platform: r.get(1)?,
+                    org_id: r.get(2)?,
+                    status: r.get(3)?,
+                    attempts: r.get(4)?,
+                    last_error: r.get(5)?,
+                    body: Some(r.get(6)?),
+                    received_at: r.get(7)?,
+                })
+            },
+        );
+        let directory = self.directory_db();
+        let mut statement = directory
+            .prepare("SELECT platform, received_at FROM webhook_unrouted WHERE account_id = ?1")
+            .unwrap();
+        let unrouted = statement
+            .query_map([account], |r| {
+                Ok(InboxRow {
+                    id: None,
+                    platform: r.get(0)?,
+                    org_id: None,
+                    status: "ignored".to_string(),
+                    attempts: 0,
+                    last_error: None,
+                    body: None,
+                    received_at: r.get(1)?,
+                })
+            })
+            .and_then(|mapped| mapped.collect::<rusqlite::Result<Vec<_>>>())
+            .unwrap();
+        rows.extend(unrouted);
+        rows.sort_by(|a, b| (&a.received_at, &a.id).cmp(&(&b.received_at, &b.id)));
+        rows
     }
 
     /// Polls `check` until it returns `Some`, or panics with `what` after `timeout`.
@@ -266,6 +436,32 @@ impl Runtime {
             std::thread::sleep(Duration::from_millis(100));
         }
     }
+}
+
+/// The runtime's local D1 files.
+struct D1Files {
+    directory: PathBuf,
+    shards: Vec<PathBuf>,
+}
+
+fn open_read_only(path: &Path) -> Connection {
+    Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY)
+        .unwrap_or_else(|e| panic!("the local D1 file {} opens read-only: {e}", path.display()))
+}
+
+/// One stored delivery part of an account ([`Runtime::inbox_rows`]): a shard's webhook_inbox row,
+/// or a directory webhook_unrouted row (then `id`, `org_id`, `last_error` and `body` are `None`,
+/// the status is `ignored` and attempts 0).
+#[derive(Debug, Clone, PartialEq)]
+pub struct InboxRow {
+    pub id: Option<String>,
+    pub platform: String,
+    pub org_id: Option<String>,
+    pub status: String,
+    pub attempts: i64,
+    pub last_error: Option<String>,
+    pub body: Option<String>,
+    pub received_at: String,
 }
 
 impl Drop for Runtime {

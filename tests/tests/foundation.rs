@@ -55,9 +55,10 @@ fn dev_cron_route_fires_the_scoring_worker(rt: &Runtime) {
         .expect(200)
         .json();
     assert_eq!(fired["outcome"], "ok", "{fired}");
-    // The run leaves its record in D1, stamped with the scheduled time the handler was given.
+    // The run leaves its record in the directory, stamped with the scheduled time the handler was
+    // given.
     let runs: Vec<(String, String)> = rt
-        .read_db()
+        .directory_db()
         .prepare("SELECT cron, started_at FROM job_runs WHERE job = 'scoring' ORDER BY started_at")
         .unwrap()
         .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))
@@ -94,7 +95,7 @@ fn queue_round_trip_from_webhook_to_sync_consumer(rt: &Runtime) {
         "the sync consumer to process the inbox row",
         Duration::from_secs(30),
         || {
-            rt.read_db()
+            rt.org_db(&org)
                 .query_row(
                     "SELECT status FROM webhook_inbox WHERE platform = 'facebook' AND account_id = ?1",
                     [&page_id],
@@ -105,7 +106,7 @@ fn queue_round_trip_from_webhook_to_sync_consumer(rt: &Runtime) {
         },
     );
     assert_eq!(status, "processed");
-    let touchpoints: i64 = rt.read_db()
+    let touchpoints: i64 = rt.org_db(&org)
         .query_row(
             "SELECT COUNT(*) FROM interactions WHERE org_id = ?1 AND type = 'social_like' AND captured_by = 'webhook'",
             [&org],

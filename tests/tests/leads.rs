@@ -159,8 +159,11 @@ fn error_fields(resp: &Resp) -> Vec<String> {
         .collect()
 }
 
+/// A count over every shard (a lead's rows are on its org's shard; an erased lead's nowhere).
 fn count(rt: &Runtime, sql: &str, id: &str) -> i64 {
-    rt.read_db().query_row(sql, [id], |row| row.get(0)).unwrap()
+    rt.query_shards(sql, [id], |row| row.get::<_, i64>(0))
+        .into_iter()
+        .sum()
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -241,13 +244,11 @@ fn seed_scoring_table_gives_seed_levels(rt: &Runtime) {
     assert_eq!(out["lead"]["heat_score"], json!(10));
 
     // Level changes were recorded: COLD->WARM, WARM->HOT for the first lead.
-    let changes: Vec<(String, String)> = rt.read_db()
-        .prepare("SELECT old_level, new_level FROM heat_level_changes WHERE lead_id = ?1 ORDER BY changed_at, id")
-        .unwrap()
-        .query_map([&lead], |r| Ok((r.get(0)?, r.get(1)?)))
-        .unwrap()
-        .collect::<Result<_, _>>()
-        .unwrap();
+    let changes: Vec<(String, String)> = rt.query_shards(
+        "SELECT old_level, new_level FROM heat_level_changes WHERE lead_id = ?1 ORDER BY changed_at, id",
+        [&lead],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    );
     assert_eq!(
         changes,
         vec![

@@ -564,7 +564,6 @@ impl Scenario {
 
     /// Checks the inbox, the touchpoints, the leads and their heat; returns the figures.
     fn check(&self, rt: &Runtime) -> Figures {
-        let conn = rt.read_db();
         let by_token: HashMap<u64, usize> = self
             .parts
             .iter()
@@ -573,15 +572,14 @@ impl Scenario {
             .collect();
         let accounts: HashSet<&str> = self.parts.iter().map(|p| p.account.as_str()).collect();
 
-        // The inbox: exactly one row per part, on the part's account.
+        // The inbox: exactly one row per part, on the part's account (every shard's inbox).
         let mut rows_of_part: Vec<Vec<(String, i64, Option<String>)>> =
             vec![Vec::new(); self.parts.len()];
         let mut stray = Vec::new();
-        let mut statement = conn
-            .prepare("SELECT id, account_id, status, attempts, body, last_error FROM webhook_inbox")
-            .unwrap();
-        let rows = statement
-            .query_map([], |r| {
+        let rows = rt.query_shards(
+            "SELECT id, account_id, status, attempts, body, last_error FROM webhook_inbox",
+            [],
+            |r| {
                 Ok((
                     r.get::<_, String>(0)?,
                     r.get::<_, Option<String>>(1)?,
@@ -590,10 +588,10 @@ impl Scenario {
                     r.get::<_, String>(4)?,
                     r.get::<_, Option<String>>(5)?,
                 ))
-            })
-            .unwrap();
+            },
+        );
         for row in rows {
-            let (id, account, status, attempts, body, last_error) = row.unwrap();
+            let (id, account, status, attempts, body, last_error) = row;
             let Some(account) = account.filter(|a| accounts.contains(a.as_str())) else {
                 continue;
             };
@@ -608,6 +606,27 @@ impl Scenario {
                     rows_of_part[p].push((status, attempts, last_error));
                 }
                 _ => stray.push(format!("{id} {account} {markers:?}")),
+            }
+        }
+        // Parts for the accounts nobody connected are the directory's unrouted deliveries, which
+        // keep no body to read a marker from: an account's rows stand for its parts one to one
+        // (`ignored`, no attempts), so a row fewer shows as a missing event and one more as stray.
+        let directory = rt.directory_db();
+        for account in [&self.unconnected_page, &self.unconnected_linkedin] {
+            let unrouted: i64 = directory
+                .query_row(
+                    "SELECT COUNT(*) FROM webhook_unrouted WHERE account_id = ?1",
+                    [account],
+                    |r| r.get(0),
+                )
+                .unwrap();
+            let mut parts = (0..self.parts.len())
+                .filter(|&p| self.parts[p].org.is_none() && &self.parts[p].account == account);
+            for n in 0..unrouted {
+                match parts.next() {
+                    Some(p) => rows_of_part[p].push(("ignored".to_string(), 0, None)),
+                    None => stray.push(format!("unrouted row {n} of {account}")),
+                }
             }
         }
         assert!(stray.is_empty(), "inbox rows of no single event: {stray:?}");
@@ -686,13 +705,14 @@ impl Scenario {
                 .join(",")
         );
         let mut touches_of_part = vec![0usize; self.parts.len()];
-        let mut statement = conn
-            .prepare(&format!(
+        // The orgs' rows are on their shards: every shard is read, and each org's own shard answers
+        // the lookups of its people.
+        let interactions: Vec<(String, String, String, String, String, f64)> = rt.query_shards(
+            &format!(
                 "SELECT org_id, lead_id, type, captured_by, external_id, points FROM interactions WHERE org_id IN {in_orgs}"
-            ))
-            .unwrap();
-        let interactions: Vec<(String, String, String, String, String, f64)> = statement
-            .query_map([], |r| {
+            ),
+            [],
+            |r| {
                 Ok((
                     r.get(0)?,
                     r.get(1)?,
@@ -701,12 +721,12 @@ impl Scenario {
                     r.get(4)?,
                     r.get(5)?,
                 ))
-            })
-            .unwrap()
-            .collect::<Result<_, _>>()
-            .unwrap();
+            },
+        );
+        let shard_of: HashMap<&str, rusqlite::Connection> =
+            org_ids.iter().map(|&org| (org, rt.org_db(org))).collect();
         let profile_lead = |org: &str, platform: &str, user: &str| -> Option<String> {
-            conn.query_row(
+            shard_of[org].query_row(
                 "SELECT lead_id FROM social_profiles WHERE org_id = ?1 AND platform = ?2 AND platform_user_id = ?3",
                 [org, platform, user],
                 |r| r.get(0),
@@ -714,7 +734,8 @@ impl Scenario {
             .ok()
         };
         let email_leads = |org: &str, email: &str| -> Vec<String> {
-            conn.prepare("SELECT id FROM leads WHERE org_id = ?1 AND email_normalized = ?2")
+            shard_of[org]
+                .prepare("SELECT id FROM leads WHERE org_id = ?1 AND email_normalized = ?2")
                 .unwrap()
                 .query_map([org, &email.to_ascii_lowercase()], |r| r.get(0))
                 .unwrap()
@@ -798,12 +819,12 @@ impl Scenario {
                 people.insert((part.org.unwrap(), part.person.clone()));
             }
         }
-        let leads: Vec<(String, String, Option<String>, f64, String, i64)> = conn
-            .prepare(&format!(
+        let leads: Vec<(String, String, Option<String>, f64, String, i64)> = rt.query_shards(
+            &format!(
                 "SELECT org_id, id, email_normalized, heat_score, heat_level, needs_rescore FROM leads WHERE org_id IN {in_orgs}"
-            ))
-            .unwrap()
-            .query_map([], |r| {
+            ),
+            [],
+            |r| {
                 Ok((
                     r.get(0)?,
                     r.get(1)?,
@@ -812,10 +833,8 @@ impl Scenario {
                     r.get(4)?,
                     r.get(5)?,
                 ))
-            })
-            .unwrap()
-            .collect::<Result<_, _>>()
-            .unwrap();
+            },
+        );
         let mut emails: HashMap<(&str, &str), usize> = HashMap::new();
         for lead in &leads {
             if let Some(email) = &lead.2 {
@@ -824,16 +843,17 @@ impl Scenario {
         }
         let shared: Vec<_> = emails.iter().filter(|(_, &n)| n > 1).collect();
         assert!(shared.is_empty(), "emails on several leads: {shared:?}");
-        let profiles_shared: i64 = conn
-            .query_row(
+        let profiles_shared: i64 = rt
+            .query_shards(
                 &format!(
                     "SELECT COUNT(*) FROM (SELECT 1 FROM social_profiles WHERE org_id IN {in_orgs} \
                      GROUP BY org_id, platform, platform_user_id HAVING COUNT(*) > 1)"
                 ),
                 [],
-                |r| r.get(0),
+                |r| r.get::<_, i64>(0),
             )
-            .unwrap();
+            .into_iter()
+            .sum();
         assert_eq!(profiles_shared, 0, "social profiles on several leads");
         figures.leads = leads.len();
         figures.people = people.len();
@@ -991,37 +1011,61 @@ fn markers(body: &str) -> Vec<u64> {
 // ------------------------------------------------------------------------------------------------
 // Draining and figures
 
-/// Inbox rows by status (all accounts).
+/// Inbox rows by status (all accounts): every shard's inbox, and the directory's unrouted
+/// deliveries (accounts nobody connected) as `ignored`.
 fn inbox_counts(rt: &Runtime) -> BTreeMap<String, i64> {
-    rt.read_db()
-        .prepare("SELECT status, COUNT(*) FROM webhook_inbox GROUP BY status")
-        .unwrap()
-        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
-        .unwrap()
-        .collect::<Result<_, _>>()
-        .unwrap()
+    let mut counts: BTreeMap<String, i64> = BTreeMap::new();
+    for (status, n) in rt.query_shards(
+        "SELECT status, COUNT(*) FROM webhook_inbox GROUP BY status",
+        [],
+        |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)),
+    ) {
+        *counts.entry(status).or_default() += n;
+    }
+    let unrouted: i64 = rt
+        .directory_db()
+        .query_row("SELECT COUNT(*) FROM webhook_unrouted", [], |r| r.get(0))
+        .unwrap();
+    if unrouted > 0 {
+        *counts.entry("ignored".to_string()).or_default() += unrouted;
+    }
+    counts
 }
 
-/// A fingerprint of the inbox that changes whenever the consumer does something.
+/// A fingerprint of the inbox (every shard's) that changes whenever the consumer does something.
 fn inbox_fingerprint(rt: &Runtime) -> (Vec<(String, i64, i64)>, Option<String>) {
-    let conn = rt.read_db();
-    let statuses = conn
-        .prepare(
-            "SELECT status, COUNT(*), COALESCE(SUM(attempts), 0) FROM webhook_inbox GROUP BY status",
-        )
-        .unwrap()
-        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
-        .unwrap()
-        .collect::<Result<_, _>>()
-        .unwrap();
-    let latest = conn
-        .query_row(
+    let mut statuses: BTreeMap<String, (i64, i64)> = BTreeMap::new();
+    for (status, n, attempts) in rt.query_shards(
+        "SELECT status, COUNT(*), COALESCE(SUM(attempts), 0) FROM webhook_inbox GROUP BY status",
+        [],
+        |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, i64>(1)?,
+                r.get::<_, i64>(2)?,
+            ))
+        },
+    ) {
+        let entry = statuses.entry(status).or_default();
+        entry.0 += n;
+        entry.1 += attempts;
+    }
+    let latest = rt
+        .query_shards(
             "SELECT MAX(COALESCE(next_attempt_at, '') || COALESCE(last_error, '')) FROM webhook_inbox WHERE status = 'pending'",
             [],
-            |r| r.get(0),
+            |r| r.get::<_, Option<String>>(0),
         )
-        .unwrap();
-    (statuses, latest)
+        .into_iter()
+        .flatten()
+        .max();
+    (
+        statuses
+            .into_iter()
+            .map(|(status, (n, attempts))| (status, n, attempts))
+            .collect(),
+        latest,
+    )
 }
 
 struct Drained {

@@ -547,7 +547,7 @@ fn move_writes_a_stage_change_touchpoint(rt: &Runtime) {
     let moved = move_lead(&api, &lead, json!({"stage_id": qualified}));
     assert_eq!(moved["stage_id"], qualified.as_str());
     assert_eq!(moved["version"], 2, "{moved}");
-    let rows: Vec<(String, String, String, f64)> = rt.read_db()
+    let rows: Vec<(String, String, String, f64)> = rt.org_db(&org)
         .prepare("SELECT type, platform, metadata, points FROM interactions WHERE org_id = ?1 AND lead_id = ?2")
         .unwrap()
         .query_map([&org, &lead], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?)))
@@ -623,45 +623,46 @@ fn move_is_validated_and_scoped_to_the_org(rt: &Runtime) {
     assert_eq!(column(&api, "Contacted"), Vec::<String>::new());
 }
 
-/// What a move may change of a lead: its position, version and heat.
+/// What a move may change of a lead: its position, version and heat (the lead is on one shard).
 fn lead_state(rt: &Runtime, lead: &str) -> Vec<rusqlite::types::Value> {
-    rt.read_db()
-        .query_row(
-            "SELECT stage_id, rank_key, version, updated_at, heat_score, heat_level, heat_stamp, \
-             needs_rescore, scored_at, last_interaction_at FROM leads WHERE id = ?1",
-            [lead],
-            |row| (0..10).map(|i| row.get(i)).collect(),
-        )
-        .unwrap()
+    let mut rows = rt.query_shards(
+        "SELECT stage_id, rank_key, version, updated_at, heat_score, heat_level, heat_stamp, \
+         needs_rescore, scored_at, last_interaction_at FROM leads WHERE id = ?1",
+        [lead],
+        |row| (0..10).map(|i| row.get(i)).collect(),
+    );
+    assert_eq!(rows.len(), 1, "lead {lead} is on exactly one shard");
+    rows.remove(0)
 }
 
-/// The lead's interaction types and its level change count.
+/// The lead's interaction types and its level change count (its rows are on one shard).
 fn lead_history(rt: &Runtime, lead: &str) -> (Vec<String>, i64) {
-    let conn = rt.read_db();
-    let types = conn
-        .prepare("SELECT type FROM interactions WHERE lead_id = ?1 ORDER BY occurred_at, id")
-        .unwrap()
-        .query_map([lead], |row| row.get(0))
-        .unwrap()
-        .collect::<Result<_, _>>()
-        .unwrap();
-    let changes = conn
-        .query_row(
+    let types = rt.query_shards(
+        "SELECT type FROM interactions WHERE lead_id = ?1 ORDER BY occurred_at, id",
+        [lead],
+        |row| row.get(0),
+    );
+    let changes = rt
+        .query_shards(
             "SELECT COUNT(*) FROM heat_level_changes WHERE lead_id = ?1",
             [lead],
-            |row| row.get(0),
+            |row| row.get::<_, i64>(0),
         )
-        .unwrap();
+        .into_iter()
+        .sum();
     (types, changes)
 }
 
-/// Runs `sql` on the runtime's database through a writable connection: a test installs a trigger
-/// to make one statement of one lead fail or do nothing, and drops it afterwards.
+/// Runs `sql` on every shard through a writable connection: a test installs a trigger to make one
+/// statement of one lead fail or do nothing, and drops it afterwards (on the shards without the
+/// lead the trigger never fires).
 fn write_db(rt: &Runtime, sql: &str) {
-    let conn = Connection::open(rt.database_path()).expect("the local D1 file opens writable");
-    conn.busy_timeout(std::time::Duration::from_secs(10))
-        .unwrap();
-    conn.execute_batch(sql).unwrap();
+    for path in rt.shard_paths() {
+        let conn = Connection::open(&path).expect("the local D1 file opens writable");
+        conn.busy_timeout(std::time::Duration::from_secs(10))
+            .unwrap();
+        conn.execute_batch(sql).unwrap();
+    }
 }
 
 /// A move and its stage_change touchpoint are one transaction. Triggers installed through a
@@ -1064,7 +1065,7 @@ fn scoring_config_read_validate_and_change(rt: &Runtime) {
     assert_eq!(read, put);
     // The change flagged the org's leads for the scoring job.
     let flagged: i64 = rt
-        .read_db()
+        .org_db(&org)
         .query_row(
             "SELECT needs_rescore FROM leads WHERE id = ?1",
             [&lead],
@@ -1095,7 +1096,7 @@ fn track(rt: &Runtime, key: &str, body: &Value) -> Resp {
 }
 
 fn leads_of(rt: &Runtime, org: &str) -> Vec<(String, String, Option<String>)> {
-    rt.read_db()
+    rt.org_db(org)
         .prepare("SELECT id, source, email FROM leads WHERE org_id = ?1 ORDER BY id")
         .unwrap()
         .query_map([org], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))
@@ -1105,13 +1106,11 @@ fn leads_of(rt: &Runtime, org: &str) -> Vec<(String, String, Option<String>)> {
 }
 
 fn interactions_of(rt: &Runtime, lead: &str) -> Vec<(String, String, String, String)> {
-    rt.read_db()
-        .prepare("SELECT type, occurred_at, external_id, captured_by FROM interactions WHERE lead_id = ?1 ORDER BY occurred_at, type")
-        .unwrap()
-        .query_map([lead], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?)))
-        .unwrap()
-        .collect::<Result<_, _>>()
-        .unwrap()
+    rt.query_shards(
+        "SELECT type, occurred_at, external_id, captured_by FROM interactions WHERE lead_id = ?1 ORDER BY occurred_at, type",
+        [lead],
+        |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?)),
+    )
 }
 
 fn tracking_attributes_anonymous_views_on_identification(rt: &Runtime) {
@@ -1185,7 +1184,7 @@ fn tracking_attributes_anonymous_views_on_identification(rt: &Runtime) {
     assert!(touches.iter().all(|t| t.3 == "tracking"));
     // 2 + 2 + 5 + 2 = 11: WARM.
     let (score, level): (f64, String) = rt
-        .read_db()
+        .org_db(&org)
         .query_row(
             "SELECT heat_score, heat_level FROM leads WHERE id = ?1",
             [&lead],
@@ -1194,7 +1193,7 @@ fn tracking_attributes_anonymous_views_on_identification(rt: &Runtime) {
         .unwrap();
     assert_eq!((score, level.as_str()), (11.0, "WARM"));
     // Every earlier anonymous view is now attributed.
-    let unattributed: i64 = rt.read_db()
+    let unattributed: i64 = rt.org_db(&org)
         .query_row(
             "SELECT COUNT(*) FROM tracking_events WHERE org_id = ?1 AND visitor_id = ?2 AND attributed = 0",
             [&org, &visitor],
@@ -1239,7 +1238,7 @@ fn tracking_never_creates_a_lead_without_identity(rt: &Runtime) {
     }
     assert!(leads_of(rt, &org).is_empty());
     let stored: i64 = rt
-        .read_db()
+        .org_db(&org)
         .query_row(
             "SELECT COUNT(*) FROM tracking_events WHERE org_id = ?1",
             [&org],

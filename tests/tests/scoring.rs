@@ -120,16 +120,12 @@ fn fire(rt: &Runtime, cron: &str, time: &str) {
 /// by the wall clock), as (old, new, changed_at). The API records changes too (at the request's
 /// wall-clock time), so tests compare what a run appended.
 fn level_changes(rt: &Runtime, lead: &str) -> Vec<(String, String, String)> {
-    rt.read_db()
-        .prepare(
-            "SELECT old_level, new_level, changed_at FROM heat_level_changes WHERE lead_id = ?1 \
-             ORDER BY id",
-        )
-        .unwrap()
-        .query_map([lead], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))
-        .unwrap()
-        .collect::<Result<_, _>>()
-        .unwrap()
+    rt.query_shards(
+        "SELECT old_level, new_level, changed_at FROM heat_level_changes WHERE lead_id = ?1 \
+         ORDER BY id",
+        [lead],
+        |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
+    )
 }
 
 /// The level changes written after the first `before` ones.
@@ -137,9 +133,9 @@ fn level_changes_since(rt: &Runtime, lead: &str, before: usize) -> Vec<(String, 
     level_changes(rt, lead)[before..].to_vec()
 }
 
-/// The job_runs summary of the latest run stamped with `started_at`.
+/// The job_runs summary (in the directory) of the latest run stamped with `started_at`.
 fn run_summaries(rt: &Runtime, started_at: &str) -> Vec<Value> {
-    rt.read_db()
+    rt.directory_db()
         .prepare(
             "SELECT summary FROM job_runs WHERE job = 'scoring' AND started_at = ?1 ORDER BY id",
         )
@@ -183,14 +179,14 @@ fn config_change_rescores_every_lead(rt: &Runtime) {
     assert_eq!(heat(rt, &admin, &c), (0.0, "COLD".into()));
 
     let version: i64 = rt
-        .read_db()
+        .org_db(&org)
         .query_row(
             "SELECT config_version FROM scoring_configs WHERE org_id = ?1",
             [&org],
             |r| r.get(0),
         )
         .unwrap();
-    let rows: Vec<(String, i64, i64, String)> = rt.read_db()
+    let rows: Vec<(String, i64, i64, String)> = rt.org_db(&org)
         .prepare("SELECT id, needs_rescore, scored_config_version, scored_at FROM leads WHERE org_id = ?1 ORDER BY id")
         .unwrap()
         .query_map([&org], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
@@ -297,7 +293,7 @@ fn small_budget_run_resumes_and_finishes_next_run(_shared: &Runtime) {
 
     fire(rt, FREQUENT, "2026-03-03T00:00:00Z");
     let scores = |rt: &Runtime| -> Vec<(String, f64, i64)> {
-        rt.read_db()
+        rt.org_db(&org)
             .prepare(
                 "SELECT id, heat_score, needs_rescore FROM leads WHERE org_id = ?1 ORDER BY id",
             )
@@ -316,7 +312,7 @@ fn small_budget_run_resumes_and_finishes_next_run(_shared: &Runtime) {
             (ids[2].clone(), 2.0, 1),
         ]
     );
-    let (status, cursor, done, total): (String, Option<String>, i64, i64) = rt.read_db()
+    let (status, cursor, done, total): (String, Option<String>, i64, i64) = rt.org_db(&org)
         .query_row(
             "SELECT status, cursor_lead_id, leads_done, leads_total FROM rescore_runs WHERE org_id = ?1",
             [&org],
@@ -347,7 +343,7 @@ fn small_budget_run_resumes_and_finishes_next_run(_shared: &Runtime) {
             (ids[2].clone(), 3.0, 0),
         ]
     );
-    let (status, cursor, done, total): (String, Option<String>, i64, i64) = rt.read_db()
+    let (status, cursor, done, total): (String, Option<String>, i64, i64) = rt.org_db(&org)
         .query_row(
             "SELECT status, cursor_lead_id, leads_done, leads_total FROM rescore_runs WHERE org_id = ?1",
             [&org],
@@ -381,7 +377,7 @@ fn nightly_snapshots_give_the_7_day_trend_and_are_pruned(rt: &Runtime) {
     touch(rt, &admin, &id, "website_visit", at);
 
     let snapshots = |rt: &Runtime| -> Vec<(String, f64, String)> {
-        rt.read_db()
+        rt.org_db(&org)
             .prepare("SELECT day, score, level FROM heat_snapshots WHERE lead_id = ?1 ORDER BY day")
             .unwrap()
             .query_map([&id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
@@ -488,7 +484,7 @@ fn overlapping_runs_apply_once(rt: &Runtime) {
             "{id}"
         );
     }
-    let snapshots: Vec<(String, i64)> = rt.read_db()
+    let snapshots: Vec<(String, i64)> = rt.org_db(&org)
         .prepare(
             "SELECT lead_id, COUNT(*) FROM heat_snapshots WHERE org_id = ?1 GROUP BY lead_id ORDER BY lead_id",
         )
@@ -525,7 +521,7 @@ fn overlapping_runs_apply_once(rt: &Runtime) {
         );
     }
     let leases: i64 = rt
-        .read_db()
+        .directory_db()
         .query_row(
             "SELECT COUNT(*) FROM job_leases WHERE name = 'scoring'",
             [],
@@ -575,7 +571,7 @@ fn recalculate_endpoint_schedules_and_reports(rt: &Runtime) {
     assert!(queued["requested_at"].is_string(), "{queued}");
     assert_eq!(queued["finished_at"], Value::Null, "{queued}");
     let flagged: i64 = rt
-        .read_db()
+        .org_db(&org)
         .query_row(
             "SELECT COUNT(*) FROM leads WHERE org_id = ?1 AND needs_rescore = 1",
             [&org],
@@ -608,7 +604,7 @@ fn recalculate_endpoint_schedules_and_reports(rt: &Runtime) {
         assert_eq!(heat(rt, &admin, id), (8.0, "WARM".into()));
     }
     let scored_at: Vec<String> = rt
-        .read_db()
+        .org_db(&org)
         .prepare("SELECT scored_at FROM leads WHERE org_id = ?1")
         .unwrap()
         .query_map([&org], |r| r.get(0))

@@ -249,14 +249,12 @@ fn unique_numeric_id() -> String {
     u64::from_str_radix(tail, 16).unwrap().to_string()
 }
 
+/// Deliveries of `platform` stored for the account: inbox rows on any shard, or unrouted ones.
 fn inbox_rows(rt: &Runtime, platform: &str, account: &str) -> i64 {
-    rt.read_db()
-        .query_row(
-            "SELECT count(*) FROM webhook_inbox WHERE platform = ?1 AND account_id = ?2",
-            [platform, account],
-            |row| row.get(0),
-        )
-        .unwrap()
+    rt.inbox_rows(account)
+        .iter()
+        .filter(|row| row.platform == platform)
+        .count() as i64
 }
 
 fn facebook_delivery(page_id: &str) -> String {
@@ -703,7 +701,7 @@ fn members_cannot_use_admin_routes(rt: &Runtime) {
         .json();
     assert_ne!(scoring["weights"]["social_like"], 100, "{scoring}");
     let connected: i64 = rt
-        .read_db()
+        .directory_db()
         .query_row(
             "SELECT count(*) FROM integration_accounts WHERE account_id = ?1",
             [&page],
@@ -1232,13 +1230,14 @@ fn sql_injection_strings_in_lead_fields_are_stored_verbatim(rt: &Runtime) {
             export.body
         );
     }
-    // The table is intact (other tests write to it at the same time, so count this org's rows)
-    // and holds exactly the new rows, verbatim.
-    let conn = rt.read_db();
-    let total: i64 = conn
-        .query_row("SELECT count(*) FROM leads", [], |row| row.get(0))
-        .unwrap();
+    // The table is intact on every shard (other tests write to it at the same time, so count this
+    // org's rows) and holds exactly the new rows, verbatim.
+    let total: i64 = rt
+        .query_shards("SELECT count(*) FROM leads", [], |row| row.get::<_, i64>(0))
+        .into_iter()
+        .sum();
     assert!(total >= INJECTIONS.len() as i64);
+    let conn = rt.org_db(&org);
     let mine: i64 = conn
         .query_row(
             "SELECT count(*) FROM leads WHERE org_id = ?1",
@@ -1371,14 +1370,14 @@ fn sql_injection_strings_in_list_filters_are_harmless(rt: &Runtime) {
         }
     }
     // The free-text search for `" OR 1=1 --` matches words, not everything: the victim's
-    // `OR` lead is never among the results, and the tables are intact.
-    let conn = rt.read_db();
+    // `OR` lead is never among the results, and the tables are intact on every shard.
     for table in ["leads", "interactions", "leads_fts"] {
-        let count: i64 = conn
-            .query_row(&format!("SELECT count(*) FROM {table}"), [], |row| {
-                row.get(0)
+        let count: i64 = rt
+            .query_shards(&format!("SELECT count(*) FROM {table}"), [], |row| {
+                row.get::<_, i64>(0)
             })
-            .unwrap_or_else(|e| panic!("table {table}: {e}"));
+            .into_iter()
+            .sum();
         assert!(count > 0 || table == "interactions", "{table} is empty");
     }
     rt.get(&format!("/v1/leads/{victim_id}"))
@@ -1450,7 +1449,7 @@ fn access_tokens_never_appear_in_responses_logs_or_storage(rt: &Runtime) {
         "the runtime log contains an access token"
     );
     // Stored sealed: no column of the integrations table holds it in the clear.
-    let conn = rt.read_db();
+    let conn = rt.org_db(&org);
     let mut stmt = conn
         .prepare("SELECT * FROM integrations WHERE org_id = ?1")
         .unwrap();

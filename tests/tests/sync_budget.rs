@@ -62,19 +62,18 @@ fn serial() -> MutexGuard<'static, ()> {
     SERIAL.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-/// (status, attempts) of every inbox row of an account, oldest first.
+/// (status, attempts) of every inbox row of an account, oldest first (a delivery for an account no
+/// org connected is ("ignored", 0): see `Runtime::inbox_rows`).
 fn inbox_rows(rt: &Runtime, account: &str) -> Vec<(String, i64)> {
-    rt.read_db()
-        .prepare("SELECT status, attempts FROM webhook_inbox WHERE account_id = ?1 ORDER BY id")
-        .unwrap()
-        .query_map([account], |r| Ok((r.get(0)?, r.get(1)?)))
-        .unwrap()
-        .collect::<Result<_, _>>()
-        .unwrap()
+    rt.inbox_rows(account)
+        .into_iter()
+        .map(|row| (row.status, row.attempts))
+        .collect()
 }
 
+/// A count of the org's rows on its shard.
 fn count(rt: &Runtime, sql: &str, org: &str) -> i64 {
-    rt.read_db().query_row(sql, [org], |r| r.get(0)).unwrap()
+    rt.org_db(org).query_row(sql, [org], |r| r.get(0)).unwrap()
 }
 
 /// One `sync-batch` log line of the consumer.

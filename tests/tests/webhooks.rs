@@ -154,17 +154,13 @@ fn integration(rt: &Runtime, org: &str, platform: &str) -> Value {
         .expect("an entry per platform")
 }
 
-/// (status, attempts, last_error) of every inbox row of an account, oldest first.
+/// (status, attempts, last_error) of every inbox row of an account, oldest first. A delivery for an
+/// account no org connected is kept in the directory without a status: ("ignored", 0, None).
 fn inbox_rows(rt: &Runtime, account: &str) -> Vec<(String, i64, Option<String>)> {
-    rt.read_db()
-        .prepare(
-            "SELECT status, attempts, last_error FROM webhook_inbox WHERE account_id = ?1 ORDER BY id",
-        )
-        .unwrap()
-        .query_map([account], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
-        .unwrap()
-        .collect::<Result<_, _>>()
-        .unwrap()
+    rt.inbox_rows(account)
+        .into_iter()
+        .map(|row| (row.status, row.attempts, row.last_error))
+        .collect()
 }
 
 /// Waits until every inbox row of the account satisfies `done`, and returns them.
@@ -201,7 +197,7 @@ fn lead_by_email(rt: &Runtime, org: &str, email: &str) -> Option<Value> {
 }
 
 fn lead_by_profile(rt: &Runtime, org: &str, platform: &str, user: &str) -> Option<Value> {
-    let id: Option<String> = rt.read_db()
+    let id: Option<String> = rt.org_db(org)
         .query_row(
             "SELECT lead_id FROM social_profiles WHERE org_id = ?1 AND platform = ?2 AND platform_user_id = ?3",
             [org, platform, user],
@@ -220,7 +216,7 @@ fn lead_by_profile(rt: &Runtime, org: &str, platform: &str, user: &str) -> Optio
 }
 
 fn touchpoints(rt: &Runtime, org: &str, external_id: &str) -> Vec<(String, String, String)> {
-    rt.read_db()
+    rt.org_db(org)
         .prepare(
             "SELECT type, captured_by, metadata FROM interactions WHERE org_id = ?1 AND external_id = ?2",
         )
@@ -468,7 +464,7 @@ fn integrations_api_connects_seals_and_disconnects(rt: &Runtime) {
     assert_eq!(connected["connected"], true);
     assert_eq!(connected["accounts"]["page_ids"], json!([page]));
     let sealed_once: String = rt
-        .read_db()
+        .org_db(&org)
         .query_row(
             "SELECT token_ciphertext FROM integrations WHERE org_id = ?1 AND platform = 'facebook'",
             [&org],
@@ -479,7 +475,7 @@ fn integrations_api_connects_seals_and_disconnects(rt: &Runtime) {
     // Rotation: PUT again; a fresh nonce seals it differently.
     connect(rt, &org, "facebook", body.clone());
     let sealed_twice: String = rt
-        .read_db()
+        .org_db(&org)
         .query_row(
             "SELECT token_ciphertext FROM integrations WHERE org_id = ?1 AND platform = 'facebook'",
             [&org],
@@ -748,7 +744,7 @@ fn a_batch_of_many_entries_and_accounts(rt: &Runtime) {
     let ignored = wait_settled(rt, &unconnected);
     assert_eq!(ignored[0].0, "ignored");
     let count: i64 = rt
-        .read_db()
+        .org_db(&org)
         .query_row(
             "SELECT COUNT(*) FROM interactions WHERE org_id = ?1 AND type = 'social_comment'",
             [&org],
@@ -757,7 +753,7 @@ fn a_batch_of_many_entries_and_accounts(rt: &Runtime) {
         .unwrap();
     assert_eq!(count, 30);
     let leads: i64 = rt
-        .read_db()
+        .org_db(&org)
         .query_row(
             "SELECT COUNT(*) FROM leads WHERE org_id = ?1",
             [&org],
@@ -818,7 +814,7 @@ fn instagram_comments_messages_and_story_insights(rt: &Runtime) {
         touchpoints(rt, &org, &format!("comment:{comment_id}"))[0].0,
         "social_comment"
     );
-    let kinds: i64 = rt.read_db()
+    let kinds: i64 = rt.org_db(&org)
         .query_row(
             "SELECT COUNT(*) FROM interactions WHERE org_id = ?1 AND type IN ('social_comment', 'direct_message')",
             [&org],
@@ -988,7 +984,7 @@ fn failing_event_dies_after_bounded_attempts(rt: &Runtime) {
     assert_eq!(facebook["dead"], 1);
     assert_eq!(facebook["pending"], 0);
     // The circuit opened along the way.
-    let failures: i64 = rt.read_db()
+    let failures: i64 = rt.org_db(&org)
         .query_row(
             "SELECT consecutive_failures FROM platform_throttles WHERE org_id = ?1 AND platform = 'facebook'",
             [&org],
@@ -1072,7 +1068,7 @@ fn meta_throttle_delays_further_calls(rt: &Runtime) {
     });
     // Throttling is not a failed attempt.
     assert_eq!(rows[0].1, 0, "{rows:?}");
-    let (blocked_until, usage): (String, String) = rt.read_db()
+    let (blocked_until, usage): (String, String) = rt.org_db(&org)
         .query_row(
             "SELECT blocked_until, last_usage FROM platform_throttles WHERE org_id = ?1 AND platform = 'facebook'",
             [&org],
@@ -1137,7 +1133,7 @@ fn linkedin_429_waits_for_retry_after(rt: &Runtime) {
     });
     assert_eq!(rows[0].1, 0, "a 429 is not a failed attempt: {rows:?}");
     assert!(rows[0].2.as_deref().unwrap().contains("429"), "{rows:?}");
-    let blocked_until: String = rt.read_db()
+    let blocked_until: String = rt.org_db(&org)
         .query_row(
             "SELECT blocked_until FROM platform_throttles WHERE org_id = ?1 AND platform = 'linkedin'",
             [&org],
@@ -1287,7 +1283,7 @@ fn assert_fetched_once_with_the_org_token(org: &str, leadgen_id: &str) {
 }
 
 fn stored_key_id(rt: &Runtime, org: &str) -> (String, String) {
-    rt.read_db()
+    rt.org_db(org)
         .query_row(
             "SELECT token_key_id, substr(token_ciphertext, 4, 8) FROM integrations \
              WHERE org_id = ?1 AND platform = 'facebook'",

@@ -49,16 +49,13 @@ const MAX_ATTEMPTS: i64 = 8;
 // ------------------------------------------------------------------------------------------------
 // Item 6: an inbox row whose processing never finishes
 
-/// (status, attempts, last_error) of the inbox row of `page`.
+/// (status, attempts, last_error) of the inbox row of `page` (on any shard; an unrouted delivery
+/// counts as ("ignored", 0, None)).
 fn inbox_row(rt: &Runtime, page: &str) -> Option<(String, i64, Option<String>)> {
-    rt.read_db()
-        .query_row(
-            "SELECT status, attempts, last_error FROM webhook_inbox WHERE platform = 'facebook' AND account_id = ?1",
-            [page],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-        )
-        .optional()
-        .unwrap()
+    rt.inbox_rows(page)
+        .into_iter()
+        .find(|row| row.platform == "facebook")
+        .map(|row| (row.status, row.attempts, row.last_error))
 }
 
 fn leadgen_event(page: &str, leadgen_id: &str) -> Value {
@@ -328,13 +325,13 @@ fn custom_field_values_over_their_size_cap_answer_422(rt: &Runtime) {
             .send_json(&json!({"first_name": "Big", "custom_fields": values(4)})),
     );
     let stored: i64 = rt
-        .read_db()
-        .query_row(
+        .query_shards(
             "SELECT count(*) FROM leads WHERE org_id = ?1",
             [&org],
-            |r| r.get(0),
+            |r| r.get::<_, i64>(0),
         )
-        .unwrap();
+        .into_iter()
+        .sum();
     assert_eq!(stored, 0, "the refused lead is not stored");
 
     // Three long values fit; a fourth added by a patch does not, and the lead keeps its values.
@@ -393,22 +390,34 @@ fn meta_delivery_spanning_600_pages_is_stored_whole(rt: &Runtime) {
         (json!(600), json!(598), json!(0)),
         "{answer}"
     );
-    let db = rt.read_db();
-    let stored: i64 = db
-        .query_row(
+    // The connected pages' parts are in the org's inbox, the others in the directory's unrouted
+    // deliveries: every part is stored.
+    let pages_json = Value::from(pages.clone()).to_string();
+    let routed: i64 = rt
+        .query_shards(
             "SELECT count(*) FROM webhook_inbox WHERE platform = 'facebook' AND account_id IN \
              (SELECT value FROM json_each(?1))",
-            [Value::from(pages.clone()).to_string()],
+            [&pages_json],
+            |r| r.get::<_, i64>(0),
+        )
+        .into_iter()
+        .sum();
+    let unrouted: i64 = rt
+        .directory_db()
+        .query_row(
+            "SELECT count(*) FROM webhook_unrouted WHERE platform = 'facebook' AND account_id IN \
+             (SELECT value FROM json_each(?1))",
+            [&pages_json],
             |r| r.get(0),
         )
         .unwrap();
-    assert_eq!(stored, 600);
+    assert_eq!((routed, unrouted), (2, 598));
     for page in &connected {
         rt.wait_for(
             "the connected pages' rows to be processed",
             Duration::from_secs(60),
             || {
-                rt.read_db()
+                rt.org_db(&org)
                     .query_row(
                         "SELECT org_id FROM webhook_inbox WHERE account_id = ?1 AND status = 'processed'",
                         [page],

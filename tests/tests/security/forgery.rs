@@ -26,14 +26,12 @@ pub const TESTS: &[E2eTest] = &[
     ),
 ];
 
+/// LinkedIn deliveries stored for the account: inbox rows on any shard, or unrouted ones.
 fn inbox_rows(rt: &Runtime, account: &str) -> i64 {
-    rt.read_db()
-        .query_row(
-            "SELECT count(*) FROM webhook_inbox WHERE platform = 'linkedin' AND account_id = ?1",
-            [account],
-            |row| row.get(0),
-        )
-        .unwrap()
+    rt.inbox_rows(account)
+        .iter()
+        .filter(|row| row.platform == "linkedin")
+        .count() as i64
 }
 
 /// The 400 problem naming `field`.

@@ -59,16 +59,26 @@ fn put(rt: &Runtime, org: &str, platform: &str, body: &Value) -> Resp {
         .send_json(body)
 }
 
-/// What the org has stored for its integrations: (connected rows, account rows).
+/// What the org has stored for its integrations: (connected rows on its shard, account rows in
+/// the directory).
 fn stored(rt: &Runtime, org: &str) -> (i64, i64) {
-    let conn = rt.read_db();
-    let count = |sql: &str| -> i64 { conn.query_row(sql, [org], |r| r.get(0)).unwrap() };
-    (
-        count(
+    let connected: i64 = rt
+        .query_shards(
             "SELECT count(*) FROM integrations WHERE org_id = ?1 AND token_ciphertext IS NOT NULL",
-        ),
-        count("SELECT count(*) FROM integration_accounts WHERE org_id = ?1"),
-    )
+            [org],
+            |r| r.get::<_, i64>(0),
+        )
+        .into_iter()
+        .sum();
+    let accounts = rt
+        .directory_db()
+        .query_row(
+            "SELECT count(*) FROM integration_accounts WHERE org_id = ?1",
+            [org],
+            |r| r.get(0),
+        )
+        .unwrap();
+    (connected, accounts)
 }
 
 /// Asserts a refusal of status `status` whose problem names `field`, and returns the problem.
@@ -381,7 +391,7 @@ fn two_orgs_racing_for_one_page_exactly_one_wins(rt: &Runtime) {
         let winner = &orgs[answers.iter().position(|s| *s == 200).unwrap()];
         let loser = &orgs[answers.iter().position(|s| *s == 409).unwrap()];
         let owner: String = rt
-            .read_db()
+            .directory_db()
             .query_row(
                 "SELECT org_id FROM integration_accounts WHERE platform = 'facebook' AND account_id = ?1",
                 [&page],
