@@ -9,7 +9,7 @@
 // Usage: node bench/runtime-baseline.mjs [--port 0] [--persist DIR] [--no-migrate]
 // Prints `[leadheat-baseline] ready on http://127.0.0.1:N` when it serves.
 
-import { spawnSync } from "node:child_process";
+import { spawn } from "node:child_process";
 import { existsSync } from "node:fs";
 import http from "node:http";
 import path from "node:path";
@@ -39,19 +39,32 @@ function parseArgs(argv) {
   return args;
 }
 
-// The same migrations, applied the same way as dev/runtime.mjs (the root wrangler.toml's D1,
-// which has the same database_id as the baseline's, so both land in the same sqlite file).
-function applyMigrations(persist) {
+// The migrations of every D1 database the baseline binds (its DB: the tenant set, on the file of
+// the workers' SHARD_0, which has the same database_id), applied the same way as dev/runtime.mjs
+// applies them: one `wrangler d1 migrations apply` per database, all at once.
+async function applyMigrations(persist) {
   const wrangler = path.join(ROOT, "node_modules", ".bin", "wrangler");
-  const result = spawnSync(
-    wrangler,
-    ["d1", "migrations", "apply", "leadheat", "--local", "--env", "api", "--persist-to", persist, "-c", path.join(ROOT, "wrangler.toml")],
-    { cwd: ROOT, env: { ...process.env, CI: "true" }, encoding: "utf8" },
+  const databases = unstable_readConfig({ config: CONFIG }).d1_databases || [];
+  const results = await Promise.all(
+    databases.map(
+      (database) =>
+        new Promise((resolve) => {
+          const args = ["d1", "migrations", "apply", database.database_name, "--local", "--persist-to", persist, "-c", CONFIG];
+          const child = spawn(wrangler, args, { cwd: ROOT, env: { ...process.env, CI: "true" }, stdio: ["ignore", "pipe", "pipe"] });
+          let output = "";
+          child.stdout.on("data", (chunk) => (output += chunk));
+          child.stderr.on("data", (chunk) => (output += chunk));
+          child.on("error", (error) => resolve({ database, code: null, output: `${output}${error.message}\n` }));
+          child.on("close", (code) => resolve({ database, code, output }));
+        }),
+    ),
   );
-  if (result.status !== 0) {
-    process.stderr.write(result.stdout + result.stderr);
-    fail("applying the D1 migrations failed (output above)");
+  const failed = results.filter((r) => r.code !== 0);
+  for (const { database, code, output } of failed) {
+    console.error(`[leadheat-baseline] applying the migrations to ${database.binding} (${database.database_name}) failed (exit code ${code}):`);
+    process.stderr.write(output);
   }
+  if (failed.length > 0) fail("applying the D1 migrations failed (output above)");
 }
 
 async function readBody(req) {
@@ -67,7 +80,7 @@ async function readBody(req) {
 
 async function main() {
   const args = parseArgs(process.argv.slice(2));
-  if (args.migrate) applyMigrations(args.persist);
+  if (args.migrate) await applyMigrations(args.persist);
 
   const config = unstable_readConfig({ config: CONFIG });
   const { workerOptions, main: mainScript } = unstable_getMiniflareWorkerOptions(CONFIG);
