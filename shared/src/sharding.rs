@@ -112,7 +112,8 @@ mod tests {
 
     #[test]
     fn a_copy_is_verified_table_by_table() {
-        let source: TableCounts = [("leads".to_string(), 3), ("interactions".to_string(), 9)].into();
+        let source: TableCounts =
+            [("leads".to_string(), 3), ("interactions".to_string(), 9)].into();
         assert_eq!(verify_copy(&source, &source.clone()), Ok(()));
         let mut short = source.clone();
         short.insert("interactions".to_string(), 8);
@@ -120,8 +121,16 @@ mod tests {
         assert_eq!(
             verify_copy(&source, &short),
             Err(vec![
-                CountMismatch { table: "interactions".into(), source: 9, copy: 8 },
-                CountMismatch { table: "lead_tags".into(), source: 0, copy: 1 },
+                CountMismatch {
+                    table: "interactions".into(),
+                    source: 9,
+                    copy: 8
+                },
+                CountMismatch {
+                    table: "lead_tags".into(),
+                    source: 0,
+                    copy: 1
+                },
             ])
         );
     }

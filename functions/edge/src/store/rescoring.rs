@@ -5,7 +5,7 @@
 //!
 //! D1 limits shape every query here: at most 100 bound parameters per statement, so lists of ids
 //! travel as ONE JSON parameter expanded with `json_each`, and reads are keyset ranges over the
-//! indexes of migrations/0001_initial.sql, never offsets.
+//! indexes of migrations/tenant/0001_initial.sql, never offsets.
 
 use leadheat_domain::scoring::ScoringConfig;
 use serde::{Deserialize, Serialize};
