@@ -14,7 +14,18 @@ pub type E2eTest = (&'static str, fn(&Runtime));
 
 /// Runs `tests` against `runtime`, stops the runtime, and exits with cargo test's conventions.
 pub fn run(runtime: Runtime, tests: &[E2eTest]) -> ! {
-    let args = Arguments::from_args();
+    run_with(runtime, tests, Arguments::from_args())
+}
+
+/// Like [`run`], one test at a time: for tests whose outcome depends on what the runtime did
+/// before them (the directory places each new org by every org placed so far).
+pub fn run_serially(runtime: Runtime, tests: &[E2eTest]) -> ! {
+    let mut args = Arguments::from_args();
+    args.test_threads = Some(1);
+    run_with(runtime, tests, args)
+}
+
+fn run_with(runtime: Runtime, tests: &[E2eTest], args: Arguments) -> ! {
     let runtime = Arc::new(runtime);
     let trials = tests
         .iter()
