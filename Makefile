@@ -7,7 +7,8 @@ WORKERS := api webhooks scoring sync
 WORKER_OUTPUTS := $(foreach w,$(WORKERS),functions/$(w)/build/index.js)
 # What every worker's wasm is built from besides its own crate.
 COMMON_INPUTS := Cargo.toml Cargo.lock shared/Cargo.toml functions/edge/Cargo.toml \
-	$(shell find shared/src functions/edge/src -name '*.rs' 2>/dev/null)
+	functions/usecases/Cargo.toml \
+	$(shell find shared/src functions/edge/src functions/usecases/src -name '*.rs' 2>/dev/null)
 
 export WRANGLER_SEND_METRICS := false
 export CLOUDFLARE_CF_FETCH_ENABLED := false

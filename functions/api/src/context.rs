@@ -10,6 +10,7 @@ use leadheat_edge::directory::Directory;
 use leadheat_edge::http::Problem;
 use leadheat_edge::tenant::Tenant;
 use leadheat_edge::{clock, config};
+use leadheat_usecases::Refused;
 use worker::Env;
 
 use crate::rate_limit;
@@ -88,5 +89,13 @@ impl Ctx {
         } else {
             Err(Problem::forbidden("only admins can change this"))
         }
+    }
+}
+
+/// The HTTP answer to an operation the use cases refused.
+pub fn refused(refusal: Refused) -> Problem {
+    match refusal {
+        Refused::Store(error) => error.into(),
+        Refused::Invalid(errors) => Problem::validation(errors),
     }
 }

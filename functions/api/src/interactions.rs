@@ -6,7 +6,7 @@ use leadheat_domain::types::{CapturedBy, FieldError, InteractionType, Platform};
 use leadheat_edge::http::{self, Problem};
 use leadheat_edge::store::interactions as store;
 use leadheat_edge::store::leads as leads_store;
-use leadheat_edge::touchpoints::{self, NewTouchpoint};
+use leadheat_usecases::touchpoints::{self, NewTouchpoint};
 use serde_json::{json, Value};
 use worker::Response;
 

@@ -8,19 +8,19 @@ use leadheat_domain::scoring;
 use leadheat_domain::types::{FieldError, FieldType};
 use leadheat_edge::db::Arg;
 use leadheat_edge::http::{self, Problem};
-use leadheat_edge::lead_matching;
 use leadheat_edge::store::custom_fields as defs_store;
 use leadheat_edge::store::heat;
 use leadheat_edge::store::interactions as interactions_store;
 use leadheat_edge::store::leads::{
     self as store, CustomFilter, LeadRecord, LeadWrite, UpdateOutcome,
 };
-use leadheat_edge::store::stages;
-use leadheat_edge::touchpoints::{self, NewTouchpoint};
+use leadheat_usecases::lead_matching;
+use leadheat_usecases::pipeline::{self, LeadPlacement};
+use leadheat_usecases::touchpoints::{self, NewTouchpoint};
 use serde_json::{json, Map, Value};
 use worker::Response;
 
-use crate::context::Ctx;
+use crate::context::{refused, Ctx};
 use crate::request::ApiRequest;
 
 /// Attempts of an update without If-Match that keeps losing to concurrent writers.
@@ -136,8 +136,7 @@ fn stale(expected: i64, current: i64) -> Problem {
 }
 
 /// Applies a validated patch to the current lead.
-async fn apply_patch(
-    ctx: &Ctx,
+fn apply_patch(
     lead: &LeadRecord,
     patch: &LeadPatch,
     defs: &[FieldDef],
@@ -163,18 +162,8 @@ async fn apply_patch(
     }
     let email = patch.email.clone().apply(lead.email.clone());
     let phone = patch.phone.clone().apply(lead.phone.clone());
+    // A new stage is not written here: the move is `pipeline::move_lead`'s, like every move.
     let (stage_id, rank_key, stage_move) = match &patch.stage_id {
-        Change::Set(stage) if Some(stage) != lead.stage_id.as_ref() => {
-            if !stages::exists(&ctx.tenant, stage).await? {
-                return Err(Problem::field("stage_id", "unknown stage"));
-            }
-            let rank = store::rank_at_end(&ctx.tenant, stage).await?;
-            (
-                Some(stage.clone()),
-                Some(rank),
-                Some((lead.stage_id.clone(), Some(stage.clone()))),
-            )
-        }
         Change::Clear if lead.stage_id.is_some() => {
             (None, None, Some((lead.stage_id.clone(), None)))
         }
@@ -215,6 +204,10 @@ pub async fn update(req: &ApiRequest, ctx: &Ctx, id: &str) -> Result<Response, P
     let body: Value = req.json()?;
     let patch = domain::parse_patch(&body).map_err(Problem::validation)?;
     let defs = defs_store::defs(&ctx.tenant).await?;
+    let other_fields = LeadPatch {
+        stage_id: Change::Keep,
+        ..patch.clone()
+    };
     for _ in 0..UPDATE_ATTEMPTS {
         let lead = find(ctx, id).await?;
         if let Some(expected) = expected {
@@ -225,7 +218,32 @@ pub async fn update(req: &ApiRequest, ctx: &Ctx, id: &str) -> Result<Response, P
         if patch.is_empty() {
             return lead_response(200, &lead);
         }
-        let (write, stage_move) = apply_patch(ctx, &lead, &patch, &defs).await?;
+        let (write, stage_move) = apply_patch(&lead, &patch, &defs)?;
+        let lead = match &patch.stage_id {
+            // The move first, with its touchpoint in one batch (every field is validated above);
+            // a retry after a concurrent write finds the lead moved already.
+            Change::Set(stage) if Some(stage) != lead.stage_id.as_ref() => {
+                pipeline::move_lead(
+                    &ctx.tenant,
+                    id,
+                    LeadPlacement::at_end(stage),
+                    &ctx.claims.sub,
+                    ctx.now,
+                )
+                .await
+                .map_err(refused)?;
+                if other_fields.is_empty() {
+                    return lead_response(200, &find(ctx, id).await?);
+                }
+                find(ctx, id).await?
+            }
+            _ => lead,
+        };
+        let write = LeadWrite {
+            stage_id: lead.stage_id.clone(),
+            rank_key: lead.position.clone(),
+            ..write
+        };
         match store::update(&ctx.tenant, id, lead.version, &write, ctx.now).await? {
             UpdateOutcome::Updated => {
                 if let Some((from, to)) = stage_move {

@@ -6,18 +6,16 @@
 //! new neighbours and never renumbers the column.
 
 use leadheat_domain::cursor::Cursor;
-use leadheat_domain::pipeline::{self as rules, MAX_STAGES};
+use leadheat_domain::pipeline as rules;
 use leadheat_domain::ranking;
 use leadheat_domain::types::FieldError;
 use leadheat_edge::http::{self, Problem};
-use leadheat_edge::store::stages::{
-    self, CardRow, ColumnPage, NewStage, Outcome, Position, StageRow,
-};
-use leadheat_edge::{clock, touchpoints};
+use leadheat_edge::store::stages::{self, CardRow, ColumnPage, Outcome, StageRow};
+use leadheat_usecases::pipeline::{self, LeadPlacement, StageRequest};
 use serde_json::{json, Map, Value};
 use worker::Response;
 
-use crate::context::Ctx;
+use crate::context::{refused, Ctx};
 use crate::request::ApiRequest;
 
 fn stage_json(stage: &StageRow, position: usize) -> Value {
@@ -87,10 +85,6 @@ fn refuse_unknown(body: &Map<String, Value>, allowed: &[&str]) -> Result<(), Pro
     }
 }
 
-fn rank_problem(error: ranking::RankError) -> Problem {
-    Problem::internal("ranking", error)
-}
-
 pub async fn list_stages(_req: &ApiRequest, ctx: &Ctx) -> Result<Response, Problem> {
     let stages = stages::list(&ctx.tenant).await?;
     http::json(200, &stages_json(&stages))
@@ -126,66 +120,21 @@ pub async fn create_stage(req: &ApiRequest, ctx: &Ctx) -> Result<Response, Probl
         Some(closed) => closed,
         None => is_won,
     };
-    let existing = stages::list(&ctx.tenant).await?;
-    if existing.len() >= MAX_STAGES {
-        return Err(Problem::conflict(format!(
-            "an org has at most {MAX_STAGES} stages"
-        )));
-    }
-    let index_of = |field: &str, id: Option<&str>| -> Result<Option<usize>, Problem> {
-        match id {
-            None => Ok(None),
-            Some(id) => existing
-                .iter()
-                .position(|s| s.id == id)
-                .map(Some)
-                .ok_or_else(|| Problem::field(field, format!("{id} is not a stage of this org"))),
-        }
-    };
-    let before = index_of("before_stage_id", opt_str(&body, "before_stage_id")?)?;
-    let after = index_of("after_stage_id", opt_str(&body, "after_stage_id")?)?;
-    let key = |i: usize| existing[i].rank_key.as_str();
-    let (low, high) = match (after, before) {
-        (Some(a), Some(b)) if a >= b => {
-            return Err(Problem::field(
-                "before_stage_id",
-                "after_stage_id must come before before_stage_id",
-            ))
-        }
-        (Some(a), Some(b)) => (Some(key(a)), Some(key(b))),
-        (Some(a), None) => (
-            Some(key(a)),
-            existing.get(a + 1).map(|s| s.rank_key.as_str()),
-        ),
-        (None, Some(b)) => (b.checked_sub(1).map(key), Some(key(b))),
-        (None, None) => (existing.last().map(|s| s.rank_key.as_str()), None),
-    };
-    let rank_key = ranking::between(low, high).map_err(rank_problem)?;
-    let id = clock::new_id(leadheat_domain::ids::prefix::STAGE);
-    let now = ctx.now_rfc3339();
-    let created = stages::create(
+    let (position, stage) = pipeline::create_stage(
         &ctx.tenant,
-        &NewStage {
-            id: &id,
+        StageRequest {
             name: &name,
-            rank_key: &rank_key,
             is_closed,
             is_won,
-            now: &now,
+            before_stage_id: opt_str(&body, "before_stage_id")?,
+            after_stage_id: opt_str(&body, "after_stage_id")?,
         },
+        ctx.now,
     )
-    .await?;
-    if !created {
-        return Err(Problem::conflict(format!(
-            "a stage named \"{name}\" already exists"
-        )));
-    }
-    let stages = stages::list(&ctx.tenant).await?;
-    let (position, stage) = stages
-        .iter()
-        .enumerate()
-        .find(|(_, s)| s.id == id)
-        .ok_or_else(|| Problem::internal("create stage", "the new stage is missing"))?;
+    .await
+    .map_err(refused)?;
+    let id = stage.id.clone();
+    let stage = &stage;
     let mut response = http::json(201, &stage_json(stage, position))?;
     response
         .headers_mut()
@@ -373,98 +322,13 @@ pub async fn move_lead(req: &ApiRequest, ctx: &Ctx, id: &str) -> Result<Response
     let stage_id = opt_str(&body, "stage_id")?
         .ok_or_else(|| Problem::field("stage_id", "is required"))?
         .to_string();
-    let before_id = opt_str(&body, "before_lead_id")?;
-    let after_id = opt_str(&body, "after_lead_id")?;
-    for (field, neighbour) in [("before_lead_id", before_id), ("after_lead_id", after_id)] {
-        if neighbour == Some(id) {
-            return Err(Problem::field(
-                field,
-                "a lead cannot be placed next to itself",
-            ));
-        }
-    }
-
-    let from: Position = stages::position(&ctx.tenant, id)
-        .await?
-        .ok_or_else(|| Problem::not_found(format!("no lead {id}")))?;
-    if stages::get(&ctx.tenant, &stage_id).await?.is_none() {
-        return Err(Problem::field(
-            "stage_id",
-            format!("{stage_id} is not a stage of this org"),
-        ));
-    }
-    let before = neighbour(ctx, &stage_id, "before_lead_id", before_id).await?;
-    let after = neighbour(ctx, &stage_id, "after_lead_id", after_id).await?;
-    // The keys to fit between: (low = the lead it follows, high = the lead it precedes).
-    let (low, high) = match (after, before) {
-        (Some((low, _)), Some((high, _))) => (Some(low), Some(high)),
-        (Some((rank, lead)), None) => {
-            let next =
-                stages::neighbour_rank(&ctx.tenant, &stage_id, Some((&rank, &lead)), false, id)
-                    .await?;
-            (Some(rank), next)
-        }
-        (None, Some((rank, lead))) => {
-            let previous =
-                stages::neighbour_rank(&ctx.tenant, &stage_id, Some((&rank, &lead)), true, id)
-                    .await?;
-            (previous, Some(rank))
-        }
-        (None, None) => {
-            let last = stages::neighbour_rank(&ctx.tenant, &stage_id, None, true, id).await?;
-            (last, None)
-        }
+    let placement = LeadPlacement {
+        stage_id: &stage_id,
+        before_lead_id: opt_str(&body, "before_lead_id")?,
+        after_lead_id: opt_str(&body, "after_lead_id")?,
     };
-    let rank_key = match (&low, &high) {
-        // Two leads share a key (concurrent moves into one gap): nothing fits between; the client
-        // retries after reading the board, where the tie is ordered by id.
-        (Some(l), Some(h)) if l == h => {
-            return Err(Problem::conflict(
-                "the neighbours share a position; reload the board and retry",
-            ))
-        }
-        _ => rules::key_between(low.as_deref(), high.as_deref())
-            .map_err(|e| Problem::validation(vec![e]))?,
-    };
-
-    // The move and its stage_change touchpoint are one batch: the touchpoint is only written if
-    // the guarded move applied, and a failure of either leaves the lead where it was.
-    let now = ctx.now_rfc3339();
-    let moved = stages::move_lead_statement(&ctx.tenant, id, &from, &stage_id, &rank_key, &now)?;
-    let touch = touchpoints::NewTouchpoint::stage_change(
-        id,
-        from.stage_id.as_deref(),
-        Some(&stage_id),
-        &ctx.claims.sub,
-        ctx.now,
-    );
-    match touchpoints::record_after(&ctx.tenant, moved, touch, ctx.now).await? {
-        Some(recorded) => http::json(200, &recorded.lead),
-        None => Err(Problem::conflict(
-            "the lead was moved concurrently; reload and retry",
-        )),
-    }
-}
-
-/// A neighbour's (rank_key, id), which must sit in the target stage (422 naming `field` if not).
-async fn neighbour(
-    ctx: &Ctx,
-    stage_id: &str,
-    field: &str,
-    neighbour_id: Option<&str>,
-) -> Result<Option<(String, String)>, Problem> {
-    let Some(neighbour_id) = neighbour_id else {
-        return Ok(None);
-    };
-    match stages::position(&ctx.tenant, neighbour_id).await? {
-        Some(Position {
-            stage_id: Some(s),
-            rank_key: Some(rank),
-            id,
-        }) if s == stage_id => Ok(Some((rank, id))),
-        _ => Err(Problem::field(
-            field,
-            format!("{neighbour_id} is not a lead in stage {stage_id}"),
-        )),
-    }
+    let lead = pipeline::move_lead(&ctx.tenant, id, placement, &ctx.claims.sub, ctx.now)
+        .await
+        .map_err(refused)?;
+    http::json(200, &lead)
 }

@@ -27,7 +27,8 @@ use leadheat_edge::http::{self, Problem};
 use leadheat_edge::store::interactions::{self, NewInteractionRow};
 use leadheat_edge::store::tracking as store;
 use leadheat_edge::tenant::Tenant;
-use leadheat_edge::{clock, db, lead_matching, touchpoints};
+use leadheat_edge::{clock, db};
+use leadheat_usecases::{lead_matching, touchpoints};
 use serde_json::{json, Map, Value};
 use worker::{Context, Env, Response};
 

@@ -15,13 +15,13 @@ use leadheat_domain::platforms::{LeadFormRef, SocialEvent, Touch};
 use leadheat_domain::sync::{classify_linkedin, classify_meta, Classified, Gate, Outcome, Policy};
 use leadheat_domain::types::{CapturedBy, InteractionType, Platform, Source};
 use leadheat_edge::db::StoreError;
-use leadheat_edge::lead_matching::{erased_after, match_or_create};
 use leadheat_edge::platform_api::{self, Answer, NoAnswer};
 use leadheat_edge::store::integrations::{self, Integration};
 use leadheat_edge::store::{interactions, leads, throttles};
 use leadheat_edge::tenant::Tenant;
-use leadheat_edge::touchpoints::{self, NewTouchpoint};
 use leadheat_edge::{clock, tokens};
+use leadheat_usecases::lead_matching::{erased_after, match_or_create};
+use leadheat_usecases::touchpoints::{self, NewTouchpoint};
 use serde_json::{json, Map, Value};
 use worker::Env;
 

@@ -16,12 +16,12 @@ use chrono::{DateTime, Utc};
 use leadheat_domain::leads::LeadInput;
 use leadheat_domain::suppression::{self, Identity};
 
-use crate::db::Constraint;
-use crate::db::StoreError;
-use crate::store::leads::{self, Fill, LeadRecord};
-use crate::store::{social_profiles, stages, suppressions};
-use crate::tenant::Tenant;
 use crate::touchpoints;
+use leadheat_edge::db::Constraint;
+use leadheat_edge::db::StoreError;
+use leadheat_edge::store::leads::{self, Fill, LeadRecord};
+use leadheat_edge::store::{social_profiles, stages, suppressions};
+use leadheat_edge::tenant::Tenant;
 
 /// How a lead was found or made.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

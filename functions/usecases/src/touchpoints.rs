@@ -17,14 +17,14 @@ use leadheat_domain::types::{CapturedBy, HeatLevel, InteractionType, Platform};
 use serde_json::{json, Map, Value};
 use worker::D1PreparedStatement;
 
-use crate::clock;
-use crate::db;
-use crate::db::StoreError;
-use crate::store::heat::{self, HeatWrite};
-use crate::store::interactions::{self, InteractionRecord, NewInteractionRow};
-use crate::store::leads::{self, LeadRecord};
-use crate::store::scoring_configs;
-use crate::tenant::Tenant;
+use leadheat_edge::clock;
+use leadheat_edge::db;
+use leadheat_edge::db::StoreError;
+use leadheat_edge::store::heat::{self, HeatWrite};
+use leadheat_edge::store::interactions::{self, InteractionRecord, NewInteractionRow};
+use leadheat_edge::store::leads::{self, LeadRecord};
+use leadheat_edge::store::scoring_configs;
+use leadheat_edge::tenant::Tenant;
 
 /// Largest accepted metadata object (serialized).
 pub const MAX_METADATA_BYTES: usize = 16 * 1024;
