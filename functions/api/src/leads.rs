@@ -135,12 +135,13 @@ fn stale(expected: i64, current: i64) -> Problem {
     ))
 }
 
-/// Applies a validated patch to the current lead.
+/// Applies a validated patch to the current lead; also returns the stage the lead leaves when the
+/// patch takes it out of the pipeline (`stage_id: null`).
 fn apply_patch(
     lead: &LeadRecord,
     patch: &LeadPatch,
     defs: &[FieldDef],
-) -> Result<(LeadWrite, Option<(Option<String>, Option<String>)>), Problem> {
+) -> Result<(LeadWrite, Option<String>), Problem> {
     let mut errors = Vec::new();
     let custom = match &patch.custom_fields {
         None => lead.custom_fields_map(),
@@ -163,10 +164,8 @@ fn apply_patch(
     let email = patch.email.clone().apply(lead.email.clone());
     let phone = patch.phone.clone().apply(lead.phone.clone());
     // A new stage is not written here: the move is `pipeline::move_lead`'s, like every move.
-    let (stage_id, rank_key, stage_move) = match &patch.stage_id {
-        Change::Clear if lead.stage_id.is_some() => {
-            (None, None, Some((lead.stage_id.clone(), None)))
-        }
+    let (stage_id, rank_key, left_stage) = match &patch.stage_id {
+        Change::Clear if lead.stage_id.is_some() => (None, None, lead.stage_id.clone()),
         _ => (lead.stage_id.clone(), lead.position.clone(), None),
     };
     let tags = patch.tags.clone().unwrap_or_else(|| lead.tags.clone());
@@ -195,7 +194,7 @@ fn apply_patch(
         custom_fields: custom,
         social_profiles: patch.social_profiles.clone(),
     };
-    Ok((write, stage_move))
+    Ok((write, left_stage))
 }
 
 pub async fn update(req: &ApiRequest, ctx: &Ctx, id: &str) -> Result<Response, Problem> {
@@ -218,7 +217,7 @@ pub async fn update(req: &ApiRequest, ctx: &Ctx, id: &str) -> Result<Response, P
         if patch.is_empty() {
             return lead_response(200, &lead);
         }
-        let (write, stage_move) = apply_patch(&lead, &patch, &defs)?;
+        let (write, left_stage) = apply_patch(&lead, &patch, &defs)?;
         let lead = match &patch.stage_id {
             // The move first, with its touchpoint in one batch (every field is validated above);
             // a retry after a concurrent write finds the lead moved already.
@@ -246,14 +245,14 @@ pub async fn update(req: &ApiRequest, ctx: &Ctx, id: &str) -> Result<Response, P
         };
         match store::update(&ctx.tenant, id, lead.version, &write, ctx.now).await? {
             UpdateOutcome::Updated => {
-                if let Some((from, to)) = stage_move {
+                if let Some(from) = left_stage {
                     // The pipeline's convention: a stage change is a (0-point) interaction.
                     touchpoints::record(
                         &ctx.tenant,
                         NewTouchpoint::stage_change(
                             id,
-                            from.as_deref(),
-                            to.as_deref(),
+                            Some(&from),
+                            None,
                             &ctx.claims.sub,
                             ctx.now,
                         ),
