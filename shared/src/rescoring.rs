@@ -12,7 +12,7 @@ use chrono::{DateTime, Duration, NaiveDate, Utc};
 use serde::Serialize;
 
 use crate::scoring::{score, trend, Heat, ScoringConfig, Touch};
-use crate::types::HeatLevel;
+use crate::types::{wire_enum, HeatLevel};
 
 /// The frequent cron (wrangler.toml `[env.scoring.triggers]`).
 pub const FREQUENT_CRON: &str = "*/15 * * * *";
@@ -35,6 +35,26 @@ pub const SNAPSHOT_BATCH_SIZE: usize = 1000;
 pub const SNAPSHOT_BATCHES_PER_RESCORE_BATCH: usize = 5;
 /// Snapshots older than this many days are pruned (default 400).
 pub const DEFAULT_SNAPSHOT_RETENTION_DAYS: i64 = 400;
+
+wire_enum! {
+    /// Where an org's rescoring pass (its `rescore_runs` row) is: requested, being worked through
+    /// batch by batch from its cursor, or finished.
+    pub enum RescoreRunStatus, described as "rescore run status" {
+        /// Requested (`POST /v1/scoring/recalculate`), not started yet.
+        Queued => "queued",
+        /// Started: the job resumes it from its cursor.
+        Running => "running",
+        /// Every lead of the pass was examined.
+        Done => "done",
+    }
+}
+
+impl RescoreRunStatus {
+    /// Whether the pass still has work (the job picks the org up).
+    pub const fn is_active(self) -> bool {
+        matches!(self, Self::Queued | Self::Running)
+    }
+}
 
 /// Which of the two crons fired.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -291,6 +311,24 @@ mod tests {
     use super::*;
     use crate::types::InteractionType::*;
     use chrono::TimeZone;
+
+    #[test]
+    fn rescore_run_statuses_round_trip_and_only_unfinished_ones_are_active() {
+        crate::types::assert_wire_round_trip(
+            RescoreRunStatus::ALL,
+            RescoreRunStatus::WIRE_NAMES,
+            RescoreRunStatus::as_str,
+        );
+        assert_eq!(RescoreRunStatus::WIRE_NAMES, ["queued", "running", "done"]);
+        let active: Vec<_> = RescoreRunStatus::ALL
+            .iter()
+            .filter(|status| status.is_active())
+            .collect();
+        assert_eq!(
+            active,
+            [&RescoreRunStatus::Queued, &RescoreRunStatus::Running]
+        );
+    }
 
     fn now() -> DateTime<Utc> {
         Utc.with_ymd_and_hms(2026, 3, 8, 0, 5, 0).unwrap()

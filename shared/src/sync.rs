@@ -14,6 +14,47 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::delivery::MAX_EVENTS_PER_PART;
+use crate::types::wire_enum;
+
+wire_enum! {
+    /// Where a `webhook_inbox` row is in its life cycle ([`claim`], [`next_status`]).
+    pub enum InboxStatus, described as "inbox status" {
+        /// Waiting to be processed (first time, or a retry due at its next attempt).
+        Pending => "pending",
+        /// Claimed by a consumer, under a lease.
+        Processing => "processing",
+        /// Every event of it is applied.
+        Processed => "processed",
+        /// Its account was disconnected before it was processed.
+        Ignored => "ignored",
+        /// Out of attempts, or it cannot succeed; replayable (back to pending).
+        Dead => "dead",
+    }
+}
+
+impl InboxStatus {
+    /// Not finished yet: waiting or being processed (the status page counts these as pending).
+    pub const fn is_open(self) -> bool {
+        matches!(self, Self::Pending | Self::Processing)
+    }
+
+    /// Finished for good: retention may prune it and erasure may tombstone its body.
+    pub const fn is_finished(self) -> bool {
+        matches!(self, Self::Processed | Self::Ignored)
+    }
+}
+
+wire_enum! {
+    /// The state of an org's connection to a platform (its `integrations` row).
+    pub enum IntegrationStatus, described as "integration status" {
+        /// A token is set and events are applied.
+        Connected => "connected",
+        /// The platform rejected the token: events wait for a new one.
+        NeedsToken => "needs_token",
+        /// The org disconnected the platform: its token is forgotten, its events ignored.
+        Disconnected => "disconnected",
+    }
+}
 
 /// The knobs of the reliability rules.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -561,6 +602,35 @@ pub fn parse_retry_after(value: &str, now: DateTime<Utc>) -> Option<DateTime<Utc
 mod tests {
     use super::*;
     use chrono::TimeZone;
+
+    #[test]
+    fn inbox_and_integration_statuses_round_trip_through_their_wire_strings() {
+        crate::types::assert_wire_round_trip(
+            InboxStatus::ALL,
+            InboxStatus::WIRE_NAMES,
+            InboxStatus::as_str,
+        );
+        crate::types::assert_wire_round_trip(
+            IntegrationStatus::ALL,
+            IntegrationStatus::WIRE_NAMES,
+            IntegrationStatus::as_str,
+        );
+        assert_eq!(
+            InboxStatus::WIRE_NAMES,
+            ["pending", "processing", "processed", "ignored", "dead"]
+        );
+        assert_eq!(
+            IntegrationStatus::WIRE_NAMES,
+            ["connected", "needs_token", "disconnected"]
+        );
+        let open: Vec<_> = InboxStatus::ALL.iter().filter(|s| s.is_open()).collect();
+        assert_eq!(open, [&InboxStatus::Pending, &InboxStatus::Processing]);
+        let finished: Vec<_> = InboxStatus::ALL
+            .iter()
+            .filter(|s| s.is_finished())
+            .collect();
+        assert_eq!(finished, [&InboxStatus::Processed, &InboxStatus::Ignored]);
+    }
 
     fn now() -> DateTime<Utc> {
         Utc.with_ymd_and_hms(2026, 1, 1, 12, 0, 0).unwrap()

@@ -7,7 +7,6 @@
 //! all values can never disagree.
 
 use std::fmt;
-use std::str::FromStr;
 
 use serde::{Deserialize, Serialize, Serializer};
 
@@ -109,13 +108,13 @@ macro_rules! wire_enum {
             }
         }
 
-        impl FromStr for $name {
-            type Err = ParseEnumError;
+        impl ::std::str::FromStr for $name {
+            type Err = $crate::types::ParseEnumError;
 
             fn from_str(value: &str) -> Result<Self, Self::Err> {
                 match value {
                     $($wire => Ok(Self::$variant),)+
-                    _ => Err(ParseEnumError {
+                    _ => Err($crate::types::ParseEnumError {
                         kind: $what,
                         value: value.to_owned(),
                         expected: Self::WIRE_NAMES,
@@ -124,31 +123,31 @@ macro_rules! wire_enum {
             }
         }
 
-        impl fmt::Display for $name {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        impl ::std::fmt::Display for $name {
+            fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
                 // `pad` rather than `write_str` so width and alignment flags work in tables and logs.
                 f.pad(self.as_str())
             }
         }
 
-        impl Serialize for $name {
-            fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        impl ::serde::Serialize for $name {
+            fn serialize<S: ::serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
                 serializer.serialize_str(self.as_str())
             }
         }
 
-        impl<'de> Deserialize<'de> for $name {
-            fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        impl<'de> ::serde::Deserialize<'de> for $name {
+            fn deserialize<D: ::serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
                 struct WireVisitor;
 
-                impl serde::de::Visitor<'_> for WireVisitor {
+                impl ::serde::de::Visitor<'_> for WireVisitor {
                     type Value = $name;
 
-                    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                    fn expecting(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
                         write!(f, "a {} string", $what)
                     }
 
-                    fn visit_str<E: serde::de::Error>(self, value: &str) -> Result<$name, E> {
+                    fn visit_str<E: ::serde::de::Error>(self, value: &str) -> Result<$name, E> {
                         value.parse().map_err(E::custom)
                     }
                 }
@@ -160,6 +159,9 @@ macro_rules! wire_enum {
         }
     };
 }
+
+/// Other modules declare the enums of the concepts they own with it (`use crate::types::wire_enum;`).
+pub(crate) use wire_enum;
 
 wire_enum! {
     /// Where a lead came from.
@@ -298,32 +300,37 @@ wire_enum! {
     }
 }
 
+/// Checks the generated plumbing of one `wire_enum!` enum (for the tests of every module that
+/// declares one): round trips through `as_str`/`FromStr`/`Display` and serde, and `ALL`/`WIRE_NAMES`
+/// agreement.
+#[cfg(test)]
+pub(crate) fn assert_wire_round_trip<T>(
+    all: &[T],
+    wire_names: &[&str],
+    as_str: fn(T) -> &'static str,
+) where
+    T: Copy
+        + PartialEq
+        + fmt::Debug
+        + fmt::Display
+        + std::str::FromStr<Err = ParseEnumError>
+        + Serialize
+        + for<'de> Deserialize<'de>,
+{
+    assert_eq!(all.len(), wire_names.len());
+    for (&value, &wire) in all.iter().zip(wire_names) {
+        assert_eq!(as_str(value), wire);
+        assert_eq!(value.to_string(), wire);
+        assert_eq!(wire.parse::<T>(), Ok(value));
+        let json = serde_json::to_string(&value).unwrap();
+        assert_eq!(json, format!("\"{wire}\""));
+        assert_eq!(serde_json::from_str::<T>(&json).unwrap(), value);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// Checks the generated plumbing of one enum: round trips through `as_str`/`FromStr`/`Display`
-    /// and serde, and `ALL`/`WIRE_NAMES` agreement.
-    fn assert_wire_round_trip<T>(all: &[T], wire_names: &[&str], as_str: fn(T) -> &'static str)
-    where
-        T: Copy
-            + PartialEq
-            + fmt::Debug
-            + fmt::Display
-            + FromStr<Err = ParseEnumError>
-            + Serialize
-            + for<'de> Deserialize<'de>,
-    {
-        assert_eq!(all.len(), wire_names.len());
-        for (&value, &wire) in all.iter().zip(wire_names) {
-            assert_eq!(as_str(value), wire);
-            assert_eq!(value.to_string(), wire);
-            assert_eq!(wire.parse::<T>(), Ok(value));
-            let json = serde_json::to_string(&value).unwrap();
-            assert_eq!(json, format!("\"{wire}\""));
-            assert_eq!(serde_json::from_str::<T>(&json).unwrap(), value);
-        }
-    }
 
     #[test]
     fn every_enum_round_trips_through_its_wire_strings() {

@@ -10,6 +10,8 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use leadheat_domain::ranking;
+use leadheat_domain::rescoring::RescoreRunStatus;
+use leadheat_domain::sync::{InboxStatus, IntegrationStatus};
 use leadheat_domain::types::{CapturedBy, FieldType, HeatLevel, InteractionType, Platform, Source};
 use rusqlite::{Batch, Connection, ErrorCode};
 
@@ -817,8 +819,11 @@ fn enum_checks_list_exactly_the_domain_wire_strings() {
         ("heat_level_changes", "old_level", HeatLevel::WIRE_NAMES),
         ("heat_level_changes", "new_level", HeatLevel::WIRE_NAMES),
         ("integrations", "platform", &social),
+        ("integrations", "status", IntegrationStatus::WIRE_NAMES),
         ("webhook_inbox", "platform", &social),
+        ("webhook_inbox", "status", InboxStatus::WIRE_NAMES),
         ("platform_throttles", "platform", &social),
+        ("rescore_runs", "status", RescoreRunStatus::WIRE_NAMES),
     ];
     for (table, column, wire_names) in cases {
         assert_eq!(
