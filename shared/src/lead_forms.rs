@@ -9,9 +9,11 @@
 use std::collections::BTreeMap;
 
 use serde::Serialize;
-use serde_json::Value;
+use serde_json::{json, Map, Value};
 
+use crate::leads::{normalize_email, normalize_phone, LeadInput};
 use crate::platforms::{id_of, text_of};
+use crate::types::{Platform, Source};
 
 /// The answers of one form submission.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
@@ -24,6 +26,63 @@ pub struct FormAnswers {
     pub title: Option<String>,
     /// Every other answer, keyed by the form's field name.
     pub custom: BTreeMap<String, Value>,
+}
+
+/// What a form submission makes of a lead: the input to match or create it with, and every answer
+/// as the touchpoint keeps it (`form_answers`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct FormLead {
+    pub input: LeadInput,
+    pub answers: Value,
+}
+
+/// The lead a submission on `platform` describes, with `detail` (form, ad, campaign) as its source
+/// detail. An email or phone that does not normalize is not a contact of the lead: it stays among
+/// the answers only.
+pub fn form_lead(
+    answers: &FormAnswers,
+    platform: Platform,
+    detail: Map<String, Value>,
+) -> FormLead {
+    let mut input = LeadInput::new(Source::of_platform(platform));
+    let mut extra: Map<String, Value> = answers.custom.clone().into_iter().collect();
+    input.first_name = answers.first_name.clone();
+    input.last_name = answers.last_name.clone();
+    input.company = answers.company.clone();
+    input.title = answers.title.clone();
+    match answers.email.as_deref().map(normalize_email) {
+        Some(Ok(_)) => input.email = answers.email.clone(),
+        Some(Err(_)) => {
+            extra.insert("email".into(), json!(answers.email));
+        }
+        None => {}
+    }
+    match answers.phone.as_deref().map(normalize_phone) {
+        Some(Ok(_)) => input.phone = answers.phone.clone(),
+        Some(Err(_)) => {
+            extra.insert("phone_number".into(), json!(answers.phone));
+        }
+        None => {}
+    }
+    input.source_detail = detail;
+    let mut all = Map::new();
+    for (key, value) in [
+        ("first_name", &answers.first_name),
+        ("last_name", &answers.last_name),
+        ("email", &answers.email),
+        ("phone_number", &answers.phone),
+        ("company_name", &answers.company),
+        ("job_title", &answers.title),
+    ] {
+        if let Some(value) = value {
+            all.insert(key.into(), json!(value));
+        }
+    }
+    all.extend(extra);
+    FormLead {
+        input,
+        answers: Value::Object(all),
+    }
 }
 
 /// The standard lead field a form field name means, if any.
@@ -250,5 +309,29 @@ mod tests {
         ]}});
         let answers = from_linkedin_response(&response, None);
         assert_eq!(answers.custom["question_1"], json!("x"));
+    }
+
+    #[test]
+    fn a_submission_becomes_a_lead_input_and_its_answers() {
+        let answers = FormAnswers {
+            first_name: Some("Ada".into()),
+            email: Some("ADA@Example.com".into()),
+            phone: Some("not a phone".into()),
+            custom: [("budget".to_string(), json!("10k"))].into(),
+            ..FormAnswers::default()
+        };
+        let detail: Map<String, Value> =
+            [("form_id".to_string(), json!("f1"))].into_iter().collect();
+        let lead = form_lead(&answers, Platform::Linkedin, detail.clone());
+        assert_eq!(lead.input.source, Source::Linkedin);
+        assert_eq!(lead.input.first_name.as_deref(), Some("Ada"));
+        assert_eq!(lead.input.email.as_deref(), Some("ADA@Example.com"));
+        // An unusable phone is no contact, but its answer is kept.
+        assert_eq!(lead.input.phone, None);
+        assert_eq!(lead.input.source_detail, detail);
+        assert_eq!(
+            lead.answers,
+            json!({"first_name": "Ada", "email": "ADA@Example.com", "phone_number": "not a phone", "budget": "10k"})
+        );
     }
 }

@@ -171,6 +171,19 @@ impl LeadPatch {
     }
 }
 
+impl Source {
+    /// The source of a lead that first came from `platform` (a social platform's own; other
+    /// channels say nothing about where a lead came from).
+    pub fn of_platform(platform: Platform) -> Source {
+        match platform {
+            Platform::Facebook => Source::Facebook,
+            Platform::Instagram => Source::Instagram,
+            Platform::Linkedin => Source::Linkedin,
+            _ => Source::Other,
+        }
+    }
+}
+
 /// Validates a create body. `source` defaults to `other`; at least one identifying field (a name,
 /// email, phone, company or social profile) is required.
 pub fn parse_create(body: &Value) -> Result<LeadInput, Vec<FieldError>> {

@@ -9,17 +9,18 @@
 
 use chrono::{DateTime, Utc};
 use leadheat_domain::lead_forms::{self, FormAnswers};
-use leadheat_domain::leads::{normalize_email, normalize_phone, LeadInput, SocialProfileInput};
+use leadheat_domain::leads::{LeadInput, SocialProfileInput};
 use leadheat_domain::platforms::linkedin::{self, FormField};
 use leadheat_domain::platforms::{LeadFormRef, SocialEvent, Touch};
 use leadheat_domain::sync::{classify_linkedin, classify_meta, Classified, Gate, Outcome, Policy};
-use leadheat_domain::types::{CapturedBy, InteractionType, Platform, Source};
+use leadheat_domain::types::{CapturedBy, Platform, Source};
 use leadheat_edge::db::StoreError;
 use leadheat_edge::platform_api::{self, Answer, NoAnswer};
 use leadheat_edge::store::integrations::{self, Integration};
 use leadheat_edge::store::{interactions, leads, throttles};
 use leadheat_edge::tenant::Tenant;
 use leadheat_edge::{clock, tokens};
+use leadheat_usecases::forms::{self, Submission};
 use leadheat_usecases::lead_matching::{erased_after, match_or_create};
 use leadheat_usecases::touchpoints::{self, NewTouchpoint};
 use serde_json::{json, Map, Value};
@@ -92,7 +93,7 @@ impl Run<'_> {
     /// A like, comment, share, follow, mention or message: the actor's lead (matched on the social
     /// profile) gets the touchpoint.
     async fn touch(&self, touch: &Touch) -> Result<(), StoreError> {
-        let mut input = LeadInput::new(source_of(touch.platform));
+        let mut input = LeadInput::new(Source::of_platform(touch.platform));
         if let Some(name) = &touch.actor.name {
             let (first, last) = split_name(name);
             input.first_name = first;
@@ -152,54 +153,16 @@ impl Run<'_> {
         }
         detail.insert("leadgen_id".into(), json!(form.leadgen_id));
 
-        let mut input = LeadInput::new(source_of(form.platform));
-        let mut extra: Map<String, Value> = answers.custom.clone().into_iter().collect();
-        input.first_name = answers.first_name.clone();
-        input.last_name = answers.last_name.clone();
-        input.company = answers.company.clone();
-        input.title = answers.title.clone();
-        match answers.email.as_deref().map(normalize_email) {
-            Some(Ok(_)) => input.email = answers.email.clone(),
-            Some(Err(_)) => {
-                extra.insert("email".into(), json!(answers.email));
-            }
-            None => {}
-        }
-        match answers.phone.as_deref().map(normalize_phone) {
-            Some(Ok(_)) => input.phone = answers.phone.clone(),
-            Some(Err(_)) => {
-                extra.insert("phone_number".into(), json!(answers.phone));
-            }
-            None => {}
-        }
-        input.source_detail = detail.clone();
-        let occurred_at = form.created_time.unwrap_or(self.now);
-        if erased_after(self.tenant, &input, occurred_at)
-            .await
-            .map_err(internal)?
-        {
-            return Ok(());
-        }
-        let (lead, _) = match_or_create(self.tenant, input, self.now)
+        let submission = Submission {
+            platform: form.platform,
+            external_id,
+            occurred_at: form.created_time.unwrap_or(self.now),
+            answers: &answers,
+            detail,
+        };
+        forms::record_submission(self.tenant, submission, self.now)
             .await
             .map_err(internal)?;
-        let mut metadata = detail;
-        metadata.insert("form_answers".into(), answers_json(&answers, extra));
-        touchpoints::record(
-            self.tenant,
-            NewTouchpoint {
-                lead_id: lead.id,
-                kind: InteractionType::InfoRequest,
-                platform: form.platform,
-                occurred_at,
-                captured_by: CapturedBy::Sync,
-                external_id: Some(external_id),
-                metadata: Value::Object(metadata),
-            },
-            self.now,
-        )
-        .await
-        .map_err(internal)?;
         Ok(())
     }
 
@@ -416,15 +379,6 @@ fn linkedin_classifier(policy: &Policy, answer: &Answer, now: DateTime<Utc>) -> 
     )
 }
 
-fn source_of(platform: Platform) -> Source {
-    match platform {
-        Platform::Facebook => Source::Facebook,
-        Platform::Instagram => Source::Instagram,
-        Platform::Linkedin => Source::Linkedin,
-        _ => Source::Other,
-    }
-}
-
 /// "Ada Lovelace" → (Ada, Lovelace); one word is a first name.
 fn split_name(name: &str) -> (Option<String>, Option<String>) {
     let mut parts = name.trim().splitn(2, char::is_whitespace);
@@ -434,23 +388,4 @@ fn split_name(name: &str) -> (Option<String>, Option<String>) {
         .map(|s| s.trim().to_string())
         .filter(|s| !s.is_empty());
     (first, last)
-}
-
-/// Every answer of the form (standard and custom), as kept on the touchpoint.
-fn answers_json(answers: &FormAnswers, extra: Map<String, Value>) -> Value {
-    let mut all = Map::new();
-    for (key, value) in [
-        ("first_name", &answers.first_name),
-        ("last_name", &answers.last_name),
-        ("email", &answers.email),
-        ("phone_number", &answers.phone),
-        ("company_name", &answers.company),
-        ("job_title", &answers.title),
-    ] {
-        if let Some(value) = value {
-            all.insert(key.into(), json!(value));
-        }
-    }
-    all.extend(extra);
-    Value::Object(all)
 }
