@@ -97,5 +97,8 @@ pub fn refused(refusal: Refused) -> Problem {
     match refusal {
         Refused::Store(error) => error.into(),
         Refused::Invalid(errors) => Problem::validation(errors),
+        Refused::Stale { expected, current } => Problem::precondition_failed(format!(
+            "the lead changed: If-Match has version {expected} but the current version is {current}; reload and retry"
+        )),
     }
 }

@@ -5,6 +5,7 @@
 //! - [`touchpoints`]: recording a touchpoint with the lead's new heat in one batch, alone or in
 //!   the batch of the write it reports (a lead move);
 //! - [`forms`]: a lead form submission made a lead with its `info_request` touchpoint;
+//! - [`leads`]: a lead's patch, merge and erasure, and its custom field filters typed;
 //! - [`pipeline`]: placing a stage among the others, and moving a lead to a stage and a position
 //!   with its `stage_change` touchpoint, the one path every move takes.
 //!
@@ -14,6 +15,7 @@
 
 pub mod forms;
 pub mod lead_matching;
+pub mod leads;
 pub mod pipeline;
 pub mod touchpoints;
 
@@ -27,6 +29,8 @@ pub enum Refused {
     Store(StoreError),
     /// Fields the operation refuses, each with why.
     Invalid(Vec<FieldError>),
+    /// The caller wrote against version `expected` of a record that is now at `current`.
+    Stale { expected: i64, current: i64 },
 }
 
 impl From<StoreError> for Refused {
