@@ -3,6 +3,7 @@
 //! returned; see `leadheat_edge::tokens`), the status of each platform's sync, and replay of dead events.
 
 use leadheat_domain::ownership::not_administered_message;
+use leadheat_domain::sync::{InboxStatus, IntegrationStatus};
 use leadheat_domain::types::{FieldError, Platform};
 use leadheat_edge::directory::accounts;
 use leadheat_edge::http::{self, Problem};
@@ -47,10 +48,10 @@ async fn status(ctx: &Ctx, platforms: &[Platform]) -> Result<Vec<Value>, Problem
     for platform in platforms {
         let name = platform.as_str();
         let row = rows.iter().find(|r| r.platform == name);
-        let count = |statuses: &[&str]| -> i64 {
+        let count = |matches: fn(InboxStatus) -> bool| -> i64 {
             counts
                 .iter()
-                .filter(|c| c.platform == name && statuses.contains(&c.status.as_str()))
+                .filter(|c| c.platform == name && matches(c.status))
                 .map(|c| c.count)
                 .sum()
         };
@@ -68,7 +69,8 @@ async fn status(ctx: &Ctx, platforms: &[Platform]) -> Result<Vec<Value>, Problem
             None => inbox::last_error(&ctx.tenant, name).await?,
         };
         let throttle = throttle_rows.iter().find(|t| t.platform == name);
-        let status = row.map_or("not_connected", |r| r.status.as_str());
+        // `not_connected`: the org never connected the platform (no row, so no stored status).
+        let status = row.map(|r| r.status);
         let dead_events: Vec<Value> = dead
             .iter()
             .filter(|d| d.platform == name)
@@ -84,15 +86,15 @@ async fn status(ctx: &Ctx, platforms: &[Platform]) -> Result<Vec<Value>, Problem
             .collect();
         items.push(json!({
             "platform": name,
-            "connected": status == "connected",
-            "status": status,
+            "connected": status == Some(IntegrationStatus::Connected),
+            "status": status.map_or("not_connected", IntegrationStatus::as_str),
             "accounts": account_lists,
             "token_set": row.is_some_and(|r| r.token_ciphertext.is_some()),
             "last_event_at": row.and_then(|r| r.last_event_at.clone()),
-            "processed": count(&["processed"]),
-            "pending": count(&["pending", "processing"]),
-            "dead": count(&["dead"]),
-            "ignored": count(&["ignored"]),
+            "processed": count(|s| s == InboxStatus::Processed),
+            "pending": count(InboxStatus::is_open),
+            "dead": count(|s| s == InboxStatus::Dead),
+            "ignored": count(|s| s == InboxStatus::Ignored),
             "last_error": last_error,
             "last_error_at": row.and_then(|r| r.last_error_at.clone()),
             "metrics": row

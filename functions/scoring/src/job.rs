@@ -14,10 +14,9 @@ use chrono::{DateTime, NaiveDate, Utc};
 use leadheat_domain::d1_limits::runs_within;
 use leadheat_domain::rescoring::{
     merge_keyset, plan_batch, retention_cutoff, retention_days_from_var, snapshot_day, trend_days,
-    trend_on, Budget, RunKind, RunSummary, StoredHeat, SNAPSHOT_BATCH_SIZE,
+    trend_on, Budget, RescoreRunStatus, RunKind, RunSummary, StoredHeat, SNAPSHOT_BATCH_SIZE,
 };
 use leadheat_domain::scoring::ScoringConfig;
-use leadheat_domain::types::HeatLevel;
 use leadheat_edge::db::{self, StoreError};
 use leadheat_edge::directory::{jobs, Directory};
 use leadheat_edge::store::heat::{self, HeatWrite, PendingLevelChange, SnapshotWrite};
@@ -354,7 +353,7 @@ async fn rescore_org(
 ) -> Result<bool, StoreError> {
     let now_text = clock::rfc3339(now);
     let decay_on = config.decay_half_life_days.is_some();
-    let resumable = org.run_status.as_deref() == Some("running")
+    let resumable = org.run_status == Some(RescoreRunStatus::Running)
         && org.run_config_version == Some(org.config_version);
     let mut cursor: Option<String> = if resumable {
         org.cursor_lead_id.clone()
@@ -505,7 +504,7 @@ async fn rescore_org(
 fn stored_heat(row: &LeadHeatRow) -> StoredHeat {
     StoredHeat {
         score: row.heat_score,
-        level: row.heat_level.parse().unwrap_or(HeatLevel::Cold),
+        level: row.heat_level,
         needs_rescore: row.needs_rescore != 0,
         scored_config_version: row.scored_config_version,
     }
@@ -602,7 +601,7 @@ async fn snapshot_shard(
                 lead_id: lead.id.clone(),
                 org_id: lead.org_id.clone(),
                 score: lead.heat_score,
-                level: lead.heat_level.clone(),
+                level: lead.heat_level,
                 trend: trend_on(
                     day,
                     lead.heat_score,

@@ -12,7 +12,9 @@ use leadheat_domain::lead_forms::{self, FormAnswers};
 use leadheat_domain::leads::{LeadInput, SocialProfileInput};
 use leadheat_domain::platforms::linkedin::{self, FormField};
 use leadheat_domain::platforms::{LeadFormRef, SocialEvent, Touch};
-use leadheat_domain::sync::{classify_linkedin, classify_meta, Classified, Gate, Outcome, Policy};
+use leadheat_domain::sync::{
+    classify_linkedin, classify_meta, Classified, Gate, IntegrationStatus, Outcome, Policy,
+};
 use leadheat_domain::types::{CapturedBy, Platform, Source};
 use leadheat_edge::db::StoreError;
 use leadheat_edge::platform_api::{self, Answer, NoAnswer};
@@ -254,7 +256,7 @@ impl Run<'_> {
         if let Some(token) = &self.token {
             return Ok(token.clone());
         }
-        if self.integration.status == "needs_token" {
+        if self.integration.status == IntegrationStatus::NeedsToken {
             return Err(Outcome::TokenInvalid(
                 "the integration needs a new access token".into(),
             ));

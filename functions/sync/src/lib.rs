@@ -26,7 +26,9 @@ use std::collections::BTreeSet;
 
 use chrono::{DateTime, Utc};
 use leadheat_domain::live::ChangeSource;
-use leadheat_domain::sync::{next_status, Claim, Next, Outcome, Policy, QueryBudget};
+use leadheat_domain::sync::{
+    next_status, Claim, InboxStatus, IntegrationStatus, Next, Outcome, Policy, QueryBudget,
+};
 use leadheat_domain::types::Platform;
 use leadheat_edge::db::{self, StoreError};
 use leadheat_edge::directory::{accounts, Directory};
@@ -449,7 +451,7 @@ async fn claim(
     else {
         return Ok(None);
     };
-    if event.status != "dead" {
+    if event.status != InboxStatus::Dead {
         return Ok(Some(event));
     }
     debug_assert!(matches!(
@@ -492,7 +494,7 @@ async fn resolve(
         }
     }
     let integration = integrations::get(tenant, platform.as_str()).await?;
-    match integration.filter(|i| i.status != "disconnected") {
+    match integration.filter(|i| i.status != IntegrationStatus::Disconnected) {
         Some(integration) => Ok(Some(integration)),
         None => {
             inbox::mark_ignored(

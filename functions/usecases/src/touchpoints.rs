@@ -13,7 +13,7 @@
 use chrono::{DateTime, Utc};
 use leadheat_domain::ids::prefix;
 use leadheat_domain::scoring::{self, points_for, Heat, ScoringConfig, Touch};
-use leadheat_domain::types::{CapturedBy, HeatLevel, InteractionType, Platform};
+use leadheat_domain::types::{CapturedBy, InteractionType, Platform};
 use serde_json::{json, Map, Value};
 use worker::D1PreparedStatement;
 
@@ -168,10 +168,7 @@ async fn record_in_batch(
     let mut touches = interactions::touches(tenant, &lead.id).await?;
     touches.push(Touch::new(touch.kind, touch.occurred_at));
     let heat = scoring::score(&touches, &config, now);
-    let old_level = lead
-        .heat_level
-        .parse::<HeatLevel>()
-        .unwrap_or(HeatLevel::Cold);
+    let old_level = lead.heat_level;
 
     let row = NewInteractionRow {
         id: &id,
@@ -276,10 +273,7 @@ pub async fn rescore(
         };
         let touches = interactions::touches(tenant, lead_id).await?;
         let heat = scoring::score(&touches, &config, now);
-        let old_level = lead
-            .heat_level
-            .parse::<HeatLevel>()
-            .unwrap_or(HeatLevel::Cold);
+        let old_level = lead.heat_level;
         let write = HeatWrite {
             lead_id,
             heat: &heat,

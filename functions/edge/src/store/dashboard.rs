@@ -2,7 +2,7 @@
 //! one batch (one round trip); no lead is loaded to count it.
 
 use chrono::NaiveDate;
-use leadheat_domain::types::{InteractionType, Platform};
+use leadheat_domain::types::{HeatLevel, InteractionType, Platform};
 use serde::Deserialize;
 
 use crate::args;
@@ -69,7 +69,7 @@ pub struct Trending {
     pub last_name: Option<String>,
     pub company: Option<String>,
     pub heat_score: f64,
-    pub heat_level: String,
+    pub heat_level: HeatLevel,
     pub heat_trend: f64,
     pub delta: f64,
     pub basis: String,

@@ -229,7 +229,7 @@ pub struct SnapshotWrite {
     pub lead_id: String,
     pub org_id: String,
     pub score: f64,
-    pub level: String,
+    pub level: HeatLevel,
     pub trend: f64,
 }
 

@@ -11,6 +11,7 @@
 //! that holds the lease (`lease_until` is its fencing token): a consumer that outlived its lease,
 //! and whose event was claimed again since, changes nothing.
 
+use leadheat_domain::sync::InboxStatus;
 use serde::Deserialize;
 use worker::D1PreparedStatement;
 
@@ -84,7 +85,7 @@ fn row_json(org_id: &str, event: &NewInboxEvent<'_>) -> String {
         "org_id": org_id,
         "body": event.body,
         "received_at": event.received_at,
-        "status": "pending",
+        "status": InboxStatus::Pending,
     })
     .to_string()
 }
@@ -97,7 +98,7 @@ pub struct InboxEvent {
     pub org_id: Option<String>,
     pub body: String,
     pub received_at: String,
-    pub status: String,
+    pub status: InboxStatus,
     pub attempts: i64,
 }
 
@@ -283,7 +284,7 @@ pub async fn replay_dead(
 #[derive(Debug, Clone, Deserialize)]
 pub struct StatusCount {
     pub platform: String,
-    pub status: String,
+    pub status: InboxStatus,
     pub count: i64,
 }
 

@@ -1,6 +1,7 @@
 //! `integrations`: one row per org and platform: the sealed access token, status, last event and
 //! error, aggregate metrics. Which org an account belongs to is the directory's.
 
+use leadheat_domain::sync::IntegrationStatus;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
@@ -15,7 +16,7 @@ pub struct Integration {
     pub platform: String,
     pub token_ciphertext: Option<String>,
     pub token_key_id: Option<String>,
-    pub status: String,
+    pub status: IntegrationStatus,
     pub last_event_at: Option<String>,
     pub last_error: Option<String>,
     pub last_error_at: Option<String>,

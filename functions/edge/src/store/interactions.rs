@@ -4,7 +4,9 @@
 use leadheat_domain::cursor::Cursor;
 use leadheat_domain::lead_query::{InteractionQuery, TIMELINE_SORT};
 use leadheat_domain::scoring::Touch;
-use leadheat_domain::types::{serialize_compact_f64, CapturedBy, InteractionType, Platform};
+use leadheat_domain::types::{
+    serialize_compact_f64, CapturedBy, HeatLevel, InteractionType, Platform,
+};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use worker::D1PreparedStatement;
@@ -270,7 +272,7 @@ pub struct FeedLead {
     pub last_name: Option<String>,
     #[serde(serialize_with = "serialize_compact_f64")]
     pub heat_score: f64,
-    pub heat_level: String,
+    pub heat_level: HeatLevel,
 }
 
 /// A feed item: the interaction JSON plus `lead`.
@@ -296,7 +298,7 @@ struct FeedRow {
     lead_first_name: Option<String>,
     lead_last_name: Option<String>,
     lead_heat_score: f64,
-    lead_heat_level: String,
+    lead_heat_level: HeatLevel,
 }
 
 /// A page of interactions, newest first.

@@ -11,7 +11,7 @@ use leadheat_domain::leads::{LeadInput, SocialProfileInput};
 use leadheat_domain::platforms::linkedin::FormField;
 use leadheat_domain::ranking;
 use leadheat_domain::suppression::{self, Identity};
-use leadheat_domain::types::serialize_compact_f64;
+use leadheat_domain::types::{serialize_compact_f64, HeatLevel};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use worker::D1PreparedStatement;
@@ -45,7 +45,7 @@ pub struct LeadRecord {
     pub social_profiles: Vec<SocialProfile>,
     #[serde(serialize_with = "serialize_compact_f64")]
     pub heat_score: f64,
-    pub heat_level: String,
+    pub heat_level: HeatLevel,
     #[serde(serialize_with = "serialize_compact_f64")]
     pub heat_trend: f64,
     pub last_interaction_at: Option<String>,
@@ -97,7 +97,7 @@ pub struct LeadRow {
     pub tags: String,
     pub custom_fields: String,
     pub heat_score: f64,
-    pub heat_level: String,
+    pub heat_level: HeatLevel,
     pub heat_trend: f64,
     pub heat_stamp: i64,
     pub last_interaction_at: Option<String>,

@@ -7,7 +7,9 @@
 //! travel as ONE JSON parameter expanded with `json_each`, and reads are keyset ranges over the
 //! indexes of migrations/tenant/0001_initial.sql, never offsets.
 
+use leadheat_domain::rescoring::RescoreRunStatus;
 use leadheat_domain::scoring::ScoringConfig;
+use leadheat_domain::types::HeatLevel;
 use serde::{Deserialize, Serialize};
 use worker::D1PreparedStatement;
 
@@ -28,7 +30,7 @@ struct OrgWorkRow {
     hot_threshold: f64,
     decay_half_life_days: Option<f64>,
     config_version: i64,
-    run_status: Option<String>,
+    run_status: Option<RescoreRunStatus>,
     run_config_version: Option<i64>,
     cursor_lead_id: Option<String>,
 }
@@ -40,8 +42,8 @@ pub struct OrgWork {
     /// `Err` when the stored weights do not parse (the org is skipped and the error logged).
     pub config: Result<ScoringConfig, String>,
     pub config_version: i64,
-    /// `queued` / `running` / `done`, or `None` when the org never had a pass.
-    pub run_status: Option<String>,
+    /// `None` when the org never had a pass.
+    pub run_status: Option<RescoreRunStatus>,
     /// The config version the org's pass scores with.
     pub run_config_version: Option<i64>,
     pub cursor_lead_id: Option<String>,
@@ -49,7 +51,7 @@ pub struct OrgWork {
 
 impl OrgWork {
     pub fn pass_active(&self) -> bool {
-        matches!(self.run_status.as_deref(), Some("queued" | "running"))
+        self.run_status.is_some_and(RescoreRunStatus::is_active)
     }
 }
 
@@ -152,7 +154,7 @@ pub fn progress_statement(
 /// The state of an org's latest pass, as `GET /v1/scoring/recalculate` shows it.
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
 pub struct RescoreStatus {
-    pub status: String,
+    pub status: RescoreRunStatus,
     pub leads_done: i64,
     pub leads_total: i64,
     pub config_version: i64,
@@ -201,7 +203,7 @@ pub async fn request_recalculation(tenant: &Tenant, now: &str) -> Result<(), Sto
 pub struct LeadHeatRow {
     pub id: String,
     pub heat_score: f64,
-    pub heat_level: String,
+    pub heat_level: HeatLevel,
     pub heat_stamp: i64,
     pub needs_rescore: i64,
     pub scored_config_version: i64,
@@ -282,7 +284,7 @@ pub struct SnapshotLeadRow {
     pub id: String,
     pub org_id: String,
     pub heat_score: f64,
-    pub heat_level: String,
+    pub heat_level: HeatLevel,
 }
 
 /// The next leads of every org after `cursor`, in primary-key order (the snapshot pass covers

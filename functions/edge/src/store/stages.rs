@@ -1,6 +1,7 @@
 //! `pipeline_stages`, and the pipeline reads of `leads` (stage_id, rank_key): stages in board
 //! order, the board's pages of leads, and a lead's move (its UPDATE is `leads::move_statement`).
 
+use leadheat_domain::types::HeatLevel;
 use serde::Deserialize;
 use serde_json::Value;
 use worker::D1PreparedStatement;
@@ -200,7 +201,7 @@ pub struct CardRow {
     pub last_name: Option<String>,
     pub company: Option<String>,
     pub heat_score: f64,
-    pub heat_level: String,
+    pub heat_level: HeatLevel,
     pub heat_trend: f64,
     pub rank_key: String,
 }
