@@ -4,6 +4,7 @@
 //! random bytes in, so every function is deterministic and tested natively with `cargo test`.
 
 pub mod auth;
+pub mod body;
 pub mod crypto;
 pub mod cursor;
 pub mod custom_fields;
