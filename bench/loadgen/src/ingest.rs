@@ -7,12 +7,14 @@
 //!   sync consumer processes every event (lead match or creation, touchpoint, score) WHILE the
 //!   load runs, in the same workerd process;
 //! - `receipt`: the real webhook worker for a page nobody connected: signature check, envelope
-//!   split, org lookup and inbox insert (as ignored), no queue send and no processing. It isolates
-//!   the webhook worker from the consumer sharing its machine.
+//!   split, account lookup in the directory and a receipt in the directory's `webhook_unrouted`
+//!   (no body), no queue send and no processing. It isolates the webhook worker from the consumer
+//!   sharing its machine.
 //!
-//! After each scenario the inbox is polled read-only until nothing is pending, so "processed end
-//! to end" is per scenario and every delivery is accounted for: inbox rows = sent × rows per
-//! delivery = processed + ignored + dead. The real webhook worker stores a delivery as the domain's
+//! After each scenario the inbox of every shard (and the directory's unrouted receipts) is polled
+//! read-only until nothing is pending, so "processed end to end" is per scenario and every
+//! delivery is accounted for: rows = sent × rows per delivery = processed + ignored + dead, where
+//! an unrouted receipt counts as ignored. The real webhook worker stores a delivery as the domain's
 //! `split_delivery` splits it (rows of at most 10 events); the bare worker stores one row.
 
 use std::collections::BTreeMap;
@@ -105,8 +107,7 @@ pub fn run(settings: &Settings) -> PartResult {
                 )),
             }
         }
-        let db_path = runtime.database_path().map_err(|e| fail(e, &scenarios))?;
-        let conn = util::read_only(&db_path).map_err(|e| fail(e, &scenarios))?;
+        let conn = Inbox::open(&runtime).map_err(|e| fail(e, &scenarios))?;
         let mut rng = Rng::new(7);
         let nonce = 100 + rng.below(800);
         let mut seq_base = 0u64;
@@ -402,8 +403,8 @@ fn summarize(settings: &Settings, scenarios: Vec<Scenario>, mut notes: Vec<Strin
         "Full path: the deliveries' page is connected to an org (PUT /v1/integrations/facebook), so each delivery is verified, \
          split, resolved, stored, enqueued and then processed by the sync consumer, which runs in the SAME workerd process (one \
          thread) as the webhook worker while the load runs: its work shows in the webhook's tail latency here, where in production \
-         it runs elsewhere. Receipt only: the same deliveries for a page nobody connected (stored as ignored at receipt: no queue \
-         send, no processing), which isolates the webhook worker."
+         it runs elsewhere. Receipt only: the same deliveries for a page nobody connected (recorded at receipt in the directory's \
+         webhook_unrouted, without body, and counted as ignored: no queue send, no processing), which isolates the webhook worker."
             .to_string(),
     );
     notes.push(
@@ -534,19 +535,65 @@ fn load(
     outcome
 }
 
-/// Inbox rows received since `from` (RFC 3339, the storage format), by status.
-fn inbox_counts(conn: &rusqlite::Connection, from: &str) -> Res<BTreeMap<String, i64>> {
-    let mut statement = conn
-        .prepare(
-            "SELECT status, COUNT(*) FROM webhook_inbox WHERE received_at >= ?1 GROUP BY status",
-        )
-        .map_err(|e| e.to_string())?;
-    let rows = statement
-        .query_map([from], |row| {
-            Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)?))
+/// Where stored deliveries are: the webhook_inbox of every shard (the baseline runtime has one
+/// tenant database and no directory), and the directory's webhook_unrouted (deliveries for an
+/// account no org connected, kept without body or status: they count as ignored).
+struct Inbox {
+    shards: Vec<rusqlite::Connection>,
+    directory: Option<rusqlite::Connection>,
+}
+
+impl Inbox {
+    fn open(runtime: &Runtime) -> Res<Inbox> {
+        let files = runtime.d1_files()?;
+        Ok(Inbox {
+            shards: files
+                .shards
+                .iter()
+                .map(|path| util::read_only(path))
+                .collect::<Res<_>>()?,
+            directory: files
+                .directory
+                .as_ref()
+                .map(|path| util::read_only(path))
+                .transpose()?,
         })
-        .map_err(|e| e.to_string())?;
-    rows.collect::<Result<_, _>>().map_err(|e| e.to_string())
+    }
+}
+
+/// Rows received since `from` (RFC 3339, the storage format), by status, over every shard's
+/// inbox; the directory's unrouted receipts count as `ignored`.
+fn inbox_counts(inbox: &Inbox, from: &str) -> Res<BTreeMap<String, i64>> {
+    let mut counts = BTreeMap::new();
+    for conn in &inbox.shards {
+        let mut statement = conn
+            .prepare(
+                "SELECT status, COUNT(*) FROM webhook_inbox WHERE received_at >= ?1 GROUP BY status",
+            )
+            .map_err(|e| e.to_string())?;
+        let rows = statement
+            .query_map([from], |row| {
+                Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)?))
+            })
+            .map_err(|e| e.to_string())?;
+        for row in rows {
+            let (status, n) = row.map_err(|e| e.to_string())?;
+            *counts.entry(status).or_insert(0) += n;
+        }
+    }
+    if let Some(directory) = &inbox.directory {
+        let unrouted: i64 = directory
+            .query_row(
+                "SELECT COUNT(*) FROM webhook_unrouted WHERE received_at >= ?1",
+                [from],
+                |row| row.get(0),
+            )
+            .map_err(|e| e.to_string())?;
+        if unrouted > 0 {
+            *counts.entry("ignored".to_string()).or_insert(0) += unrouted;
+        }
+    }
+    Ok(counts)
 }
 
 struct Drain {
@@ -560,14 +607,14 @@ struct Drain {
 /// 10 s it fires the sync worker's reconciliation cron once (production runs it every minute:
 /// it re-enqueues due events whose queue message was lost); when nothing moves for 30 s it gives
 /// up (the scenario then reports its unfinished rows).
-fn drain(conn: &rusqlite::Connection, runtime: &Runtime, from: &str, limit: Duration) -> Drain {
+fn drain(inbox: &Inbox, runtime: &Runtime, from: &str, limit: Duration) -> Drain {
     let started = Instant::now();
     let deadline = started + limit;
     let mut last_open = i64::MAX;
     let mut last_change = Instant::now();
     let mut reconciliations = 0;
     loop {
-        if let Ok(counts) = inbox_counts(conn, from) {
+        if let Ok(counts) = inbox_counts(inbox, from) {
             let open = counts.get("pending").copied().unwrap_or(0)
                 + counts.get("processing").copied().unwrap_or(0);
             if open == 0 {

@@ -460,8 +460,10 @@ pub fn run(settings: &Settings, seeded: &mut Option<Seeded>) -> PartResult {
     let data = seeded.clone().expect("seeded");
     let size = data.size_label();
     let mut notes = vec![format!(
-        "Seeded straight into the local D1 file with rusqlite in {:.0} s (runtime stopped): one org with {} leads, {} touchpoints, \
-         tags, social profiles, level changes and one daily snapshot per lead.",
+        "Seeded straight into the org's shard file (SHARD_{}) with rusqlite in {:.0} s (runtime stopped; the product placed the \
+         org and wrote its defaults first): one org with {} leads, {} touchpoints, tags, social profiles, level changes and one \
+         daily snapshot per lead. The raw-SQL side reads the same shard file.",
+        data.shard,
         data.seconds,
         data.leads,
         data.touchpoints

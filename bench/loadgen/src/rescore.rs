@@ -117,7 +117,8 @@ pub fn run(settings: &Settings, seeded: &mut Option<Seeded>) -> PartResult {
             Some(partial),
         ));
     }
-    let conn = util::read_only(&data.db_path).map_err(|e| (e, None))?;
+    // job_runs is in the directory.
+    let conn = util::read_only(&data.directory_path).map_err(|e| (e, None))?;
     let latest = |conn: &rusqlite::Connection| -> Option<(String, Value)> {
         conn.query_row(
             "SELECT id, summary FROM job_runs WHERE job = 'scoring' ORDER BY id DESC LIMIT 1",

@@ -14,7 +14,6 @@ use std::time::Instant;
 
 use chrono::{DateTime, Duration, SecondsFormat, TimeZone, Utc};
 use leadheat_domain::ids::new_id;
-use leadheat_domain::ranking;
 use leadheat_domain::scoring::{self, level_for, ScoringConfig, Touch};
 use leadheat_domain::types::{HeatLevel, InteractionType};
 use rusqlite::{params, Connection};
@@ -37,7 +36,18 @@ const STAGES: [(&str, bool, bool); 7] = [
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct Seeded {
     pub persist: PathBuf,
+    /// The shard file that holds `org_bench` (SHARD_0's: the directory places the first org there).
     pub db_path: PathBuf,
+    /// The directory's file (orgs, job_runs, ...).
+    #[serde(default)]
+    pub directory_path: PathBuf,
+    /// `org_bench`'s shard index (from the directory).
+    #[serde(default)]
+    pub shard: u32,
+    /// The smaller orgs seeded beside `org_bench`: one on its shard and one on another shard (the
+    /// noisy-neighbour scenario lists their leads while `org_bench` loads its dashboard).
+    #[serde(default)]
+    pub peers: Vec<Peer>,
     pub leads: usize,
     pub touchpoints: usize,
     pub seconds: f64,
@@ -48,6 +58,16 @@ pub struct Seeded {
     pub tag: String,
     pub search: String,
     pub now: String,
+}
+
+/// A smaller org seeded beside `org_bench`.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct Peer {
+    pub org: String,
+    pub shard: u32,
+    pub same_shard: bool,
+    pub leads: usize,
+    pub touchpoints: usize,
 }
 
 impl Seeded {
@@ -145,7 +165,7 @@ pub fn seed(settings: &Settings) -> Res<Seeded> {
         if let Some(seeded) = std::fs::read_to_string(&record)
             .ok()
             .and_then(|text| serde_json::from_str::<Seeded>(&text).ok())
-            .filter(|s| s.leads == settings.leads)
+            .filter(|s| s.leads == settings.leads && s.peers.len() == 2)
         {
             println!(
                 "[bench] seed: reusing {} (BENCH_REUSE_SEED=1)",
@@ -165,7 +185,9 @@ pub fn seed(settings: &Settings) -> Res<Seeded> {
 fn seed_fresh(settings: &Settings) -> Res<Seeded> {
     let started = Instant::now();
     let persist = util::fresh_dir(&settings.work_dir.join("seeded"))?;
-    println!("[bench] seed: applying the migrations (starting and stopping the runtime once)");
+    println!(
+        "[bench] seed: applying the migrations and placing the orgs (starting and stopping the runtime once)"
+    );
     let mut runtime = Runtime::start(
         &settings.root,
         Flavor::Leadheat,
@@ -173,63 +195,161 @@ fn seed_fresh(settings: &Settings) -> Res<Seeded> {
         true,
         &settings.work_dir.join("seed-runtime.log"),
     )?;
-    let db_path = runtime.database_path()?;
+    // Each org's first authenticated request makes the product place it (least-loaded shard,
+    // lowest index among equals) and write its defaults there: its shard `orgs` row, scoring
+    // config and pipeline stages. org_bench goes first, onto SHARD_0, the shard the baseline
+    // worker binds. The peers are placed one after the other until one shares org_bench's shard
+    // and one is on another shard.
+    place(&runtime, ORG)?;
+    let files = runtime.d1_files()?;
+    let directory_path = files.directory()?.clone();
+    let shard_of = |org: &str| -> Res<u32> {
+        util::read_only(&directory_path)?
+            .query_row("SELECT shard FROM orgs WHERE id = ?1", [org], |r| r.get(0))
+            .map_err(|e| format!("the directory has no shard for {org}: {e}"))
+    };
+    let bench_shard = shard_of(ORG)?;
+    if bench_shard != 0 {
+        return Err(format!(
+            "{ORG} was placed on shard {bench_shard}, not SHARD_0 (the baseline worker's database)"
+        ));
+    }
+    let mut placed: Vec<(String, u32)> = Vec::new();
+    for i in 0..8 {
+        let same = placed.iter().any(|(_, s)| *s == bench_shard);
+        let other = placed.iter().any(|(_, s)| *s != bench_shard);
+        if same && other {
+            break;
+        }
+        let org = format!("org_peer_{i}");
+        place(&runtime, &org)?;
+        placed.push((org.clone(), shard_of(&org)?));
+    }
+    let same = placed.iter().find(|(_, s)| *s == bench_shard).cloned();
+    let other = placed.iter().find(|(_, s)| *s != bench_shard).cloned();
     runtime.stop();
     drop(runtime);
-
-    let conn = Connection::open(&db_path).map_err(|e| e.to_string())?;
-    conn.execute_batch(
-        "PRAGMA synchronous = OFF; PRAGMA cache_size = -1500000; PRAGMA temp_store = MEMORY;",
-    )
-    .map_err(|e| e.to_string())?;
-    let now = crate::util::now();
-    let seeded = write(&conn, settings, now).map_err(|e| format!("seeding: {e}"))?;
-    conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE);").ok();
-    drop(conn);
-    let mut seeded = Seeded {
-        persist,
-        db_path,
-        seconds: started.elapsed().as_secs_f64(),
-        ..seeded
+    let (Some(same), Some(other)) = (same, other) else {
+        return Err(format!(
+            "could not place orgs on {ORG}'s shard and on another one (placed: {placed:?}); are there at least 2 shards?"
+        ));
     };
+
+    // The directory: org_bench's public site key is a fixed one.
+    {
+        let directory = Connection::open(&directory_path).map_err(|e| e.to_string())?;
+        directory
+            .execute(
+                "UPDATE orgs SET site_key = 'site_bench' WHERE id = ?1",
+                [ORG],
+            )
+            .map_err(|e| format!("setting {ORG}'s site key: {e}"))?;
+    }
+
+    let now = crate::util::now();
+    let db_path = files.org_shard(ORG)?;
+    let mut seeded = seed_org(&db_path, ORG, settings.leads, settings, now, 42)?;
+    let peer_leads = (settings.leads / 20).clamp(200, 5000);
+    let mut peers = Vec::new();
+    for ((probe, shard), same_shard, seed) in [(same, true, 43), (other, false, 44)] {
+        let path = files.org_shard(&probe)?;
+        let peer = seed_org(&path, &probe, peer_leads, settings, now, seed)?;
+        peers.push(Peer {
+            org: probe,
+            shard,
+            same_shard,
+            leads: peer.leads,
+            touchpoints: peer.touchpoints,
+        });
+    }
+    seeded.persist = persist;
+    seeded.db_path = db_path;
+    seeded.directory_path = directory_path;
+    seeded.shard = bench_shard;
+    seeded.peers = peers;
+    seeded.seconds = started.elapsed().as_secs_f64();
     seeded.now = ts(now);
     println!(
-        "[bench] seed: {} leads and {} touchpoints in {:.0} s",
-        seeded.leads, seeded.touchpoints, seeded.seconds
+        "[bench] seed: {} leads and {} touchpoints in {:.0} s (plus {} leads for each of {} and {})",
+        seeded.leads,
+        seeded.touchpoints,
+        seeded.seconds,
+        peer_leads,
+        seeded.peers[0].org,
+        seeded.peers[1].org
     );
     Ok(seeded)
 }
 
-fn write(conn: &Connection, settings: &Settings, now: DateTime<Utc>) -> rusqlite::Result<Seeded> {
-    let mut rng = Rng::new(42);
+/// One authenticated request for `org`, which places it on a shard with its defaults.
+fn place(runtime: &Runtime, org: &str) -> Res<()> {
+    let token = leadheat_e2e::token(org, "admin");
+    let reply = util::send(
+        util::agent()
+            .get(&runtime.url("/v1/leads?limit=1"))
+            .set("Authorization", &format!("Bearer {token}")),
+        None,
+    )?;
+    if reply.status == 200 {
+        Ok(())
+    } else {
+        Err(format!(
+            "placing {org} (GET /v1/leads) answered {}: {}",
+            reply.status,
+            reply.body.chars().take(200).collect::<String>()
+        ))
+    }
+}
+
+/// Seeds `leads` leads of `org` into its shard file (the runtime stopped).
+fn seed_org(
+    path: &std::path::Path,
+    org: &str,
+    leads: usize,
+    settings: &Settings,
+    now: DateTime<Utc>,
+    seed: u64,
+) -> Res<Seeded> {
+    let conn = Connection::open(path).map_err(|e| e.to_string())?;
+    conn.execute_batch(
+        "PRAGMA synchronous = OFF; PRAGMA cache_size = -1500000; PRAGMA temp_store = MEMORY;",
+    )
+    .map_err(|e| e.to_string())?;
+    let seeded =
+        write(&conn, org, leads, settings, now, seed).map_err(|e| format!("seeding {org}: {e}"))?;
+    conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE);").ok();
+    Ok(seeded)
+}
+
+fn write(
+    conn: &Connection,
+    org: &str,
+    lead_count: usize,
+    settings: &Settings,
+    now: DateTime<Utc>,
+    seed: u64,
+) -> rusqlite::Result<Seeded> {
+    let mut rng = Rng::new(seed);
     let config = ScoringConfig::default();
     let now_text = ts(now);
     let now_ms = now.timestamp_millis();
     let snapshot_day = (now - Duration::days(30)).date_naive();
     let snapshot_end =
         Utc.from_utc_datetime(&snapshot_day.and_hms_opt(0, 0, 0).unwrap()) + Duration::days(1);
-    let org_created = now - Duration::days(400);
 
     let tx = conn.unchecked_transaction()?;
-    tx.execute(
-        "INSERT INTO orgs (id, site_key, created_at, updated_at) VALUES (?1, 'site_bench', ?2, ?2)",
-        params![ORG, ts(org_created)],
-    )?;
-    let weights = serde_json::to_string(&config.weights).expect("weights");
-    tx.execute(
-        "INSERT INTO scoring_configs (org_id, weights, warm_threshold, hot_threshold, decay_half_life_days, config_version, updated_at) \
-         VALUES (?1, ?2, ?3, ?4, NULL, 1, ?5)",
-        params![ORG, weights, config.thresholds.warm, config.thresholds.hot, ts(org_created)],
-    )?;
-    let mut stage_ids = Vec::new();
-    for ((name, closed, won), rank) in STAGES.iter().zip(ranking::evenly_spaced(STAGES.len())) {
-        let id = new_id("stg", org_created.timestamp_millis(), rng.bytes10());
-        tx.execute(
-            "INSERT INTO pipeline_stages (id, org_id, name, rank_key, is_closed, is_won, created_at, updated_at) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7)",
-            params![id, ORG, name, rank, *closed as i64, *won as i64, ts(org_created)],
-        )?;
-        stage_ids.push(id);
+    // The org's shard row, scoring config (the domain's defaults, as the seed's scores assume)
+    // and pipeline stages were written by the product when it placed the org.
+    let stage_ids: Vec<String> = tx
+        .prepare("SELECT id FROM pipeline_stages WHERE org_id = ?1 ORDER BY rank_key")?
+        .query_map([org], |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    if stage_ids.len() != STAGES.len() {
+        return Err(rusqlite::Error::InvalidParameterName(format!(
+            "{org} has {} pipeline stages on its shard, expected the {} defaults",
+            stage_ids.len(),
+            STAGES.len()
+        )));
     }
 
     // Leads first (in memory), so each stage's positions can be spread evenly.
@@ -239,9 +359,9 @@ fn write(conn: &Connection, settings: &Settings, now: DateTime<Utc>) -> rusqlite
         touches: usize,
         stage: Option<usize>,
     }
-    let mut leads: Vec<Lead> = Vec::with_capacity(settings.leads);
+    let mut leads: Vec<Lead> = Vec::with_capacity(lead_count);
     let per_lead = settings.touchpoints_per_lead.max(1) as u64;
-    for i in 0..settings.leads {
+    for i in 0..lead_count {
         let created = now - Duration::minutes(rng.below(365 * 24 * 60) as i64 + 1);
         // 1 in 1,000 leads is a "whale" with hundreds of touchpoints (the long timelines).
         let touches = if i % 1000 == 7 {
@@ -399,7 +519,7 @@ fn write(conn: &Connection, settings: &Settings, now: DateTime<Utc>) -> rusqlite
         let tags_json = serde_json::to_string(&tags).expect("tags");
         insert_lead.execute(params![
             lead.id,
-            ORG,
+            org,
             first,
             last,
             email,
@@ -435,7 +555,7 @@ fn write(conn: &Connection, settings: &Settings, now: DateTime<Utc>) -> rusqlite
         for (id, kind, platform, at, captured, points, external_id, metadata) in &pending_touches {
             insert_touch.execute(params![
                 id,
-                ORG,
+                org,
                 lead.id,
                 kind,
                 platform,
@@ -447,24 +567,24 @@ fn write(conn: &Connection, settings: &Settings, now: DateTime<Utc>) -> rusqlite
             ])?;
         }
         for (id, old, new, at) in &pending_changes {
-            insert_change.execute(params![id, ORG, lead.id, old, new, at])?;
+            insert_change.execute(params![id, org, lead.id, old, new, at])?;
         }
         if let Some(score) = base {
             insert_snapshot.execute(params![
                 lead.id,
                 snapshot_day.to_string(),
-                ORG,
+                org,
                 score,
                 level_for(score, &config.thresholds).as_str()
             ])?;
         }
         for tag in &tags {
-            insert_tag.execute(params![ORG, lead.id, tag])?;
+            insert_tag.execute(params![org, lead.id, tag])?;
         }
         if matches!(source, "facebook" | "instagram" | "linkedin") {
             insert_profile.execute(params![
                 new_id("sp", lead.created.timestamp_millis(), rng.bytes10()),
-                ORG,
+                org,
                 lead.id,
                 source,
                 format!("{}", 6_200_000_000_000_000u64 + i as u64),
@@ -496,6 +616,9 @@ fn write(conn: &Connection, settings: &Settings, now: DateTime<Utc>) -> rusqlite
     Ok(Seeded {
         persist: PathBuf::new(),
         db_path: PathBuf::new(),
+        directory_path: PathBuf::new(),
+        shard: 0,
+        peers: Vec::new(),
         leads: leads.len(),
         touchpoints,
         seconds: 0.0,

@@ -6,7 +6,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use rusqlite::{Connection, OpenFlags};
+use rusqlite::{Connection, OpenFlags, OptionalExtension};
 
 pub type Res<T> = Result<T, String>;
 
@@ -34,7 +34,7 @@ pub struct Settings {
     pub rescore_max_invocations: usize,
     /// Cold starts measured per runtime (`BENCH_COLD_STARTS`).
     pub cold_starts: usize,
-    /// Parts to run (`BENCH_PARTS`, comma-separated: size,micro,ingest,queries,rescore).
+    /// Parts to run (`BENCH_PARTS`, comma-separated: size,micro,ingest,queries,shards,rescore).
     pub parts: Vec<String>,
     /// Where results go.
     pub results_dir: PathBuf,
@@ -74,8 +74,10 @@ impl Settings {
             naive_sample: env_num("BENCH_NAIVE_SAMPLE", 5000),
             rescore_max_invocations: env_num("BENCH_RESCORE_MAX_INVOCATIONS", 2000),
             cold_starts: env_num("BENCH_COLD_STARTS", 3),
-            parts: list("BENCH_PARTS", "size,micro,ingest,queries,rescore"),
-            results_dir: root.join("bench/results"),
+            parts: list("BENCH_PARTS", "size,micro,ingest,queries,shards,rescore"),
+            results_dir: std::env::var("BENCH_RESULTS_DIR")
+                .map(PathBuf::from)
+                .unwrap_or_else(|_| root.join("bench/results")),
             work_dir: root.join("target/bench-work"),
             root,
         }
@@ -214,9 +216,9 @@ impl Runtime {
         let _ = child.wait();
     }
 
-    /// The local D1 file under this runtime's persist directory.
-    pub fn database_path(&self) -> Res<PathBuf> {
-        database_path(&self.persist)
+    /// The local D1 files under this runtime's persist directory, told apart by schema.
+    pub fn d1_files(&self) -> Res<D1Files> {
+        d1_files(&self.persist)
     }
 }
 
@@ -226,14 +228,100 @@ impl Drop for Runtime {
     }
 }
 
-pub fn database_path(persist: &Path) -> Res<PathBuf> {
+/// The local D1 files of a persist directory. Miniflare names each file after a hash of its
+/// database id and keeps a `metadata.sqlite` beside them, so a file is recognised by its tables,
+/// as the end-to-end harness does (tests/src/lib.rs): the directory has `webhook_unrouted`, a
+/// tenant shard has `leads`.
+#[derive(Debug, Clone)]
+pub struct D1Files {
+    /// `None` for the baseline runtime, which binds one tenant database and no directory.
+    pub directory: Option<PathBuf>,
+    /// Every tenant shard's file, in file-name order (not shard order: the names are hashes).
+    pub shards: Vec<PathBuf>,
+}
+
+impl D1Files {
+    pub fn directory(&self) -> Res<&PathBuf> {
+        self.directory.as_ref().ok_or_else(|| {
+            "no local D1 file is the directory (a webhook_unrouted table)".to_string()
+        })
+    }
+
+    /// The shard file whose `orgs` table holds `org` (exactly one must).
+    pub fn org_shard(&self, org: &str) -> Res<PathBuf> {
+        let mut holding = Vec::new();
+        for path in &self.shards {
+            let conn = read_only(path)?;
+            if conn
+                .query_row("SELECT 1 FROM orgs WHERE id = ?1", [org], |_| Ok(()))
+                .optional()
+                .map_err(|e| format!("reading orgs of {}: {e}", path.display()))?
+                .is_some()
+            {
+                holding.push(path.clone());
+            }
+        }
+        match holding.len() {
+            1 => Ok(holding.remove(0)),
+            0 => Err(format!(
+                "org {org} is on none of the {} shards (its first authenticated request places it)",
+                self.shards.len()
+            )),
+            _ => Err(format!("org {org} is on several shards: {holding:?}")),
+        }
+    }
+}
+
+pub fn d1_files(persist: &Path) -> Res<D1Files> {
     let dir = persist.join("v3/d1/miniflare-D1DatabaseObject");
-    std::fs::read_dir(&dir)
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
         .map_err(|e| format!("no local D1 under {}: {e}", dir.display()))?
         .filter_map(Result::ok)
         .map(|entry| entry.path())
-        .find(|path| path.extension().is_some_and(|ext| ext == "sqlite"))
-        .ok_or_else(|| format!("no .sqlite file under {}", dir.display()))
+        .filter(|path| path.extension().is_some_and(|ext| ext == "sqlite"))
+        .collect();
+    files.sort();
+    let mut directories = Vec::new();
+    let mut shards = Vec::new();
+    for path in files {
+        let conn = read_only(&path)?;
+        let has = |table: &str| -> Res<bool> {
+            conn.query_row(
+                "SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = ?1",
+                [table],
+                |_| Ok(()),
+            )
+            .optional()
+            .map(|row| row.is_some())
+            .map_err(|e| format!("reading the schema of {}: {e}", path.display()))
+        };
+        match (has("webhook_unrouted")?, has("leads")?) {
+            (true, false) => directories.push(path),
+            (false, true) => shards.push(path),
+            (true, true) => {
+                return Err(format!(
+                    "{} has both the directory's and a shard's tables",
+                    path.display()
+                ))
+            }
+            (false, false) => {}
+        }
+    }
+    if directories.len() > 1 {
+        return Err(format!(
+            "several local D1 files are the directory: {directories:?}"
+        ));
+    }
+    if shards.is_empty() {
+        return Err(format!(
+            "no local D1 file under {} is a tenant shard (a leads table): were the migrations applied?",
+            dir.display()
+        ));
+    }
+    Ok(D1Files {
+        directory: directories.pop(),
+        shards,
+    })
 }
 
 pub fn read_only(path: &Path) -> Res<Connection> {
