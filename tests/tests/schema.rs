@@ -412,6 +412,17 @@ const JOB_LEASE: Row = &[
     ("holder", "'run_1'"),
     ("lease_until", T0),
 ];
+const ORG_MOVE: Row = &[
+    ("org_id", "'org_b'"),
+    ("from_shard", "1"),
+    ("to_shard", "0"),
+    ("phase", "'copying'"),
+    ("current_table", "'leads'"),
+    ("cursor", r#"'["2026-11-25T10:00:00.000Z","lead_1"]'"#),
+    ("counts", r#"'{"copied":{"orgs":1}}'"#),
+    ("started_at", T0),
+    ("updated_at", T0),
+];
 const JOB_RUN: Row = &[
     ("id", "'run_1'"),
     ("job", "'scoring'"),
@@ -607,6 +618,11 @@ const DIRECTORY_TABLES: &[(&str, &str)] = &[
     ("rate_limits", "bucket window_start count"),
     ("job_leases", "name holder lease_until"),
     ("job_runs", "id job cron started_at finished_at summary"),
+    (
+        "org_moves",
+        "org_id from_shard to_shard phase current_table cursor counts error started_at updated_at \
+         finished_at",
+    ),
 ];
 
 /// A set's applied schema and its table contract.
@@ -701,32 +717,40 @@ fn strict_tables_refuse_values_of_the_wrong_type() {
     }
 }
 
-#[test]
-fn every_table_accepts_a_valid_row_and_foreign_keys_hold() {
+/// A valid row of every tenant table beyond `seeded`'s, in foreign-key order.
+const TENANT_ROWS: &[(&str, Row)] = &[
+    ("scoring_configs", SCORING_CONFIG),
+    ("pipeline_stages", STAGE),
+    ("custom_field_defs", CUSTOM_FIELD),
+    ("lead_tags", LEAD_TAG),
+    ("social_profiles", SOCIAL_PROFILE),
+    ("lead_merges", LEAD_MERGE),
+    ("interactions", INTERACTION),
+    ("heat_snapshots", SNAPSHOT),
+    ("heat_level_changes", LEVEL_CHANGE),
+    ("integrations", INTEGRATION),
+    ("webhook_inbox", INBOX_EVENT),
+    ("platform_throttles", THROTTLE),
+    ("idempotency_keys", IDEMPOTENCY_KEY),
+    ("rescore_runs", RESCORE_RUN),
+    ("tracking_visitors", VISITOR),
+    ("tracking_events", TRACKING_EVENT),
+    ("erasure_suppressions", SUPPRESSION),
+    ("erasure_inbox_scrubs", INBOX_SCRUB),
+];
+
+/// A shard with a row in every table (`seeded`, then [`TENANT_ROWS`]).
+fn fully_seeded() -> Connection {
     let conn = seeded();
-    let rows: &[(&str, Row)] = &[
-        ("scoring_configs", SCORING_CONFIG),
-        ("pipeline_stages", STAGE),
-        ("custom_field_defs", CUSTOM_FIELD),
-        ("lead_tags", LEAD_TAG),
-        ("social_profiles", SOCIAL_PROFILE),
-        ("lead_merges", LEAD_MERGE),
-        ("interactions", INTERACTION),
-        ("heat_snapshots", SNAPSHOT),
-        ("heat_level_changes", LEVEL_CHANGE),
-        ("integrations", INTEGRATION),
-        ("webhook_inbox", INBOX_EVENT),
-        ("platform_throttles", THROTTLE),
-        ("idempotency_keys", IDEMPOTENCY_KEY),
-        ("rescore_runs", RESCORE_RUN),
-        ("tracking_visitors", VISITOR),
-        ("tracking_events", TRACKING_EVENT),
-        ("erasure_suppressions", SUPPRESSION),
-        ("erasure_inbox_scrubs", INBOX_SCRUB),
-    ];
-    for &(table, row) in rows {
+    for &(table, row) in TENANT_ROWS {
         insert_ok(&conn, table, row, &[]);
     }
+    conn
+}
+
+#[test]
+fn every_table_accepts_a_valid_row_and_foreign_keys_hold() {
+    let conn = fully_seeded();
     let directory = directory_seeded();
     let directory_rows: &[(&str, Row)] = &[
         ("integration_accounts", INTEGRATION_ACCOUNT),
@@ -734,6 +758,7 @@ fn every_table_accepts_a_valid_row_and_foreign_keys_hold() {
         ("rate_limits", RATE_LIMIT),
         ("job_leases", JOB_LEASE),
         ("job_runs", JOB_RUN),
+        ("org_moves", ORG_MOVE),
     ];
     for &(table, row) in directory_rows {
         insert_ok(&directory, table, row, &[]);
@@ -2369,4 +2394,188 @@ fn plan_directory_retention_sweeps() {
         "job_runs_job_started",
         Order::MaySort,
     );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Shard moves: the table list of `leadheat_domain::sharding` against the tenant schema
+
+/// Every tenant table is listed for moves with exactly its columns, parents before children, a
+/// scope column that exists and a page key that is unique within the org; the statements a move
+/// runs prepare on the schema. A table added to migrations/tenant without being listed fails here.
+#[test]
+fn every_tenant_table_is_moved_with_its_columns_in_foreign_key_order() {
+    use leadheat_domain::sharding::{count_sql, Scope, MOVE_TABLES};
+    let conn = db();
+    let listed: Vec<&str> = MOVE_TABLES.iter().map(|t| t.name).collect();
+    assert_eq!(
+        set(ordinary_tables(&conn)),
+        set(listed.iter().copied()),
+        "the tables of leadheat_domain::sharding::MOVE_TABLES and of migrations/tenant"
+    );
+    for (position, table) in MOVE_TABLES.iter().enumerate() {
+        let columns = set(strings(
+            &conn,
+            &format!("SELECT name FROM pragma_table_info('{}')", table.name),
+        ));
+        assert_eq!(
+            set(table.columns.iter().copied()),
+            columns,
+            "columns of {}",
+            table.name
+        );
+        // Parents first: every table a foreign key points at is copied before.
+        for parent in strings(
+            &conn,
+            &format!(
+                "SELECT DISTINCT \"table\" FROM pragma_foreign_key_list('{}')",
+                table.name
+            ),
+        ) {
+            let at = listed.iter().position(|t| *t == parent);
+            assert!(
+                at.is_some_and(|at| at < position),
+                "{} references {parent}, which must come before it",
+                table.name
+            );
+        }
+        let scope = match table.scope {
+            Scope::Org(column) | Scope::Lead(column) => column,
+        };
+        assert!(
+            columns.contains(scope),
+            "{}: scope column {scope}",
+            table.name
+        );
+        // The page key, with the scope column, is unique: some unique index (or the primary key)
+        // has only columns among them.
+        let mut key: BTreeSet<String> = set(table.key.iter().copied());
+        key.insert(scope.to_string());
+        let unique = strings(
+            &conn,
+            &format!(
+                "SELECT name FROM pragma_index_list('{}') WHERE \"unique\" = 1",
+                table.name
+            ),
+        )
+        .into_iter()
+        .any(|index| {
+            let cols = set(strings(
+                &conn,
+                &format!("SELECT name FROM pragma_index_info('{index}')"),
+            ));
+            !cols.is_empty() && cols.is_subset(&key)
+        });
+        let rowid_pk = strings(
+            &conn,
+            &format!(
+                "SELECT name FROM pragma_table_info('{}') WHERE pk = 1",
+                table.name
+            ),
+        );
+        assert!(
+            unique || (rowid_pk.len() == 1 && key.contains(&rowid_pk[0])),
+            "{}: the page key {:?} is not unique",
+            table.name,
+            table.key
+        );
+        for sql in [
+            table.page_sql(false).0,
+            table.page_sql(true).0,
+            table.insert_sql(),
+            table.delete_sql(),
+        ] {
+            conn.prepare(&sql)
+                .unwrap_or_else(|e| panic!("{}: {sql}: {e}", table.name));
+        }
+    }
+    conn.prepare(&count_sql())
+        .expect("the count statement prepares");
+}
+
+/// The phases of `org_moves` are the domain's.
+#[test]
+fn move_phases_are_the_domain_phases() {
+    use leadheat_domain::sharding::MovePhase;
+    let conn = directory();
+    assert_eq!(
+        check_list(&conn, "org_moves", "phase"),
+        set(MovePhase::ALL.iter().map(|p| p.as_str()))
+    );
+}
+
+/// A move copies rows through JSON exactly: every table's page is read, turned into the JSON
+/// array the worker sends, inserted into another shard with the move's statement, and compared.
+#[test]
+fn a_page_copied_through_json_is_the_same_rows() {
+    use leadheat_domain::sharding::MOVE_TABLES;
+    let source = fully_seeded();
+    let target = db();
+    for table in MOVE_TABLES {
+        let (sql, limit_at) = table.page_sql(false);
+        let mut statement = source.prepare(&sql).unwrap();
+        assert_eq!(limit_at, 2);
+        let names: Vec<String> = statement
+            .column_names()
+            .iter()
+            .map(|c| c.to_string())
+            .collect();
+        let rows: Vec<serde_json::Value> = statement
+            .query_map(rusqlite::params!["org_a", 1000], |row| {
+                let mut object = serde_json::Map::new();
+                for (i, name) in names.iter().enumerate() {
+                    let value = match row.get_ref(i)? {
+                        rusqlite::types::ValueRef::Null => serde_json::Value::Null,
+                        rusqlite::types::ValueRef::Integer(n) => n.into(),
+                        rusqlite::types::ValueRef::Real(f) => f.into(),
+                        rusqlite::types::ValueRef::Text(t) => {
+                            String::from_utf8_lossy(t).into_owned().into()
+                        }
+                        rusqlite::types::ValueRef::Blob(_) => panic!("no blobs"),
+                    };
+                    object.insert(name.clone(), value);
+                }
+                Ok(serde_json::Value::Object(object))
+            })
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        let array = serde_json::Value::Array(rows.clone()).to_string();
+        target.execute(&table.insert_sql(), [&array]).unwrap();
+        // Again: the rows are there already and are skipped.
+        target.execute(&table.insert_sql(), [&array]).unwrap();
+        let copied = count(
+            &target,
+            &format!(
+                "SELECT COUNT(*) FROM \"{}\" WHERE {}",
+                table.name,
+                table.scope_sql().replace("?1", "'org_a'")
+            ),
+        );
+        assert_eq!(copied as usize, rows.len(), "{}", table.name);
+        let columns = table.columns.join(", ");
+        let dump = |conn: &Connection| {
+            strings(
+                conn,
+                &format!(
+                    "SELECT json_array({columns}) FROM \"{}\" WHERE {} ORDER BY 1",
+                    table.name,
+                    table.scope_sql().replace("?1", "'org_a'")
+                ),
+            )
+        };
+        assert_eq!(dump(&source), dump(&target), "{}", table.name);
+    }
+    for table in MOVE_TABLES.iter().rev() {
+        target
+            .execute(&table.delete_sql(), rusqlite::params!["org_a", 1000])
+            .unwrap();
+    }
+    for table in MOVE_TABLES {
+        assert_eq!(
+            count(&target, &format!("SELECT COUNT(*) FROM \"{}\"", table.name)),
+            0,
+            "{} after the deletes",
+            table.name
+        );
+    }
 }
