@@ -7,7 +7,8 @@
 //! the results and exits 0: benchmarks never fail a build.
 //!
 //! Parts: `size` (gzipped wasm and cold start), `micro` (criterion), `ingest` (webhook load),
-//! `queries` (lead reads at 100k leads / 1M touchpoints), `rescore` (the scoring job).
+//! `queries` (lead reads at 100k leads / 1M touchpoints), `shards` (noisy neighbours on the same and
+//! another shard; bytes per lead and touchpoint), `rescore` (the scoring job).
 
 // A part's error carries whatever it measured before failing; the error path is cold.
 #![allow(clippy::result_large_err)]
@@ -19,6 +20,7 @@ mod queries;
 mod report;
 mod rescore;
 mod seed;
+mod shards;
 mod size;
 mod util;
 
@@ -72,7 +74,7 @@ fn main() {
     let mut parts: Vec<(&str, PartOutput)> = Vec::new();
     // The seeded database is shared by the query and rescoring parts.
     let mut seeded: Option<seed::Seeded> = None;
-    for part in ["size", "micro", "ingest", "queries", "rescore"] {
+    for part in ["size", "micro", "ingest", "queries", "shards", "rescore"] {
         if !settings.wants(part) {
             continue;
         }
@@ -83,6 +85,13 @@ fn main() {
             "micro" => micro::run(&settings),
             "ingest" => ingest::run(&settings),
             "queries" => queries::run(&settings, &mut seeded),
+            "shards" => {
+                let ingest = parts
+                    .iter()
+                    .find(|(k, _)| *k == "ingest")
+                    .map(|(_, p)| &p.details);
+                shards::run(&settings, &mut seeded, ingest)
+            }
             "rescore" => rescore::run(&settings, &mut seeded),
             _ => unreachable!(),
         };

@@ -124,7 +124,7 @@ fn number(x: Option<f64>, unit: &str) -> String {
     }
 }
 
-pub const PART_TITLES: [(&str, &str); 5] = [
+pub const PART_TITLES: [(&str, &str); 6] = [
     (
         "ingest",
         "1. Webhook ingest (signed Facebook deliveries through the local runtime)",
@@ -132,6 +132,10 @@ pub const PART_TITLES: [(&str, &str); 5] = [
     (
         "queries",
         "2. Lead queries (API through the local runtime vs. the same SQL on the same file)",
+    ),
+    (
+        "shards",
+        "2b. Shards: noisy neighbours and capacity (one workerd locally: see the notes)",
     ),
     (
         "rescore",
