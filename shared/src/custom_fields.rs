@@ -5,6 +5,7 @@ use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+use crate::body::{self, Fields};
 use crate::leads::{is_http_url, normalize_email};
 use crate::types::{FieldError, FieldType};
 
@@ -56,17 +57,13 @@ pub fn is_valid_key(key: &str) -> bool {
         && chars.all(|c| matches!(c, 'a'..='z' | '0'..='9' | '_'))
 }
 
+/// The fields of a definition's create and update bodies.
+const DEFINITION_FIELDS: Fields<'static> =
+    Fields::exactly(&["key", "label", "type", "options", "required"]);
+
 /// Validates a create body `{"key","label","type","options"?,"required"?}`.
 pub fn parse_definition(body: &Value) -> Result<FieldDef, Vec<FieldError>> {
-    let Some(object) = body.as_object() else {
-        return Err(vec![FieldError::new("body", "must be a JSON object")]);
-    };
-    let mut errors = Vec::new();
-    unknown_keys(
-        object,
-        &["key", "label", "type", "options", "required"],
-        &mut errors,
-    );
+    let (object, mut errors) = body::parse(body, DEFINITION_FIELDS)?;
     let key = match object.get("key").and_then(Value::as_str) {
         Some(key) if is_valid_key(key) => key.to_string(),
         _ => {
@@ -129,24 +126,10 @@ pub fn parse_definition_patch(
     body: &Value,
     current: &FieldDef,
 ) -> Result<FieldDef, Vec<FieldError>> {
-    let Some(object) = body.as_object() else {
-        return Err(vec![FieldError::new("body", "must be a JSON object")]);
-    };
-    let mut errors = Vec::new();
-    unknown_keys(
-        object,
-        &[
-            "key",
-            "label",
-            "type",
-            "options",
-            "required",
-            "id",
-            "created_at",
-            "updated_at",
-        ],
-        &mut errors,
-    );
+    // What a definition's JSON also carries is accepted and ignored, so a client can send back
+    // what it read.
+    let fields = DEFINITION_FIELDS.ignoring(&["id", "created_at", "updated_at"]);
+    let (object, mut errors) = body::parse(body, fields)?;
     if let Some(key) = object.get("key") {
         if key.as_str() != Some(current.key.as_str()) {
             errors.push(FieldError::new("key", "cannot be changed"));
@@ -324,14 +307,6 @@ pub fn validate_value(value: &Value, def: &FieldDef) -> Result<Value, String> {
     }
 }
 
-fn unknown_keys(object: &Map<String, Value>, allowed: &[&str], errors: &mut Vec<FieldError>) {
-    for key in object.keys() {
-        if !allowed.contains(&key.as_str()) {
-            errors.push(FieldError::new(key.clone(), "unknown field"));
-        }
-    }
-}
-
 fn parse_label(value: &Value, errors: &mut Vec<FieldError>) -> Option<String> {
     match value.as_str().map(str::trim) {
         Some(label) if !label.is_empty() && label.chars().count() <= MAX_LABEL_LEN => {
@@ -397,6 +372,24 @@ fn check_options_fit(field_type: FieldType, options: &[String], errors: &mut Vec
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn definition_bodies_name_unknown_fields_and_accept_what_a_definition_carries() {
+        let message = "unknown field; expected one of: key, label, type, options, required";
+        let errors =
+            parse_definition(&json!({"key": "segment", "type": "text", "colour": 1})).unwrap_err();
+        assert_eq!(errors, [FieldError::new("colour", message)]);
+        let current = parse_definition(&json!({"key": "segment", "type": "text"})).unwrap();
+        let sent_back = json!({"id": "cf_1", "key": "segment", "label": "Segment", "type": "text",
+                               "created_at": "x", "updated_at": "y"});
+        assert!(parse_definition_patch(&sent_back, &current).is_ok());
+        let errors = parse_definition_patch(&json!({"colour": 1}), &current).unwrap_err();
+        assert_eq!(errors, [FieldError::new("colour", message)]);
+        assert_eq!(
+            parse_definition(&json!([])).unwrap_err(),
+            [FieldError::new("body", "must be a JSON object")]
+        );
+    }
 
     fn def(key: &str, field_type: FieldType, options: &[&str], required: bool) -> FieldDef {
         FieldDef {

@@ -16,6 +16,7 @@ use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
 use serde_json::{Map, Value};
 
+use crate::body;
 use crate::types::{FieldError, InteractionType};
 
 /// Largest accepted tracking body.
@@ -128,9 +129,9 @@ pub struct TrackEvent {
 /// Validates a parsed body, reporting every offending field (dotted paths such as
 /// `identity.email`). `occurred_at` defaults to `now`.
 pub fn validate_event(body: &Value, now: DateTime<Utc>) -> Result<TrackEvent, Vec<FieldError>> {
-    let Some(object) = body.as_object() else {
-        return Err(vec![FieldError::new("body", "must be a JSON object")]);
-    };
+    // Unknown fields are not refused here, unlike the API's bodies: events come from snippets
+    // already deployed on websites, and one that sends an extra field must not lose its events.
+    let object = body::object(body).map_err(|error| vec![error])?;
     let mut errors = Vec::new();
 
     let visitor_id = match object.get("visitor_id") {

@@ -2,6 +2,7 @@
 //! organisations / ad accounts with their access token (sealed with TOKEN_ENCRYPTION_KEY, never
 //! returned; see `leadheat_edge::tokens`), the status of each platform's sync, and replay of dead events.
 
+use leadheat_domain::body::{self, Fields};
 use leadheat_domain::ownership::not_administered_message;
 use leadheat_domain::sync::{InboxStatus, IntegrationStatus};
 use leadheat_domain::types::{FieldError, Platform};
@@ -132,10 +133,13 @@ pub async fn put(req: &ApiRequest, ctx: &Ctx, platform: &str) -> Result<Response
     ctx.require_admin()?;
     let platform = platform_of(platform)?;
     let body: Value = req.json()?;
-    let Some(object) = body.as_object() else {
-        return Err(Problem::field("body", "must be a JSON object"));
-    };
-    let mut errors = Vec::new();
+    let allowed: Vec<&str> = account_fields(platform)
+        .iter()
+        .map(|(_, f)| *f)
+        .chain(["access_token"])
+        .collect();
+    let (object, mut errors) =
+        body::parse(&body, Fields::exactly(&allowed)).map_err(Problem::validation)?;
     let token = match object.get("access_token") {
         Some(Value::String(t)) if !t.trim().is_empty() && t.len() <= 4096 => Some(t.trim()),
         _ => {
@@ -180,19 +184,6 @@ pub async fn put(req: &ApiRequest, ctx: &Ctx, platform: &str) -> Result<Response
             account_fields(platform)[0].1,
             format!("at most {MAX_ACCOUNTS} accounts per platform"),
         ));
-    }
-    let allowed: Vec<&str> = account_fields(platform)
-        .iter()
-        .map(|(_, f)| *f)
-        .chain(["access_token"])
-        .collect();
-    for key in object.keys() {
-        if !allowed.contains(&key.as_str()) {
-            errors.push(FieldError::new(
-                key.clone(),
-                format!("unknown field; expected {}", allowed.join(", ")),
-            ));
-        }
     }
     if !errors.is_empty() {
         return Err(Problem::validation(errors));

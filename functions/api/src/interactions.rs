@@ -1,6 +1,7 @@
 //! Touchpoints: manual entry for a lead, a lead's timeline and the org's social feed.
 
 use chrono::{DateTime, Utc};
+use leadheat_domain::body::{self, Fields};
 use leadheat_domain::lead_query::parse_interaction_query;
 use leadheat_domain::types::{CapturedBy, FieldError, InteractionType, Platform};
 use leadheat_edge::http::{self, Problem};
@@ -21,14 +22,7 @@ fn parse_body(
     lead_id: &str,
     now: DateTime<Utc>,
 ) -> Result<NewTouchpoint, Vec<FieldError>> {
-    let Some(object) = body.as_object() else {
-        return Err(vec![FieldError::new("body", "must be a JSON object")]);
-    };
-    let mut errors: Vec<FieldError> = object
-        .keys()
-        .filter(|k| !FIELDS.contains(&k.as_str()))
-        .map(|k| FieldError::new(k.clone(), "unknown field"))
-        .collect();
+    let (object, mut errors) = body::parse(body, Fields::exactly(FIELDS))?;
     let kind = match object.get("type").and_then(Value::as_str) {
         Some(text) => text
             .parse::<InteractionType>()

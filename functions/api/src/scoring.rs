@@ -5,6 +5,7 @@
 
 use std::collections::BTreeMap;
 
+use leadheat_domain::body::{self, Fields};
 use leadheat_domain::scoring::{ScoringConfig, Thresholds};
 use leadheat_domain::types::{FieldError, InteractionType};
 use leadheat_edge::http::{self, Problem};
@@ -40,18 +41,9 @@ fn body(stored: &StoredConfig, now: &str) -> Value {
 /// The PUT body as a config, naming each offending field. `config_version` and `updated_at` (what
 /// GET returns) are accepted and ignored, so a client can send back what it read.
 pub fn parse_config(value: &Value) -> Result<ScoringConfig, Vec<FieldError>> {
-    let Some(object) = value.as_object() else {
-        return Err(vec![FieldError::new("body", "must be a JSON object")]);
-    };
-    let mut errors = Vec::new();
-    for key in object.keys() {
-        if !matches!(
-            key.as_str(),
-            "weights" | "thresholds" | "decay_half_life_days" | "config_version" | "updated_at"
-        ) {
-            errors.push(FieldError::new(key.clone(), "is not a scoring setting"));
-        }
-    }
+    let fields = Fields::exactly(&["weights", "thresholds", "decay_half_life_days"])
+        .ignoring(&["config_version", "updated_at"]);
+    let (object, mut errors) = body::parse(value, fields)?;
     let weights = match object.get("weights") {
         None | Some(Value::Null) => {
             errors.push(FieldError::new("weights", "is required"));
