@@ -16,7 +16,7 @@ export ESBUILD_BIN := $(CURDIR)/node_modules/.bin/esbuild
 export WASM_BINDGEN_BIN := $(HOME)/.cargo/bin/wasm-bindgen
 export PATH := $(HOME)/.cargo/bin:$(PATH)
 
-.PHONY: help setup build dev test test-native test-e2e lint fmt reset token clean
+.PHONY: help setup build dev test test-native test-e2e lint fmt reset token clean move-org
 
 help:
 	@echo "make dev     install what is missing, build, migrate, serve every worker on http://127.0.0.1:\$${PORT:-8787}"
@@ -24,6 +24,7 @@ help:
 	@echo "make build   build the workers that changed"
 	@echo "make token  a development JWT: make token ORG=acme ROLE=admin"
 	@echo "make reset   wipe the local D1 databases (.wrangler/state)"
+	@echo "make move-org ORG=acme TO=1   move an org to another shard (needs make dev running)"
 	@echo "make lint    cargo fmt --check and clippy -D warnings"
 	@echo "make bench   the same set-up, then the benchmarks; writes bench/results/latest.md and latest.json"
 
@@ -73,6 +74,13 @@ ORG ?= acme
 ROLE ?= admin
 token:
 	@cargo run --quiet -p leadheat-e2e --bin devtoken -- "$(ORG)" "$(ROLE)"
+
+# Moves an org to another shard through the running `make dev` (docs/scaling.md):
+# `make move-org ORG=acme TO=1`. Starts the move, then advances it until done, printing progress.
+TO ?=
+move-org:
+	@test -n "$(TO)" || { echo "usage: make move-org ORG=<org> TO=<shard>"; exit 2; }
+	@bash scripts/move-org.sh "$(ORG)" "$(TO)"
 
 reset:
 	@rm -rf .wrangler/state

@@ -18,7 +18,7 @@ use leadheat_domain::rescoring::{
 };
 use leadheat_domain::scoring::ScoringConfig;
 use leadheat_edge::db::{self, StoreError};
-use leadheat_edge::directory::{jobs, Directory};
+use leadheat_edge::directory::{jobs, moves, Directory};
 use leadheat_edge::store::heat::{self, HeatWrite, PendingLevelChange, SnapshotWrite};
 use leadheat_edge::store::interactions;
 use leadheat_edge::store::rescoring::{self as store, LeadHeatRow, OrgWork};
@@ -543,7 +543,22 @@ async fn snapshot_pass(
     while index < shard_count {
         let outcome = match directory.shard(index) {
             Ok(shard) => {
-                snapshot_shard(&shard, day, cursor.clone(), &mut batches_left, summary).await
+                // The orgs a shard move is copying or deleting are left out: a snapshot written
+                // under a move would change the counts it verifies (they miss that day's).
+                match moves::moving_on_shard(directory, index).await {
+                    Ok(moving) => {
+                        snapshot_shard(
+                            &shard,
+                            day,
+                            cursor.clone(),
+                            &moving,
+                            &mut batches_left,
+                            summary,
+                        )
+                        .await
+                    }
+                    Err(error) => Err(error),
+                }
             }
             Err(error) => Err(error),
         };
@@ -567,11 +582,12 @@ async fn snapshot_pass(
 
 /// Snapshots and trends for `day` of one shard's leads in id order from `cursor`, while
 /// `batches_left` and the query budget allow; returns where it stopped and whether every lead of
-/// the shard is done.
+/// the shard is done. The leads of the orgs in `moving` get no snapshot and no trend.
 async fn snapshot_shard(
     shard: &Shard,
     day: NaiveDate,
     mut cursor: String,
+    moving: &BTreeSet<String>,
     batches_left: &mut usize,
     summary: &mut RunSummary,
 ) -> Result<(String, bool), StoreError> {
@@ -597,6 +613,7 @@ async fn snapshot_shard(
         }
         let writes: Vec<SnapshotWrite> = leads
             .iter()
+            .filter(|lead| !moving.contains(&lead.org_id))
             .map(|lead| SnapshotWrite {
                 lead_id: lead.id.clone(),
                 org_id: lead.org_id.clone(),

@@ -9,6 +9,7 @@
 //! elapsed time use the wall clock: they measure real overlap and real duration.
 
 mod job;
+mod ops;
 mod retention;
 
 use std::collections::BTreeSet;
@@ -21,9 +22,13 @@ use leadheat_edge::{clock, db, http, live};
 use worker::{event, Context, Env, Request, Response, Result, ScheduleContext, ScheduledEvent};
 
 #[event(fetch)]
-pub async fn fetch(req: Request, _env: Env, _ctx: Context) -> Result<Response> {
+pub async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
     match req.path().as_str() {
         "/health" => http::health(),
+        path if path == "/ops" || path.starts_with("/ops/") => {
+            // One invocation: the move's D1 queries are counted, and limited, from zero.
+            http::respond(db::invocation(ops::handle(req, &env)).await)
+        }
         path => {
             http::Problem::not_found(format!("the scoring worker serves no {path}")).into_response()
         }
@@ -90,6 +95,10 @@ async fn run_scheduled(event: ScheduledEvent, env: Env) {
         sweep(&directory, now).await;
     }
 
+    // Unfinished shard moves go on with what is left of the invocation's queries (one is kept for
+    // the run's record).
+    advance_moves(&directory, &env).await;
+
     summary.elapsed_ms = clock::now_ms() - wall_start;
     let summary_json = serde_json::to_value(&summary).unwrap_or_else(|_| serde_json::json!({}));
     // The one structured line per run.
@@ -110,6 +119,36 @@ async fn run_scheduled(event: ScheduledEvent, env: Env) {
         worker::console_error!("recording the scoring run failed: {}", error);
     }
 }
+
+/// Advances unfinished shard moves (docs/scaling.md); one log line when there were any.
+async fn advance_moves(directory: &Directory, env: &Env) {
+    let budget = ops::move_budget(env).min(MOVES_CRON_BUDGET);
+    match ops::advance_unfinished(directory, env, budget).await {
+        Ok(advanced) if advanced.is_empty() => {}
+        Ok(advanced) => {
+            let moves: Vec<serde_json::Value> = advanced
+                .iter()
+                .map(|a| {
+                    serde_json::json!({"org": a.row.org_id, "phase": a.row.phase,
+                                       "table": a.row.current_table, "steps": a.steps,
+                                       "stopped": a.stopped})
+                })
+                .collect();
+            worker::console_log!(
+                "{}",
+                serde_json::json!({"job": "org-moves", "moves": moves})
+            );
+        }
+        Err(error) => worker::console_error!(
+            "{}",
+            serde_json::json!({"job": "org-moves", "level": "error", "error": error.to_string()})
+        ),
+    }
+}
+
+/// The queries of a cron invocation that moves may have used up to (of D1's 1,000): the rest is
+/// the run's record.
+const MOVES_CRON_BUDGET: u32 = 990;
 
 /// The nightly retention sweep, after the scoring work (whether or not this run held the lease:
 /// its deletes are idempotent), over every shard and the directory. Its own log line; a failing

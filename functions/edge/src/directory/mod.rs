@@ -5,7 +5,8 @@
 //! - `integration_accounts` ([`accounts`]): which org a platform account (page, Instagram account,
 //!   LinkedIn organisation or ad account) belongs to, so a webhook delivery finds its org;
 //! - `webhook_unrouted` ([`unrouted`]): deliveries for accounts no org has connected;
-//! - `job_leases` and `job_runs` ([`jobs`]) and `rate_limits` ([`rate_limits`]).
+//! - `job_leases` and `job_runs` ([`jobs`]) and `rate_limits` ([`rate_limits`]);
+//! - `org_moves` ([`moves`]): the state of each org's shard move.
 //!
 //! Everything else is an org's and lives on the org's shard (`SHARD_0 ... SHARD_{N-1}`), reached
 //! only through a [`Tenant`] that [`Directory::tenant`] binds. `N` is the number of shard
@@ -13,6 +14,7 @@
 
 pub mod accounts;
 pub mod jobs;
+pub mod moves;
 pub mod rate_limits;
 pub mod unrouted;
 
