@@ -9,6 +9,7 @@
 use serde::Serialize;
 use serde_json::{Map, Value};
 
+use crate::body::{self, Fields};
 use crate::types::{FieldError, Platform, Source};
 
 /// Longest accepted name, company, title, owner or stage id.
@@ -395,16 +396,13 @@ pub fn union_tags(tags: &[String], extra: &[String]) -> Vec<String> {
 }
 
 fn as_object(body: &Value) -> Result<&Map<String, Value>, Vec<FieldError>> {
-    body.as_object()
-        .ok_or_else(|| vec![FieldError::new("body", "must be a JSON object")])
+    body::object(body).map_err(|error| vec![error])
 }
 
+/// Read-only fields are accepted and ignored, so a client can send back the lead it read.
 fn check_unknown_fields(object: &Map<String, Value>, errors: &mut Vec<FieldError>) {
-    for key in object.keys() {
-        if !WRITABLE_FIELDS.contains(&key.as_str()) && !READ_ONLY_FIELDS.contains(&key.as_str()) {
-            errors.push(FieldError::new(key.clone(), "unknown field"));
-        }
-    }
+    let fields = Fields::exactly(WRITABLE_FIELDS).ignoring(READ_ONLY_FIELDS);
+    errors.extend(body::unknown_fields(object, fields, ""));
 }
 
 /// An optional text field: `None` absent, `Some(None)` null or blank, `Some(Some(text))` trimmed.
@@ -604,11 +602,8 @@ fn parse_social_profile(
         return None;
     };
     let before = errors.len();
-    for key in object.keys() {
-        if !["platform", "platform_user_id", "handle", "url"].contains(&key.as_str()) {
-            errors.push(FieldError::new(format!("{prefix}.{key}"), "unknown field"));
-        }
-    }
+    let fields = Fields::exactly(&["platform", "platform_user_id", "handle", "url"]);
+    errors.extend(body::unknown_fields(object, fields, &prefix));
     let platform = match object.get("platform").and_then(Value::as_str) {
         Some(text) => match text.parse::<Platform>() {
             Ok(platform) => Some(platform),
@@ -683,6 +678,30 @@ fn parse_social_profile(
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn unknown_fields_name_the_writable_ones_and_read_only_ones_are_ignored() {
+        let body = json!({"first_name": "Ada", "id": "lead_1", "heat_level": "HOT", "nick": "A",
+                          "social_profiles": [{"platform": "facebook", "platform_user_id": "1", "x": 1}]});
+        let errors = parse_create(&body).unwrap_err();
+        assert_eq!(
+            errors,
+            [
+                FieldError::new(
+                    "nick",
+                    format!(
+                        "unknown field; expected one of: {}",
+                        WRITABLE_FIELDS.join(", ")
+                    )
+                ),
+                FieldError::new(
+                    "social_profiles[0].x",
+                    "unknown field; expected one of: platform, platform_user_id, handle, url"
+                ),
+            ]
+        );
+        assert_eq!(parse_patch(&json!({"nick": 1})).unwrap_err(), errors[..1]);
+    }
 
     fn fields(errors: &[FieldError]) -> Vec<&str> {
         errors.iter().map(|e| e.field.as_str()).collect()

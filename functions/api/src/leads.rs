@@ -1,6 +1,7 @@
 //! Leads: create (with automatic matching), get, update (If-Match), delete (erasure), list
 //! (filters, sorts, keyset cursors), merge, export and the heat explanation.
 
+use leadheat_domain::body::Fields;
 use leadheat_domain::custom_fields::{self, FieldDef};
 use leadheat_domain::lead_query::{check_custom_filter_count, parse_lead_query};
 use leadheat_domain::leads::{self as domain};
@@ -167,11 +168,8 @@ pub async fn merge(req: &ApiRequest, ctx: &Ctx, id: &str) -> Result<Response, Pr
         }
     };
     if let Some(object) = body.as_object() {
-        let unknown: Vec<FieldError> = object
-            .keys()
-            .filter(|k| k.as_str() != "source_lead_id")
-            .map(|k| FieldError::new(k.clone(), "unknown field"))
-            .collect();
+        let fields = Fields::exactly(&["source_lead_id"]);
+        let unknown = leadheat_domain::body::unknown_fields(object, fields, "");
         if !unknown.is_empty() {
             return Err(Problem::validation(unknown));
         }

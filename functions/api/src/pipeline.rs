@@ -5,10 +5,10 @@
 //! Positions are fractional keys (`leadheat_domain::ranking`): a move writes one key between the
 //! new neighbours and never renumbers the column.
 
+use leadheat_domain::body::{self, Fields};
 use leadheat_domain::cursor::Cursor;
 use leadheat_domain::pipeline as rules;
 use leadheat_domain::ranking;
-use leadheat_domain::types::FieldError;
 use leadheat_edge::http::{self, Problem};
 use leadheat_edge::store::stages::{self, CardRow, ColumnPage, Outcome, StageRow};
 use leadheat_usecases::pipeline::{self, LeadPlacement, StageRequest};
@@ -51,7 +51,7 @@ fn card_json(card: &CardRow) -> Value {
 fn object(req: &ApiRequest) -> Result<Map<String, Value>, Problem> {
     match req.json::<Value>()? {
         Value::Object(map) => Ok(map),
-        _ => Err(Problem::field("body", "must be a JSON object")),
+        _ => Err(Problem::field("body", body::NOT_AN_OBJECT)),
     }
 }
 
@@ -72,12 +72,8 @@ fn opt_bool(body: &Map<String, Value>, field: &str) -> Result<Option<bool>, Prob
     }
 }
 
-fn refuse_unknown(body: &Map<String, Value>, allowed: &[&str]) -> Result<(), Problem> {
-    let unknown: Vec<FieldError> = body
-        .keys()
-        .filter(|k| !allowed.contains(&k.as_str()))
-        .map(|k| FieldError::new(k.clone(), "is not a field of this request"))
-        .collect();
+fn refuse_unknown(object: &Map<String, Value>, allowed: &[&str]) -> Result<(), Problem> {
+    let unknown = body::unknown_fields(object, Fields::exactly(allowed), "");
     if unknown.is_empty() {
         Ok(())
     } else {
