@@ -77,12 +77,12 @@ pub fn unknown_fields(
         .collect()
 }
 
+/// A body read by [`parse`]: the object, and the errors of its unknown fields.
+pub type Parsed<'v> = (&'v Map<String, Value>, Vec<FieldError>);
+
 /// Reads a request body: the object, and the errors of its unknown fields (empty when every field
 /// is known), for the caller to report together with its own; `Err` when it is not an object.
-pub fn parse<'v>(
-    body: &'v Value,
-    fields: Fields<'_>,
-) -> Result<(&'v Map<String, Value>, Vec<FieldError>), Vec<FieldError>> {
+pub fn parse<'v>(body: &'v Value, fields: Fields<'_>) -> Result<Parsed<'v>, Vec<FieldError>> {
     let object = object(body).map_err(|error| vec![error])?;
     Ok((object, unknown_fields(object, fields, "")))
 }
