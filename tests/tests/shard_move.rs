@@ -172,11 +172,7 @@ fn an_org_with_live_data_moves_to_the_other_shard(rt: &Runtime) {
     )
     .expect(200);
     let stages = api.get("/v1/pipeline/stages").expect(200).json();
-    let stage_list = stages["data"]
-        .as_array()
-        .or(stages.as_array())
-        .unwrap()
-        .clone();
+    let stage_list = stages["items"].as_array().unwrap().clone();
     let contacted = stage_list
         .iter()
         .find(|s| s["name"] == "Contacted")
