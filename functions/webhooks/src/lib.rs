@@ -17,7 +17,7 @@ use leadheat_domain::signature::{
 };
 use leadheat_domain::types::{FieldError, Platform};
 use leadheat_edge::directory::unrouted::{self, Unrouted};
-use leadheat_edge::directory::{accounts, Directory};
+use leadheat_edge::directory::{accounts, Directory, OrgEntry};
 use leadheat_edge::http::{self, Problem};
 use leadheat_edge::store::inbox::{self, NewInboxEvent};
 use leadheat_edge::{clock, config, db, queue};
@@ -147,7 +147,7 @@ async fn store_delivery(
     let mut accounts: Vec<String> = parts.iter().filter_map(|p| p.account_id.clone()).collect();
     accounts.sort();
     accounts.dedup();
-    let org_of = accounts::orgs_for_accounts(&directory, platform.as_str(), &accounts).await?;
+    let org_of = accounts::routes(&directory, platform.as_str(), &accounts).await?;
     let ids: Vec<String> = parts
         .iter()
         .map(|_| clock::new_id(prefix::INBOX_EVENT))
@@ -155,18 +155,22 @@ async fn store_delivery(
     // Parts by org (each org's go to its shard's inbox in one batch); parts of accounts no org
     // has connected are recorded as unrouted (and still answered 200, so the platform keeps the
     // subscription).
-    let mut by_org: BTreeMap<&str, Vec<NewInboxEvent>> = BTreeMap::new();
+    let mut by_org: BTreeMap<&str, (&OrgEntry, Vec<NewInboxEvent>)> = BTreeMap::new();
     let mut unrouted = Vec::new();
     for (part, id) in parts.iter().zip(&ids) {
         match part.account_id.as_ref().and_then(|a| org_of.get(a)) {
-            Some(org_id) => by_org.entry(org_id).or_default().push(NewInboxEvent {
-                id,
-                platform: platform.as_str(),
-                dedupe_key: &part.dedupe_key,
-                account_id: part.account_id.as_deref(),
-                body: &part.body,
-                received_at: &now,
-            }),
+            Some(org) => by_org
+                .entry(&org.id)
+                .or_insert((org, Vec::new()))
+                .1
+                .push(NewInboxEvent {
+                    id,
+                    platform: platform.as_str(),
+                    dedupe_key: &part.dedupe_key,
+                    account_id: part.account_id.as_deref(),
+                    body: &part.body,
+                    received_at: &now,
+                }),
             None => unrouted.push(Unrouted {
                 platform: platform.as_str(),
                 dedupe_key: &part.dedupe_key,
@@ -178,15 +182,10 @@ async fn store_delivery(
     let mut stored_count = 0;
     let mut duplicates = 0;
     let mut to_enqueue: Vec<(String, String)> = Vec::new();
-    for (org_id, rows) in &by_org {
+    for (org_id, (org, rows)) in &by_org {
         // An org in the middle of a shard move is answered 503: the platform redelivers later,
         // and the delivery then lands on the org's new shard.
-        let tenant = directory.tenant(org_id).await?.ok_or_else(|| {
-            Problem::internal(
-                "webhook routing",
-                format!("org {org_id} has no directory entry"),
-            )
-        })?;
+        let tenant = directory.tenant_of(org)?;
         let stored = inbox::insert_all(&tenant, rows).await?;
         for (row, stored) in rows.iter().zip(stored) {
             if stored {

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use leadheat_domain::d1_limits::{in_list_capacity, runs_within, MAX_STATEMENT_BYTES};
 use serde::Deserialize;
 
-use super::Directory;
+use super::{Directory, OrgEntry, ORG_COLUMNS};
 use crate::args;
 use crate::db::Constraint;
 use crate::db::{self, Arg, StoreError};
@@ -118,39 +118,64 @@ pub async fn org_for_account(
     account_id: &str,
 ) -> Result<Option<String>, StoreError> {
     let accounts = [account_id.to_string()];
-    Ok(orgs_for_accounts(directory, platform, &accounts)
+    Ok(routes(directory, platform, &accounts)
         .await?
-        .remove(account_id))
+        .remove(account_id)
+        .map(|entry| entry.id))
 }
 
-/// The orgs that connected any of `account_ids` on `platform`, by account (accounts no org has
-/// connected are absent). Looked up with `IN (...)` lists cut by `d1_limits::runs_within`, so that
-/// no statement binds more parameters, or more bytes, than D1 allows, whatever the number of
+/// The directory entries of the orgs that connected any of `account_ids` on `platform`, by
+/// account (accounts no org has connected are absent): what a delivery needs to reach each org's
+/// shard, in one query per chunk. The `IN (...)` lists are cut by `d1_limits::runs_within`, so
+/// that no statement binds more parameters, or more bytes, than D1 allows, whatever the number of
 /// accounts (a Meta delivery may batch hundreds of pages).
-pub async fn orgs_for_accounts(
+pub async fn routes(
     directory: &Directory,
     platform: &str,
     account_ids: &[String],
-) -> Result<HashMap<String, String>, StoreError> {
+) -> Result<HashMap<String, OrgEntry>, StoreError> {
+    // The entry's columns spelled out: a flattened struct would read D1's numbers as floats.
     #[derive(Deserialize)]
     struct Row {
         account_id: String,
-        org_id: String,
+        id: String,
+        shard: u32,
+        site_key: String,
+        ready: i64,
+        moving_to: Option<u32>,
+        created_at: String,
     }
-    const SQL: &str = "SELECT account_id, org_id FROM integration_accounts \
-                       WHERE platform = ?1 AND account_id IN ()";
+    let sql_template = format!(
+        "SELECT a.account_id, {} FROM integration_accounts a JOIN orgs o ON o.id = a.org_id \
+         WHERE a.platform = ?1 AND a.account_id IN ()",
+        ORG_COLUMNS
+            .split(", ")
+            .map(|column| format!("o.{column}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
     // Each id adds its bytes and a placeholder of at most ", ?100".
     let sizes: Vec<usize> = account_ids.iter().map(|id| id.len() + 6).collect();
-    let room = MAX_STATEMENT_BYTES - SQL.len() - platform.len();
+    let room = MAX_STATEMENT_BYTES - sql_template.len() - platform.len();
     let mut orgs = HashMap::new();
     for run in runs_within(&sizes, in_list_capacity(1), room) {
         let chunk = &account_ids[run];
         let placeholders: Vec<String> = (0..chunk.len()).map(|i| format!("?{}", i + 2)).collect();
         let mut values: Vec<Arg> = args![platform];
         values.extend(chunk.iter().map(Arg::from));
-        let sql = SQL.replace("IN ()", &format!("IN ({})", placeholders.join(", ")));
+        let sql = sql_template.replace("IN ()", &format!("IN ({})", placeholders.join(", ")));
         let rows: Vec<Row> = db::all(directory.db(), &sql, &values).await?;
-        orgs.extend(rows.into_iter().map(|r| (r.account_id, r.org_id)));
+        orgs.extend(rows.into_iter().map(|r| {
+            let org = OrgEntry {
+                id: r.id,
+                shard: r.shard,
+                site_key: r.site_key,
+                ready: r.ready,
+                moving_to: r.moving_to,
+                created_at: r.created_at,
+            };
+            (r.account_id, org)
+        }));
     }
     Ok(orgs)
 }

@@ -56,7 +56,7 @@ pub struct OrgEntry {
     pub created_at: String,
 }
 
-const ORG_COLUMNS: &str = "id, shard, site_key, ready, moving_to, created_at";
+pub(crate) const ORG_COLUMNS: &str = "id, shard, site_key, ready, moving_to, created_at";
 
 impl Directory {
     pub fn open(env: &Env) -> Result<Directory, StoreError> {
