@@ -390,6 +390,10 @@ pub struct Classified {
     pub usage: Option<Value>,
 }
 
+/// Days a finished inbox row (processed or ignored), or a delivery for an account nobody
+/// connected, is kept for support and replays before it is deleted.
+pub const INBOX_RETENTION_DAYS: i64 = 30;
+
 /// Meta's throttling error codes (application, user, page / business use case, ads).
 pub const META_THROTTLE_CODES: [i64; 10] =
     [4, 17, 32, 613, 80001, 80002, 80003, 80004, 80005, 80006];

@@ -13,6 +13,7 @@
 
 use chrono::{DateTime, Datelike, Duration, Utc};
 use leadheat_domain::d1_limits::MAX_QUERIES_PER_INVOCATION;
+use leadheat_domain::sync::INBOX_RETENTION_DAYS;
 use leadheat_domain::{idempotency, suppression, tracking};
 use leadheat_edge::clock;
 use leadheat_edge::db::{self, QueryMeter, StoreError};
@@ -23,23 +24,19 @@ use serde::Serialize;
 
 /// Rows deleted per statement.
 pub const PRUNE_LIMIT: usize = 5000;
-/// Statements per shard: finished inbox rows, tracking events, visitors (a batch of 2 statements
-/// each), idempotency keys.
-pub const INBOX_ROUNDS: usize = 2;
+/// Statements per shard: tracking events, visitors (a batch of 2 statements each), idempotency
+/// keys. (Finished inbox rows are the sync worker's minute prune.)
 pub const EVENT_ROUNDS: usize = 4;
 pub const VISITOR_ROUNDS: usize = 2;
 pub const KEY_ROUNDS: usize = 2;
 /// Statements on the directory for unrouted deliveries (rate-limit counters take one).
 pub const UNROUTED_ROUNDS: usize = 2;
-/// Processed and ignored inbox rows, and unrouted deliveries, are kept this many days (for support
-/// and replays), then deleted. (The sync worker's reconciliation used the same 30 days.)
-pub const INBOX_RETENTION_DAYS: i64 = 30;
 /// Rate-limit counters of windows that started this long before the sweep are dropped (windows
 /// last `leadheat_domain::tracking::RATE_WINDOW_SECONDS`).
 pub const RATE_LIMIT_KEEP_MINUTES: i64 = 10;
 /// The most queries one shard's sweep sends: the rounds above plus the scrub (one read, one batch
 /// of 2).
-pub const SHARD_QUERIES: usize = INBOX_ROUNDS + EVENT_ROUNDS + 2 * VISITOR_ROUNDS + KEY_ROUNDS + 3;
+pub const SHARD_QUERIES: usize = EVENT_ROUNDS + 2 * VISITOR_ROUNDS + KEY_ROUNDS + 3;
 /// The most queries the directory's sweep sends.
 pub const DIRECTORY_QUERIES: usize = 1 + UNROUTED_ROUNDS;
 /// Shards swept per night at most; more are swept on later nights, in turn.
@@ -62,7 +59,6 @@ pub struct Swept {
     pub tracking_events: u64,
     pub tracking_visitors: u64,
     pub idempotency_keys: u64,
-    pub inbox_pruned: u64,
     pub inbox_scrubbed: u64,
     pub rate_limits: u64,
     pub unrouted: u64,
@@ -186,14 +182,6 @@ async fn sweep_shard(
     now: DateTime<Utc>,
     swept: &mut Swept,
 ) -> Result<(), StoreError> {
-    let inbox_before = clock::rfc3339(now - Duration::days(INBOX_RETENTION_DAYS));
-    let (count, inbox_done) = rounds(INBOX_ROUNDS, || {
-        inbox::prune(shard, &inbox_before, PRUNE_LIMIT as u32)
-    })
-    .await?;
-    swept.inbox_pruned += count;
-    swept.finished &= inbox_done;
-
     let (events_before, visitors_before) = tracking::retention_cutoffs(now);
     let (events_before, visitors_before) = (
         clock::rfc3339(events_before),

@@ -28,6 +28,7 @@ use chrono::{DateTime, Utc};
 use leadheat_domain::live::ChangeSource;
 use leadheat_domain::sync::{
     next_status, Claim, InboxStatus, IntegrationStatus, Next, Outcome, Policy, QueryBudget,
+    INBOX_RETENTION_DAYS,
 };
 use leadheat_domain::types::Platform;
 use leadheat_edge::db::{self, StoreError};
@@ -44,8 +45,6 @@ use worker::{
 /// Events the reconciliation re-enqueues per run, over all shards (the rest wait for the next
 /// minute).
 const RECONCILE_BATCH: u32 = 500;
-/// Processed and ignored events are kept this long (for support and replays), then pruned.
-const RETENTION_DAYS: i64 = 30;
 /// Events pruned per run at most, over all shards (keeps each run small; the backlog drains
 /// minute by minute).
 const PRUNE_BATCH: u32 = 1000;
@@ -259,7 +258,7 @@ impl Allowance {
 
 async fn reconcile(env: &Env, shards: &[Shard], now: DateTime<Utc>) {
     let as_of = clock::rfc3339(now);
-    let horizon = clock::rfc3339(now - chrono::Duration::days(RETENTION_DAYS));
+    let horizon = clock::rfc3339(now - chrono::Duration::days(INBOX_RETENTION_DAYS));
     let mut prune_allowance = Allowance::new(PRUNE_BATCH, shards.len());
     let mut due_allowance = Allowance::new(RECONCILE_BATCH, shards.len());
     let (mut pruned, mut found, mut sent, mut failed) = (0u64, 0usize, 0usize, 0usize);

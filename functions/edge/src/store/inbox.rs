@@ -76,13 +76,13 @@ const INSERT_ROWS: &str =
      FROM json_each(?1) WHERE true \
      ON CONFLICT (platform, dedupe_key) DO NOTHING RETURNING id";
 
-fn row_json(org_id: &str, event: &NewInboxEvent<'_>) -> String {
+fn row_json(org: &str, event: &NewInboxEvent<'_>) -> String {
     serde_json::json!({
         "id": event.id,
         "platform": event.platform,
         "dedupe_key": event.dedupe_key,
         "account_id": event.account_id,
-        "org_id": org_id,
+        "org_id": org,
         "body": event.body,
         "received_at": event.received_at,
         "status": InboxStatus::Pending,
@@ -229,9 +229,9 @@ pub async fn mark_dead(
 
 /// The arguments of an outcome write, with the org at `?9` ([`HELD_BY`]); the slots between are
 /// bound to NULL and unused.
-fn held(mut args: Vec<db::Arg>, org_id: &str) -> Vec<db::Arg> {
+fn held(mut args: Vec<db::Arg>, org: &str) -> Vec<db::Arg> {
     args.resize(8, db::Arg::Null);
-    args.push(db::Arg::from(org_id));
+    args.push(db::Arg::from(org));
     args
 }
 
