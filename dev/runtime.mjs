@@ -153,11 +153,15 @@ function applyOne(database, persist) {
   });
 }
 
-// Applies each database's migrations (the directory's to DB, the tenant set to every shard), all in
-// parallel, and prints one line per database.
+// Applies each database's migrations (the directory's to DB, the tenant set to every shard) one
+// database at a time: local D1 databases share one persistence directory, and two wrangler
+// processes opening it at once can fail with SQLITE_BUSY ("database is locked").
 async function applyMigrations(persist, databases) {
   say(`applying D1 migrations to ${databases.length} local databases in ${persist}`);
-  const results = await Promise.all(databases.map((database) => applyOne(database, persist)));
+  const results = [];
+  for (const database of databases) {
+    results.push(await applyOne(database, persist));
+  }
   const failed = [];
   for (const { database, code, output } of results) {
     const what = `${database.binding} (${database.database_name}, ${database.migrations_dir})`;
