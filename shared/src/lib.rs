@@ -11,6 +11,7 @@ pub mod custom_fields;
 pub mod d1_limits;
 pub mod dashboard;
 pub mod delivery;
+pub mod demo;
 pub mod handshake;
 pub mod idempotency;
 pub mod ids;

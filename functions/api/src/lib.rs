@@ -8,6 +8,7 @@ mod changes;
 mod context;
 mod custom_fields;
 mod dashboard;
+mod demo;
 mod idempotency;
 mod integrations;
 mod interactions;
@@ -135,5 +136,7 @@ async fn dispatch(
         Route::ReplayDead { platform } => integrations::replay(req, ctx, &platform).await,
         Route::TrackingSettings => tracking::settings(req, ctx).await,
         Route::RotateSiteKey => tracking::rotate(req, ctx).await,
+        Route::DemoDataStatus => demo::status(req, ctx).await,
+        Route::LoadDemoData => demo::load(req, ctx).await,
     }
 }

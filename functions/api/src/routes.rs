@@ -44,6 +44,8 @@ pub enum Route {
     ReplayDead { platform: String },
     TrackingSettings,
     RotateSiteKey,
+    DemoDataStatus,
+    LoadDemoData,
 }
 
 /// Every (method, path template) the API serves; the OpenAPI document must list exactly these.
@@ -86,6 +88,8 @@ pub const ROUTE_TEMPLATES: &[(&str, &str)] = &[
     ("POST", "/v1/integrations/{platform}/replay"),
     ("GET", "/v1/tracking"),
     ("POST", "/v1/tracking/rotate"),
+    ("GET", "/v1/demo-data"),
+    ("POST", "/v1/demo-data"),
 ];
 
 /// Resolves a request to its route: 404 for an unknown path, 405 for a known path with another
@@ -139,6 +143,8 @@ pub fn resolve(method: &Method, path: &str) -> Result<Route, Problem> {
         },
         (Get, ["v1", "tracking"]) => Route::TrackingSettings,
         (Post, ["v1", "tracking", "rotate"]) => Route::RotateSiteKey,
+        (Get, ["v1", "demo-data"]) => Route::DemoDataStatus,
+        (Post, ["v1", "demo-data"]) => Route::LoadDemoData,
         _ => return Err(unmatched(path)),
     };
     Ok(route)

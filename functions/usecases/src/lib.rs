@@ -4,6 +4,7 @@
 //!   existing lead's empty fields, and the erasure check every intake makes;
 //! - [`touchpoints`]: recording a touchpoint with the lead's new heat in one batch, alone or in
 //!   the batch of the write it reports (a lead move);
+//! - [`demo`]: the development demo workspace written into an empty org through these operations;
 //! - [`forms`]: a lead form submission made a lead with its `info_request` touchpoint;
 //! - [`leads`]: a lead's patch, merge and erasure, and its custom field filters typed;
 //! - [`pipeline`]: placing a stage among the others, and moving a lead to a stage and a position
@@ -13,6 +14,7 @@
 //! are `leadheat-domain`'s. Errors are the store's [`leadheat_edge::db::StoreError`] or
 //! [`Refused`] (the input the operation refuses, field by field).
 
+pub mod demo;
 pub mod forms;
 pub mod lead_matching;
 pub mod leads;

@@ -1023,3 +1023,15 @@ pub async fn list(
 pub fn new_lead_id() -> String {
     clock::new_id(prefix::LEAD)
 }
+
+/// Whether the org has any lead at all (an empty workspace has none).
+pub async fn any(tenant: &Tenant) -> Result<bool, StoreError> {
+    let (db, org_id) = (tenant.db(), tenant.org_id());
+    let row: Option<Value> = db::first(
+        db,
+        "SELECT 1 AS found FROM leads WHERE org_id = ?1 LIMIT 1",
+        &args![org_id],
+    )
+    .await?;
+    Ok(row.is_some())
+}
