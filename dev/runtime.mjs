@@ -18,8 +18,8 @@
 //   WebSocket upgrades (GET /v1/live)  -> piped byte for byte to Miniflare, which routes them
 //
 // Before starting, the migrations are applied to every D1 database the API worker binds (each
-// binding's own migrations_dir: migrations/directory for DB, migrations/tenant for the shards), all
-// at once; every worker must bind the same shards.
+// binding's own migrations_dir: migrations/directory for DB, migrations/tenant for the shards), one
+// database at a time; every worker must bind the same shards.
 //
 // Rate limit bindings ([[env.<function>.ratelimits]]) whose numbers a worker's [vars] mirror (see
 // RATE_LIMIT_VARS) must agree with those vars, and an environment override of such a var also

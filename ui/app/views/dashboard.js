@@ -3,8 +3,9 @@
 // selectable and kept in the URL (?window_days=N).
 
 import { api, isAbort, qs } from "../api.js";
+import { claims } from "../auth.js";
 import { bars, funnel, lines, s } from "../charts.js";
-import { failure, field, fmtNumber, fmtScore, h, heatBadge, leadName, loading, replace, select } from "../dom.js";
+import { announce, failure, field, fmtNumber, fmtScore, h, heatBadge, leadName, loading, notify, replace, select, setText } from "../dom.js";
 import { HEAT_LEVELS, SOCIAL_PLATFORMS, SOURCES, label } from "../vocab.js";
 
 const WINDOWS = [7, 14, 30, 90, 180, 365];
@@ -36,12 +37,50 @@ export function mount(root, ctx) {
     content.setAttribute("aria-busy", "true");
     try {
       // One request: the figures include the day-by-day engagement series.
-      render(await api(`/v1/dashboard${qs({ window_days: days })}`, { signal }));
+      const data = await api(`/v1/dashboard${qs({ window_days: days })}`, { signal });
+      render(data);
+      if ((data.totals?.leads?.value ?? 0) === 0) {
+        const card = await emptyWorkspace(signal);
+        if (!signal.aborted) content.prepend(card);
+      }
     } catch (error) {
       if (!isAbort(error)) replace(content, failure(error, "The dashboard"));
     } finally {
       if (!signal.aborted) content.removeAttribute("aria-busy");
     }
+  }
+
+  // An org without leads: how leads arrive, and in development an offer to load the demo
+  // workspace (admins only; the API decides whether this deployment offers it).
+  async function emptyWorkspace(signal) {
+    const demo = await api("/v1/demo-data", { signal }).catch(() => ({ available: false }));
+    const isAdmin = claims()?.role === "admin";
+    const offer = demo.available && isAdmin;
+    const button = offer ? h("button", { type: "button", class: "btn btn--primary", id: "load-demo" }, "Load demo data") : null;
+    const status = h("p", { class: "hint", role: "status" });
+    button?.addEventListener("click", async () => {
+      button.disabled = true;
+      setText(status, "Loading the demo workspace…");
+      try {
+        const loaded = await api("/v1/demo-data", { method: "POST" });
+        const text = `Loaded ${fmtNumber(loaded.leads)} demo leads with ${fmtNumber(loaded.touchpoints)} touchpoints; ${fmtNumber(loaded.hot)} are HOT.`;
+        notify(text);
+        announce(text);
+        load();
+      } catch (error) {
+        button.disabled = false;
+        setText(status, `The demo could not be loaded: ${error.message}`);
+      }
+    });
+    return h(
+      "section",
+      { class: "card empty-workspace", "aria-labelledby": "empty-workspace-title" },
+      h("h2", { id: "empty-workspace-title" }, "No leads yet"),
+      h("p", {}, "Leads arrive from connected Facebook, Instagram and LinkedIn accounts, from your website's tracking snippet, or when you add them on the ", h("a", { href: "/app/leads" }, "Leads"), " page."),
+      offer ? h("p", {}, "To see Leadheat working first, load a demo workspace: leads from every source, touchpoints over the last four weeks, a filled pipeline and a few HOT leads. Demo leads are tagged ", h("code", {}, "demo"), ".") : null,
+      button,
+      status,
+    );
   }
 
   function kpi(name, figure) {
