@@ -373,6 +373,19 @@ pub const MOVE_TABLES: &[MoveTable] = &[
         &["inbox_id", "org_id", "requested_at"],
         &["inbox_id"],
     ),
+    table(
+        "members",
+        &[
+            "org_id",
+            "user_id",
+            "name",
+            "email",
+            "role",
+            "first_seen_at",
+            "last_seen_at",
+        ],
+        &["user_id"],
+    ),
 ];
 
 /// The move table named `name`.

@@ -12,7 +12,9 @@ use std::path::{Path, PathBuf};
 use leadheat_domain::ranking;
 use leadheat_domain::rescoring::RescoreRunStatus;
 use leadheat_domain::sync::{InboxStatus, IntegrationStatus};
-use leadheat_domain::types::{CapturedBy, FieldType, HeatLevel, InteractionType, Platform, Source};
+use leadheat_domain::types::{
+    CapturedBy, FieldType, HeatLevel, InteractionType, Platform, Role, Source,
+};
 use rusqlite::{Batch, Connection, ErrorCode};
 
 // ---------------------------------------------------------------------------------------------
@@ -372,6 +374,15 @@ const INBOX_SCRUB: Row = &[
     ("org_id", "'org_a'"),
     ("requested_at", T0),
 ];
+const MEMBER: Row = &[
+    ("org_id", "'org_a'"),
+    ("user_id", "'user_1'"),
+    ("name", "'Ana Lima'"),
+    ("email", "'ana@example.com'"),
+    ("role", "'member'"),
+    ("first_seen_at", T0),
+    ("last_seen_at", T0),
+];
 
 // Directory rows.
 const DIRECTORY_ORG_A: Row = &[
@@ -599,6 +610,10 @@ const TENANT_TABLES: &[(&str, &str)] = &[
     ),
     ("erasure_suppressions", "org_id identity_hash erased_at"),
     ("erasure_inbox_scrubs", "inbox_id org_id requested_at"),
+    (
+        "members",
+        "org_id user_id name email role first_seen_at last_seen_at",
+    ),
 ];
 
 /// Every table of the directory and its columns.
@@ -737,6 +752,7 @@ const TENANT_ROWS: &[(&str, Row)] = &[
     ("tracking_events", TRACKING_EVENT),
     ("erasure_suppressions", SUPPRESSION),
     ("erasure_inbox_scrubs", INBOX_SCRUB),
+    ("members", MEMBER),
 ];
 
 /// A shard with a row in every table (`seeded`, then [`TENANT_ROWS`]).
@@ -849,6 +865,7 @@ fn enum_checks_list_exactly_the_domain_wire_strings() {
         ("webhook_inbox", "status", InboxStatus::WIRE_NAMES),
         ("platform_throttles", "platform", &social),
         ("rescore_runs", "status", RescoreRunStatus::WIRE_NAMES),
+        ("members", "role", Role::WIRE_NAMES),
     ];
     for (table, column, wire_names) in cases {
         assert_eq!(

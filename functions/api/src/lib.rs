@@ -14,6 +14,7 @@ mod integrations;
 mod interactions;
 mod leads;
 mod live;
+mod members;
 mod openapi;
 mod pipeline;
 mod rate_limit;
@@ -80,6 +81,7 @@ async fn serve(
         _ => {}
     }
     let ctx = Ctx::authenticate(&req, env).await?;
+    members::record_seen(&req, &ctx).await;
     let response = match (req.method == Method::Post, req.header("Idempotency-Key")) {
         (true, Some(key)) => {
             idempotency::guarded(&req, &ctx, &key, dispatch(route, &req, &ctx)).await
@@ -104,6 +106,8 @@ async fn dispatch(
         }
         Route::CreateLead => leads::create(req, ctx).await,
         Route::ListLeads => leads::list(req, ctx).await,
+        Route::BulkLeads => leads::bulk(req, ctx).await,
+        Route::ListMembers => members::list(req, ctx).await,
         Route::GetLead { id } => leads::get(req, ctx, &id).await,
         Route::UpdateLead { id } => leads::update(req, ctx, &id).await,
         Route::DeleteLead { id } => leads::delete(req, ctx, &id).await,
