@@ -41,6 +41,12 @@ export function claims(token = getToken()) {
   }
 }
 
+/** Whether the signed-in user may change leads (members and admins; viewers only read). */
+export function canWrite() {
+  const role = claims()?.role;
+  return role === "admin" || role === "member";
+}
+
 /** Why a token cannot be used, or null when it looks usable (the server has the last word). */
 export function tokenProblem(token) {
   if (!token) return "Paste a token.";
