@@ -421,9 +421,11 @@ async fn rescore_org(
         // and the pass's cursor.
         let mut statements = Vec::new();
         let mut level_changes = Vec::new();
+        let mut written: Vec<&String> = Vec::new();
         for (lead_id, plan) in &plans {
             let Some(plan) = plan else { continue };
             let row = &rows[lead_id];
+            written.push(lead_id);
             statements.push(heat::write_statement(
                 tenant,
                 &HeatWrite {
@@ -474,16 +476,22 @@ async fn rescore_org(
         )?);
         let results = tenant.batch(statements).await?;
 
-        let applied = results[..writes]
+        // A write applied when it changed its lead; D1 also counts the rows the dashboard's
+        // rollup triggers wrote, so "applied" is "changed something", and the level changes
+        // recorded are those of the leads whose write applied (the statement's own condition).
+        let applied_leads: BTreeSet<&str> = written
             .iter()
-            .filter(|r| db::changes(r) == 1)
-            .count() as u64;
+            .zip(&results[..writes])
+            .filter(|(_, r)| db::changes(r) > 0)
+            .map(|(lead_id, _)| lead_id.as_str())
+            .collect();
+        let applied = applied_leads.len() as u64;
         summary.rescored += applied;
         summary.conflicts += writes as u64 - applied;
-        summary.level_changes += results[writes..writes + change_runs.len()]
+        summary.level_changes += level_changes
             .iter()
-            .map(db::changes)
-            .sum::<u64>();
+            .filter(|c| applied_leads.contains(c.lead_id.as_str()))
+            .count() as u64;
         summary.leads_examined += batch_ids.len() as u64;
         summary.batches += 1;
         *batches_left -= 1;

@@ -217,9 +217,10 @@ async fn record_in_batch(
     let results = tenant.batch(statements).await?;
     let changed = |i: usize| results.get(i).map(db::changes).unwrap_or(0);
     let first = usize::from(guarded);
-    if guarded && changed(0) != 1 {
+    if guarded && changed(0) == 0 {
         // The guarded write did not apply: the insert, and so the heat write and the level
-        // change, did nothing either.
+        // change, did nothing either. (It writes one row when it applies, but D1 also counts
+        // the rows triggers write, such as the dashboard's rollups: "applied" is "changed any".)
         return Ok(None);
     }
     let inserted = changed(first) > 0;
