@@ -32,7 +32,11 @@ thread_local! {
 /// Records the caller as a member of their org when due. Never fails the request: a member row
 /// is a convenience of the UI (an org being moved between shards refuses writes for a moment).
 pub async fn record_seen(req: &ApiRequest, ctx: &Ctx) {
-    let profile = bearer_token(req.header("Authorization").as_deref())
+    // The token the request was authenticated with: the bearer, else Cloudflare Access's header.
+    let authorization = req.header("Authorization");
+    let access = req.header("Cf-Access-Jwt-Assertion");
+    let profile = bearer_token(authorization.as_deref())
+        .or(access.as_deref())
         .and_then(verified_token_payload)
         .map(|payload| profile_from_claims(&payload))
         .unwrap_or_default();
