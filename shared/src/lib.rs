@@ -23,6 +23,7 @@ pub mod lead_query;
 pub mod leads;
 pub mod live;
 pub mod members;
+pub mod oidc;
 pub mod ownership;
 pub mod pipeline;
 pub mod platforms;

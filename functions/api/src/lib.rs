@@ -22,6 +22,7 @@ mod request;
 mod rescore;
 mod routes;
 mod scoring;
+mod sign_in;
 mod tracking;
 
 use context::Ctx;
@@ -74,6 +75,8 @@ async fn serve(
     match route {
         Route::Health => return Ok(http::health()?),
         Route::OpenApi => return openapi::serve(),
+        Route::AuthConfig => return sign_in::config(&env).await,
+        Route::AuthToken => return sign_in::token(&req, &env).await,
         Route::Track { ref site_key } => {
             return tracking::track(&req, &env, worker_ctx, site_key).await
         }
@@ -101,9 +104,15 @@ async fn dispatch(
     ctx: &Ctx,
 ) -> std::result::Result<Response, Problem> {
     match route {
-        Route::Health | Route::OpenApi | Route::Track { .. } | Route::Live => {
+        Route::Health
+        | Route::OpenApi
+        | Route::AuthConfig
+        | Route::AuthToken
+        | Route::Track { .. }
+        | Route::Live => {
             unreachable!("served before authentication")
         }
+        Route::AuthSession => sign_in::session(ctx),
         Route::CreateLead => leads::create(req, ctx).await,
         Route::ListLeads => leads::list(req, ctx).await,
         Route::BulkLeads => leads::bulk(req, ctx).await,

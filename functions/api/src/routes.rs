@@ -8,6 +8,9 @@ use worker::Method;
 pub enum Route {
     Health,
     OpenApi,
+    AuthConfig,
+    AuthToken,
+    AuthSession,
     Track { site_key: String },
     CreateLead,
     ListLeads,
@@ -54,6 +57,9 @@ pub enum Route {
 pub const ROUTE_TEMPLATES: &[(&str, &str)] = &[
     ("GET", "/v1/health"),
     ("GET", "/v1/openapi.json"),
+    ("GET", "/v1/auth/config"),
+    ("POST", "/v1/auth/token"),
+    ("GET", "/v1/auth/session"),
     ("POST", "/track/{site_key}"),
     ("POST", "/v1/leads"),
     ("GET", "/v1/leads"),
@@ -105,6 +111,9 @@ pub fn resolve(method: &Method, path: &str) -> Result<Route, Problem> {
     let route = match (method, segments.as_slice()) {
         (Get, ["v1", "health"]) => Route::Health,
         (Get, ["v1", "openapi.json"]) => Route::OpenApi,
+        (Get, ["v1", "auth", "config"]) => Route::AuthConfig,
+        (Post, ["v1", "auth", "token"]) => Route::AuthToken,
+        (Get, ["v1", "auth", "session"]) => Route::AuthSession,
         (Post, ["track", key]) => Route::Track { site_key: id(key) },
         (Post, ["v1", "leads"]) => Route::CreateLead,
         (Get, ["v1", "leads"]) => Route::ListLeads,

@@ -5,6 +5,8 @@
 //! - RS256 and ES256 tokens are verified with the provider's keys when `AUTH_JWKS_URL` is set:
 //!   the keys are fetched from it and kept in the isolate ([`JwksCache`] has the rules), and the
 //!   signature is checked by the runtime's WebCrypto (`crypto.subtle.verify`).
+//! - The UI's sign-in: the provider's discovery document (kept per isolate) and the relay of the
+//!   code-for-token exchange ([`leadheat_domain::oidc`] says why the API relays it).
 //!
 //! Everything else (the header, the key's algorithm, the claims and their mapping) is the
 //! domain's ([`leadheat_domain::idp`]).
@@ -24,11 +26,12 @@ use leadheat_domain::idp::{
 use leadheat_domain::jwks::{
     parse_jwks, ttl_from_cache_control, Jwk, JwksCache, MAX_JWKS_BYTES, REFETCH_COOLDOWN_SECS,
 };
+use leadheat_domain::oidc::{discovery_url, parse_discovery, Discovery};
 use serde_json::json;
 use worker::js_sys;
 use worker::wasm_bindgen::{JsCast, JsValue};
 use worker::wasm_bindgen_futures::JsFuture;
-use worker::{Env, Fetch, Headers, Method, Request, RequestInit};
+use worker::{Env, Fetch, Headers, Method, Request, RequestInit, Url};
 
 use crate::config;
 use crate::http::Problem;
@@ -174,13 +177,9 @@ async fn provider_key(url: &str, token: &UnverifiedToken, now_unix: i64) -> Resu
         }
     }
     if fetch_failed {
-        return Err(Problem::new(
-            503,
-            "identity-provider-unavailable",
-            "Identity provider unavailable",
+        return Err(provider_unavailable(
             "the identity provider's signing keys could not be fetched; retry shortly",
-        )
-        .with_retry_after(REFETCH_COOLDOWN_SECS as u32));
+        ));
     }
     Err(Problem::unauthorized(
         "the token's signing key (kid) is not one of the identity provider's keys",
@@ -208,37 +207,12 @@ async fn refresh(url: &str, now_unix: i64) -> bool {
 }
 
 async fn fetch_key_set(url: &str) -> Result<(leadheat_domain::jwks::JwkSet, i64), String> {
-    let headers = Headers::new();
-    headers
-        .set("Accept", "application/json")
-        .map_err(|e| e.to_string())?;
-    let mut init = RequestInit::new();
-    init.with_method(Method::Get).with_headers(headers);
-    let request = Request::new_with_init(url, &init).map_err(|e| format!("the URL: {e}"))?;
-    let mut response = with_timeout(Fetch::Request(request).send(), FETCH_TIMEOUT)
-        .await
-        .ok_or("no answer in time")?
-        .map_err(|e| format!("network error: {e}"))?;
-    if response.status_code() != 200 {
-        return Err(format!("status {}", response.status_code()));
-    }
-    let ttl = ttl_from_cache_control(
-        response
-            .headers()
-            .get("Cache-Control")
-            .ok()
-            .flatten()
-            .as_deref(),
-    );
-    let body = with_timeout(response.bytes(), FETCH_TIMEOUT)
-        .await
-        .ok_or("the body did not arrive in time")?
-        .map_err(|e| format!("reading the body: {e}"))?;
-    if body.len() > MAX_JWKS_BYTES {
-        return Err(format!("the key set is larger than {MAX_JWKS_BYTES} bytes"));
+    let (status, body, cache_control) = send(url, Method::Get, None).await?;
+    if status != 200 {
+        return Err(format!("status {status}"));
     }
     let set = parse_jwks(&body).map_err(|e| e.to_string())?;
-    Ok((set, ttl))
+    Ok((set, ttl_from_cache_control(cache_control.as_deref())))
 }
 
 /// Checks a signature with the runtime's WebCrypto; any failure to import the key or to verify
@@ -292,4 +266,120 @@ async fn subtle_verify(check: SignatureCheck<'_>) -> Result<bool, JsValue> {
     )?)
     .await?;
     Ok(valid.as_bool() == Some(true))
+}
+
+/// How long an isolate keeps a provider's discovery document (its endpoints rarely move).
+const DISCOVERY_TTL_SECS: i64 = 60 * 60;
+
+thread_local! {
+    /// Each issuer's discovery document and when it was read.
+    static DISCOVERIES: RefCell<HashMap<String, (Discovery, i64)>> = RefCell::default();
+}
+
+/// The provider's endpoints, from its discovery document (kept for an hour per isolate). 503 when
+/// the document cannot be read.
+pub async fn discovery(issuer: &str, now_unix: i64) -> Result<Discovery, Problem> {
+    let cached = DISCOVERIES.with(|cache| {
+        cache
+            .borrow()
+            .get(issuer)
+            .filter(|(_, read_at)| now_unix.saturating_sub(*read_at) < DISCOVERY_TTL_SECS)
+            .map(|(discovery, _)| discovery.clone())
+    });
+    if let Some(discovery) = cached {
+        return Ok(discovery);
+    }
+    let read = async {
+        let (status, body, _) = send(&discovery_url(issuer), Method::Get, None).await?;
+        if status != 200 {
+            return Err(format!("status {status}"));
+        }
+        parse_discovery(&body, issuer)
+    };
+    match read.await {
+        Ok(discovery) => {
+            DISCOVERIES.with(|cache| {
+                cache
+                    .borrow_mut()
+                    .insert(issuer.to_owned(), (discovery.clone(), now_unix))
+            });
+            Ok(discovery)
+        }
+        Err(error) => {
+            worker::console_error!(
+                "{{\"level\":\"error\",\"context\":\"oidc-discovery\",\"issuer\":{:?},\"error\":{:?}}}",
+                issuer,
+                error
+            );
+            Err(provider_unavailable(
+                "the identity provider's discovery document could not be read; retry shortly",
+            ))
+        }
+    }
+}
+
+/// Posts `form` to the provider's token endpoint; the answer's status and body, or 503 when the
+/// provider does not answer.
+pub async fn token_exchange(
+    token_endpoint: &str,
+    form: &[(&str, String)],
+) -> Result<(u16, Vec<u8>), Problem> {
+    let mut body = Url::parse("http://form.invalid/").expect("a constant URL parses");
+    body.query_pairs_mut().extend_pairs(form);
+    let encoded = body.query().unwrap_or_default().to_owned();
+    send(token_endpoint, Method::Post, Some(encoded))
+        .await
+        .map(|(status, body, _)| (status, body))
+        .map_err(|error| {
+            worker::console_error!(
+                "{{\"level\":\"error\",\"context\":\"oidc-token\",\"error\":{:?}}}",
+                error
+            );
+            provider_unavailable("the identity provider's token endpoint did not answer; retry")
+        })
+}
+
+fn provider_unavailable(detail: &str) -> Problem {
+    Problem::new(
+        503,
+        "identity-provider-unavailable",
+        "Identity provider unavailable",
+        detail,
+    )
+    .with_retry_after(REFETCH_COOLDOWN_SECS as u32)
+}
+
+/// One request to the provider (JSON answer expected), with [`FETCH_TIMEOUT`] for the answer and
+/// its body, read up to [`MAX_JWKS_BYTES`]: the status, the body and its `Cache-Control`.
+async fn send(
+    url: &str,
+    method: Method,
+    form: Option<String>,
+) -> Result<(u16, Vec<u8>, Option<String>), String> {
+    let headers = Headers::new();
+    headers
+        .set("Accept", "application/json")
+        .map_err(|e| e.to_string())?;
+    let mut init = RequestInit::new();
+    if let Some(form) = form {
+        headers
+            .set("Content-Type", "application/x-www-form-urlencoded")
+            .map_err(|e| e.to_string())?;
+        init.with_body(Some(JsValue::from_str(&form)));
+    }
+    init.with_method(method).with_headers(headers);
+    let request = Request::new_with_init(url, &init).map_err(|e| format!("the URL: {e}"))?;
+    let mut response = with_timeout(Fetch::Request(request).send(), FETCH_TIMEOUT)
+        .await
+        .ok_or("no answer in time")?
+        .map_err(|e| format!("network error: {e}"))?;
+    let cache_control = response.headers().get("Cache-Control").ok().flatten();
+    let body = with_timeout(response.bytes(), FETCH_TIMEOUT)
+        .await
+        .ok_or("the body did not arrive in time")?
+        .map_err(|e| format!("reading the body: {e}"))?;
+    if body.len() > MAX_JWKS_BYTES {
+        return Err(format!("the answer is larger than {MAX_JWKS_BYTES} bytes"));
+    }
+    Ok((response.status_code(), body, cache_control))
 }
