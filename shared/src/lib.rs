@@ -13,6 +13,7 @@ pub mod dashboard;
 pub mod delivery;
 pub mod demo;
 pub mod handshake;
+pub mod heat_state;
 pub mod idempotency;
 pub mod idp;
 pub mod ids;

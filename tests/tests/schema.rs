@@ -551,7 +551,8 @@ const TENANT_TABLES: &[(&str, &str)] = &[
         "id org_id first_name last_name email email_normalized phone phone_normalized \
          company title source source_detail stage_id rank_key owner_id tags custom_fields \
          heat_score heat_level heat_trend heat_stamp scored_at scored_config_version \
-         needs_rescore last_interaction_at created_at updated_at version",
+         needs_rescore last_interaction_at created_at updated_at version heat_ref_at heat_settled \
+         heat_pending heat_next_pending_at",
     ),
     ("lead_tags", "org_id lead_id tag"),
     (
