@@ -39,13 +39,20 @@ pub async fn fetch(req: Request, env: Env, worker_ctx: Context) -> Result<Respon
     if path == "/app" || path.starts_with("/app/") {
         return ui_assets(req, &env).await;
     }
+    let server_timing =
+        leadheat_edge::config::optional(&env, http::SERVER_TIMING_VAR).as_deref() == Some("on");
     // One invocation: its D1 queries are counted, and limited, from zero.
-    let response = http::respond(db::invocation(serve(req, env, &worker_ctx)).await)?;
+    let invocation = db::invocation(serve(req, env, &worker_ctx));
+    let usage = invocation.usage();
+    let response = http::respond(invocation.await)?;
     if response.status_code() == 101 {
         // An accepted WebSocket: CORS does not apply, and its headers are the hub's.
         return Ok(response);
     }
     http::add_cors(response.headers())?;
+    if server_timing {
+        http::add_server_timing(response.headers(), &usage)?;
+    }
     Ok(response)
 }
 
