@@ -241,7 +241,7 @@ mod tests {
     }
 
     #[test]
-    fn a_window_covers_its_partial_first_and_last_days() {
+    fn a_window_covers_every_day_through_today() {
         let now = Utc.with_ymd_and_hms(2026, 11, 26, 10, 30, 0).unwrap();
         let days: Vec<String> = Window::ending_at(now, 3)
             .utc_days()
@@ -251,7 +251,7 @@ mod tests {
             days,
             ["2026-11-23", "2026-11-24", "2026-11-25", "2026-11-26"]
         );
-        // At midnight the last day holds only the window's end instant, which the window includes.
+        // At midnight the window ends at the first instant of its last day, which it includes.
         let midnight = Utc.with_ymd_and_hms(2026, 3, 1, 0, 0, 0).unwrap();
         let w = Window::ending_at(midnight, 30);
         assert_eq!(w.utc_days().count(), 31);
