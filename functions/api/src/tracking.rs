@@ -369,7 +369,7 @@ impl Tracker<'_> {
             statements.extend(self.visit_statements(event, lead_id, &visits).await?);
             // The visits are written outside the lead's heat state: it is rebuilt just below,
             // and until then no touchpoint may trust it.
-            statements.push(heat::flag_after_merge_statement(self.tenant, lead_id)?);
+            statements.push(heat::flag_for_rebuild_statement(self.tenant, lead_id)?);
         }
         if let Some(newest) = views.first() {
             statements.push(store::mark_attributed_statement(

@@ -9,6 +9,7 @@ use leadheat_domain::ids::prefix;
 use leadheat_domain::scoring::{points_for, ScoringConfig};
 use leadheat_domain::types::{CapturedBy, HeatLevel};
 use leadheat_edge::clock;
+use leadheat_edge::store::heat;
 use leadheat_edge::store::interactions::{self, NewInteractionRow};
 use leadheat_edge::store::leads as leads_store;
 use leadheat_edge::store::stages::{self, StageRow};
@@ -115,8 +116,13 @@ async fn write_lead(
             },
         )
         .collect();
+    // The touchpoints are written outside the lead's heat state: it is flagged in the same batch
+    // and rebuilt from them just below, as for attributed website visits.
     tenant
-        .batch(vec![interactions::insert_many_statement(tenant, &rows)?])
+        .batch(vec![
+            interactions::insert_many_statement(tenant, &rows)?,
+            heat::flag_for_rebuild_statement(tenant, &created.id)?,
+        ])
         .await?;
     loaded.touchpoints += rows.len();
     let heat = touchpoints::rescore(tenant, &created.id, context.now).await?;

@@ -205,7 +205,7 @@ async fn record_in_batch(
     // Every attempt lost a race: store the touchpoint and let its lead be rebuilt from history.
     let mut statements: Vec<D1PreparedStatement> = guard.into_iter().collect();
     statements.push(insert_statement(tenant, &row, written.guarded)?);
-    statements.push(heat::flag_after_merge_statement(tenant, &lead.id)?);
+    statements.push(heat::flag_for_rebuild_statement(tenant, &lead.id)?);
     let results = tenant.batch(statements).await?;
     finish(tenant, &written, &results, now).await
 }

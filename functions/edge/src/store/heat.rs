@@ -302,7 +302,7 @@ pub async fn flag_for_rescore(tenant: &Tenant, lead_id: &str) -> Result<(), Stor
 /// touchpoint or the scoring job rebuilds it rather than trusting its state) and its
 /// `last_interaction_at` is refreshed from the touchpoints it now holds. Place it after the
 /// statements writing the touchpoints.
-pub fn flag_after_merge_statement(
+pub fn flag_for_rebuild_statement(
     tenant: &Tenant,
     lead_id: &str,
 ) -> Result<D1PreparedStatement, StoreError> {

@@ -770,7 +770,7 @@ pub async fn merge(
     // The source's own fields are cleared before it is deleted (the fill reads them from Rust).
     statements.extend(fill_statements(tenant, t, &Fill::from_lead(source), now)?);
     // After the interactions moved: the target's last interaction time is read from them.
-    statements.push(heat::flag_after_merge_statement(tenant, t)?);
+    statements.push(heat::flag_for_rebuild_statement(tenant, t)?);
     statements.push(tags_delete_statement(tenant, s)?);
     statements.extend(heat::erase_lead_history_statements(tenant, s)?);
     statements.push(delete_statement(tenant, s)?);
