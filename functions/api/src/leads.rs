@@ -158,7 +158,8 @@ pub async fn list(req: &ApiRequest, ctx: &Ctx) -> Result<Response, Problem> {
 }
 
 /// `POST /v1/leads/bulk`: one action over up to 100 leads, each lead's outcome in `results`
-/// (`ok`, `not_found` for an id that is not a lead of the org, `error` with its `detail`).
+/// (`ok`, `not_found` for an id that is not a lead of the org, `error` with its `detail`, and
+/// `retry: true` for a lead the request had no query budget left for).
 pub async fn bulk(req: &ApiRequest, ctx: &Ctx) -> Result<Response, Problem> {
     ctx.require_writer()?;
     let body: Value = req.json()?;
@@ -183,6 +184,9 @@ fn bulk_item_json(item: &BulkItem) -> Value {
     }
     if let Some(detail) = &item.detail {
         out["detail"] = json!(detail);
+    }
+    if item.retry {
+        out["retry"] = json!(true);
     }
     out
 }

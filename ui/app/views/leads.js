@@ -251,21 +251,34 @@ export function mount(root, ctx) {
     el.addEventListener("submit", async (event) => {
       event.preventDefault();
       error.hidden = true;
-      const body = { ids: [...selected], action: action.value };
+      const body = { action: action.value };
       if (action.value === "assign_owner") body.owner_id = ownerPick.value || null;
       if (action.value === "add_tag") body.tag = tagInput.value.trim();
       if (action.value === "move_stage") body.stage_id = stagePick.value;
       apply.disabled = true;
       try {
-        const answer = await api("/v1/leads/bulk", { method: "POST", body, headers: { "Idempotency-Key": crypto.randomUUID() } });
-        const { ok = 0, not_found: gone = 0, error: refused = 0 } = answer.counts || {};
-        const why = (answer.results || []).filter((r) => r.status === "error").map((r) => r.detail);
+        const counts = { ok: 0, not_found: 0, error: 0 };
+        const why = [];
+        // A request does what fits its database budget (about 65 moves); the rest say `retry`.
+        let ids = [...selected];
+        for (let round = 0; ids.length && round < 5; round++) {
+          const answer = await api("/v1/leads/bulk", { method: "POST", body: { ...body, ids }, headers: { "Idempotency-Key": crypto.randomUUID() } });
+          const results = answer.results || [];
+          ids = results.filter((r) => r.retry).map((r) => r.id);
+          for (const r of results.filter((r) => !r.retry)) {
+            counts[r.status] += 1;
+            if (r.status === "error") why.push(r.detail);
+          }
+        }
+        counts.error += ids.length;
+        if (ids.length) why.push(`${ids.length} not reached; try again`);
+        const { ok, not_found: gone, error: refused } = counts;
         const text = [`${ok} lead${ok === 1 ? "" : "s"} updated`, gone && `${gone} no longer found`, refused && `${refused} refused (${why.join("; ")})`].filter(Boolean).join(", ");
         notify(`${text}.`, gone || refused ? "error" : "success");
         selected.clear();
         await reload(Math.min(MAX_REFRESH, Math.max(PAGE, rows.length)));
       } catch (failed) {
-        error.textContent = `Nothing was changed: ${failed.message}`;
+        error.textContent = `The action stopped: ${failed.message} Reload to see what was done.`;
         error.hidden = false;
       } finally {
         apply.disabled = false;
