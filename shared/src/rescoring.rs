@@ -342,6 +342,30 @@ pub fn retention_days_from_var(value: Option<&str>) -> i64 {
         .unwrap_or(DEFAULT_SNAPSHOT_RETENTION_DAYS)
 }
 
+/// The first pause of an org whose rescoring failed; each further failure in a row doubles it.
+pub const FIRST_BACKOFF_SECONDS: i64 = 60;
+/// The longest pause: a broken org is still retried four times a day.
+pub const MAX_BACKOFF_SECONDS: i64 = 6 * 3600;
+
+/// When an org whose rescoring has now failed `failures` times in a row is tried again: one
+/// minute after the first failure, doubling up to six hours. Until then the job leaves the org
+/// out, so an org that keeps failing costs each run nothing and cannot stall the others.
+pub fn retry_after_failure(failures: u32, now: DateTime<Utc>) -> DateTime<Utc> {
+    let doublings = failures.saturating_sub(1).min(20);
+    let seconds = FIRST_BACKOFF_SECONDS
+        .saturating_mul(1_i64 << doublings)
+        .min(MAX_BACKOFF_SECONDS);
+    now + Duration::seconds(seconds)
+}
+
+/// A failure's message as stored for the org: at most `MAX_FAILURE_MESSAGE` characters.
+pub fn failure_message(error: &str) -> String {
+    error.chars().take(MAX_FAILURE_MESSAGE).collect()
+}
+
+/// The longest stored failure message.
+pub const MAX_FAILURE_MESSAGE: usize = 500;
+
 /// What one run did: logged as one JSON line and stored in its `job_runs` row.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct RunSummary {
@@ -376,6 +400,28 @@ pub struct RunSummary {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_failing_org_backs_off_from_a_minute_doubling_to_six_hours() {
+        let now = chrono::TimeZone::with_ymd_and_hms(&Utc, 2026, 12, 4, 12, 0, 0).unwrap();
+        let pause = |failures| (retry_after_failure(failures, now) - now).num_seconds();
+        assert_eq!(pause(1), 60);
+        assert_eq!(pause(2), 120);
+        assert_eq!(pause(3), 240);
+        assert_eq!(pause(9), 256 * 60);
+        assert_eq!(pause(10), 6 * 3600, "512 minutes is past the cap");
+        assert_eq!(pause(u32::MAX), 6 * 3600);
+        assert_eq!(pause(0), 60, "a first failure however counted");
+    }
+
+    #[test]
+    fn failure_messages_are_bounded() {
+        assert_eq!(failure_message("boom"), "boom");
+        assert_eq!(
+            failure_message(&"é".repeat(900)).chars().count(),
+            MAX_FAILURE_MESSAGE
+        );
+    }
+
     use super::*;
     use crate::types::InteractionType::*;
     use chrono::TimeZone;

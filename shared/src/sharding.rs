@@ -390,6 +390,11 @@ pub const MOVE_TABLES: &[MoveTable] = &[
         ],
         &["user_id"],
     ),
+    table(
+        "scoring_backoff",
+        &["org_id", "failures", "last_error", "failed_at", "retry_at"],
+        &["org_id"],
+    ),
 ];
 
 /// Tenant tables a move does not copy, because they are derived from the moved ones: the

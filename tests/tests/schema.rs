@@ -383,6 +383,13 @@ const MEMBER: Row = &[
     ("first_seen_at", T0),
     ("last_seen_at", T0),
 ];
+const SCORING_BACKOFF: Row = &[
+    ("org_id", "'org_a'"),
+    ("failures", "2"),
+    ("last_error", "'D1 refused the batch'"),
+    ("failed_at", T0),
+    ("retry_at", T0),
+];
 
 // Directory rows.
 const DIRECTORY_ORG_A: Row = &[
@@ -621,6 +628,10 @@ const TENANT_TABLES: &[(&str, &str)] = &[
         "members",
         "org_id user_id name email role first_seen_at last_seen_at",
     ),
+    (
+        "scoring_backoff",
+        "org_id failures last_error failed_at retry_at",
+    ),
 ];
 
 /// Every table of the directory and its columns.
@@ -760,6 +771,7 @@ const TENANT_ROWS: &[(&str, Row)] = &[
     ("erasure_suppressions", SUPPRESSION),
     ("erasure_inbox_scrubs", INBOX_SCRUB),
     ("members", MEMBER),
+    ("scoring_backoff", SCORING_BACKOFF),
 ];
 
 /// A shard with a row in every table (`seeded`, then [`TENANT_ROWS`]).

@@ -2,8 +2,9 @@
 //! batches within the budget, and on the nightly cron (or to finish a nightly pass a budget cut
 //! short) write snapshots and trends shard by shard and prune old snapshots.
 //!
-//! No shard or org stalls the others: an org's failure is logged and counted and the run goes on
-//! with the next org; a shard's failure (its list of orgs with work, its binding) is logged and
+//! No shard or org stalls the others: an org's failure is logged and counted, the org backs off
+//! (left out of the runs until its retry time, one minute doubling up to six hours) and the run
+//! goes on with the next org; a shard's failure (its list of orgs with work, its binding) is logged and
 //! the run goes on with the next shard. The shard rescoring starts with rotates from run to run,
 //! so the query budget the invocation shares is not always spent on the same shard first.
 
@@ -13,9 +14,9 @@ use std::time::Duration;
 use chrono::{DateTime, NaiveDate, Utc};
 use leadheat_domain::d1_limits::runs_within;
 use leadheat_domain::rescoring::{
-    merge_keyset, plan_batch, retention_cutoff, retention_days_from_var, snapshot_day, trend_days,
-    trend_on, Budget, CrossingRead, RescoreRunStatus, RunKind, RunSummary, StoredHeat,
-    SNAPSHOT_BATCH_SIZE,
+    failure_message, merge_keyset, plan_batch, retention_cutoff, retention_days_from_var,
+    retry_after_failure, snapshot_day, trend_days, trend_on, Budget, CrossingRead,
+    RescoreRunStatus, RunKind, RunSummary, StoredHeat, SNAPSHOT_BATCH_SIZE,
 };
 use leadheat_domain::scoring::{ScoringConfig, Touch};
 use leadheat_edge::db::{self, StoreError};
@@ -239,7 +240,7 @@ async fn rescore_shard(
     summary: &mut RunSummary,
     changed_orgs: &mut BTreeSet<String>,
 ) -> Result<bool, StoreError> {
-    let orgs = store::orgs_with_work(shard, ORGS_PER_RUN).await?;
+    let orgs = store::orgs_with_work(shard, ORGS_PER_RUN, &clock::rfc3339(now)).await?;
     let mut all_done = orgs.len() < ORGS_PER_RUN;
     for org in &orgs {
         if *batches_left == 0 || !room_for(ORG_START_QUERIES) {
@@ -280,11 +281,8 @@ async fn rescore_shard(
         let config = match &org.config {
             Ok(config) => config,
             Err(error) => {
-                org_error(
-                    summary,
-                    &org.org_id,
-                    &format!("unreadable weights: {error}"),
-                );
+                let error = format!("unreadable weights: {error}");
+                org_failed(&tenant, org, now, &error, summary).await;
                 continue;
             }
         };
@@ -296,14 +294,59 @@ async fn rescore_shard(
             changed_orgs.insert(org.org_id.clone());
         }
         match outcome {
-            Ok(done) => all_done &= done,
+            Ok(done) => {
+                all_done &= done;
+                if org.failures > 0 {
+                    if let Err(error) = store::clear_failures(&tenant).await {
+                        org_error(
+                            summary,
+                            &org.org_id,
+                            &format!("clearing its backoff: {error}"),
+                        );
+                    }
+                }
+            }
             Err(error) => {
                 all_done = false;
-                org_error(summary, &org.org_id, &error.to_string());
+                org_failed(&tenant, org, now, &error.to_string(), summary).await;
             }
         }
     }
     Ok(all_done)
+}
+
+/// Logs and counts the org's failure and backs it off: the org is left out of the runs until
+/// its retry time, so an org that keeps failing costs each run nothing.
+async fn org_failed(
+    tenant: &Tenant,
+    org: &OrgWork,
+    now: DateTime<Utc>,
+    error: &str,
+    summary: &mut RunSummary,
+) {
+    org_error(summary, &org.org_id, error);
+    let failures = org.failures.saturating_add(1);
+    let retry_at = retry_after_failure(failures, now);
+    let recorded = store::record_failure(
+        tenant,
+        failures,
+        &failure_message(error),
+        &clock::rfc3339(now),
+        &clock::rfc3339(retry_at),
+    )
+    .await;
+    match recorded {
+        Ok(()) => worker::console_log!(
+            "{}",
+            serde_json::json!({"job": "scoring", "org": org.org_id, "failures": failures,
+                "backing_off_until": clock::rfc3339(retry_at)})
+        ),
+        Err(error) => org_error(
+            summary,
+            &org.org_id,
+            &format!("recording its backoff: {error}"),
+        ),
+    }
 }
 
 /// Logs and counts an org's failure (the run goes on with the next org).

@@ -35,6 +35,7 @@ struct OrgWorkRow {
     run_status: Option<RescoreRunStatus>,
     run_config_version: Option<i64>,
     cursor_lead_id: Option<String>,
+    failures: Option<i64>,
 }
 
 /// An org the job has something to do for, with its config and the state of its pass.
@@ -49,6 +50,8 @@ pub struct OrgWork {
     /// The config version the org's pass scores with.
     pub run_config_version: Option<i64>,
     pub cursor_lead_id: Option<String>,
+    /// Failed runs in a row before this one (0 when the org's last run went well).
+    pub failures: u32,
 }
 
 impl OrgWork {
@@ -59,23 +62,31 @@ impl OrgWork {
 
 /// Orgs that need the job: an unfinished pass, flagged leads, leads scored under an older config,
 /// or decay on. Unfinished passes come first (oldest request first), then the orgs whose last pass
-/// finished longest ago, so a large decaying org cannot starve the others.
-pub async fn orgs_with_work(shard: &Shard, limit: usize) -> Result<Vec<OrgWork>, StoreError> {
+/// finished longest ago, so a large decaying org cannot starve the others. An org backing off
+/// after failures (`scoring_backoff`, retry time after `now`) is left out.
+pub async fn orgs_with_work(
+    shard: &Shard,
+    limit: usize,
+    now: &str,
+) -> Result<Vec<OrgWork>, StoreError> {
     let db = shard.db();
     let rows: Vec<OrgWorkRow> = db::all(
         db,
         "SELECT c.org_id, c.weights, c.warm_threshold, c.hot_threshold, c.decay_half_life_days, \
-                c.config_version, r.status AS run_status, r.config_version AS run_config_version, r.cursor_lead_id \
+                c.config_version, r.status AS run_status, r.config_version AS run_config_version, r.cursor_lead_id, \
+                b.failures \
          FROM scoring_configs c LEFT JOIN rescore_runs r ON r.org_id = c.org_id \
-         WHERE c.decay_half_life_days IS NOT NULL \
+         LEFT JOIN scoring_backoff b ON b.org_id = c.org_id \
+         WHERE (b.retry_at IS NULL OR b.retry_at <= ?2) AND ( \
+            c.decay_half_life_days IS NOT NULL \
             OR r.status IN ('queued', 'running') \
             OR EXISTS (SELECT 1 FROM leads l WHERE l.org_id = c.org_id AND l.needs_rescore = 1) \
-            OR EXISTS (SELECT 1 FROM leads l WHERE l.org_id = c.org_id AND l.scored_config_version < c.config_version) \
+            OR EXISTS (SELECT 1 FROM leads l WHERE l.org_id = c.org_id AND l.scored_config_version < c.config_version)) \
          ORDER BY (COALESCE(r.status, 'done') = 'done'), \
                   CASE WHEN r.status IN ('queued', 'running') THEN r.requested_at END, \
                   r.finished_at IS NOT NULL, r.finished_at, c.org_id \
          LIMIT ?1",
-        &args![limit],
+        &args![limit, now],
     )
     .await?;
     Ok(rows
@@ -95,9 +106,50 @@ pub async fn orgs_with_work(shard: &Shard, limit: usize) -> Result<Vec<OrgWork>,
                 run_status: row.run_status,
                 run_config_version: row.run_config_version,
                 cursor_lead_id: row.cursor_lead_id,
+                failures: row
+                    .failures
+                    .and_then(|n| u32::try_from(n).ok())
+                    .unwrap_or(0),
             }
         })
         .collect())
+}
+
+// ------------------------------------------------------------------------------------------------
+// Backoff of failing orgs (scoring_backoff)
+
+/// Records the org's failed run: `failures` in a row now (this one included), tried again at
+/// `retry_at`.
+pub async fn record_failure(
+    tenant: &Tenant,
+    failures: u32,
+    error: &str,
+    failed_at: &str,
+    retry_at: &str,
+) -> Result<(), StoreError> {
+    let (db, org_id) = (tenant.db(), tenant.org_id());
+    db::run(
+        db,
+        "INSERT INTO scoring_backoff (org_id, failures, last_error, failed_at, retry_at) \
+         VALUES (?1, ?2, ?3, ?4, ?5) \
+         ON CONFLICT (org_id) DO UPDATE SET failures = excluded.failures, \
+           last_error = excluded.last_error, failed_at = excluded.failed_at, retry_at = excluded.retry_at",
+        &args![org_id, failures, error, failed_at, retry_at],
+    )
+    .await?;
+    Ok(())
+}
+
+/// Forgets the org's failures after a run that went well.
+pub async fn clear_failures(tenant: &Tenant) -> Result<(), StoreError> {
+    let (db, org_id) = (tenant.db(), tenant.org_id());
+    db::run(
+        db,
+        "DELETE FROM scoring_backoff WHERE org_id = ?1",
+        &args![org_id],
+    )
+    .await?;
+    Ok(())
 }
 
 // ------------------------------------------------------------------------------------------------
