@@ -56,7 +56,7 @@ fn touch(rt: &Runtime, tok: &str, lead: &str, kind: &str, occurred_at: &str) {
         .expect(201);
 }
 
-fn heat(rt: &Runtime, tok: &str, id: &str) -> (f64, String) {
+fn heat(rt: &Runtime, tok: &str, id: &str) -> Heat {
     let lead = rt
         .get(&format!("/v1/leads/{id}"))
         .bearer(tok)
@@ -76,8 +76,11 @@ fn preview(rt: &Runtime, tok: &str, body: &Value) -> Resp {
     rt.post("/v1/scoring/preview").bearer(tok).send_json(body)
 }
 
-/// Per previewed lead: (id, current (score, level), proposed (score, level), level_changed).
-fn lines(answer: &Value) -> Vec<(String, (f64, String), (f64, String), bool)> {
+/// A score and its level.
+type Heat = (f64, String);
+
+/// Per previewed lead: (id, current heat, proposed heat, level_changed).
+fn lines(answer: &Value) -> Vec<(String, Heat, Heat, bool)> {
     let pair = |v: &Value| {
         (
             v["score"].as_f64().expect("a score"),
