@@ -177,15 +177,20 @@ export function mount(root, ctx) {
     button.disabled = true;
     try {
       await api("/v1/scoring", { method: "PUT", body: readForm() });
-      showErrors(null);
+    } catch (error) {
+      button.disabled = false;
+      if (error.status !== 422) return notify(`The scoring settings could not be saved: ${error.message}`, "error");
+      showErrors(error);
+      return form.querySelector("[aria-invalid='true']")?.focus();
+    }
+    showErrors(null);
+    try {
       // The save flagged every lead; a recalculation run makes the job's progress visible.
       rescore.show(await api("/v1/scoring/recalculate", { method: "POST" }));
       notify("Scoring saved: every lead is being rescored.", "success");
     } catch (error) {
-      if (error.status === 422) {
-        showErrors(error);
-        form.querySelector("[aria-invalid='true']")?.focus();
-      } else notify(`The scoring settings could not be saved: ${error.message}`, "error");
+      notify(`Scoring saved; the scoring job rescores every lead on its next run (its progress could not be requested: ${error.message}).`, "info", 10000);
+      rescore.check();
     } finally {
       button.disabled = false;
     }
@@ -232,6 +237,8 @@ export function mount(root, ctx) {
   }
 
   return {
+    // Touchpoints or a rescore changed scores: the preview's "now" column follows.
+    refresh: () => admin && form && runPreview(),
     unmount() {
       controller.abort();
       previewController?.abort();
