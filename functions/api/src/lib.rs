@@ -80,15 +80,15 @@ async fn serve(
         _ => {}
     }
     let ctx = Ctx::authenticate(&req, env).await?;
+    let response = match (req.method == Method::Post, req.header("Idempotency-Key")) {
+        (true, Some(key)) => {
+            idempotency::guarded(&req, &ctx, &key, dispatch(route.clone(), &req, &ctx)).await
+        }
+        _ => dispatch(route.clone(), &req, &ctx).await,
+    }?;
     // A preview is a POST that stores nothing: no change notice for it.
     let is_write =
         !matches!(req.method, Method::Get | Method::Head) && route != Route::PreviewScoring;
-    let response = match (req.method == Method::Post, req.header("Idempotency-Key")) {
-        (true, Some(key)) => {
-            idempotency::guarded(&req, &ctx, &key, dispatch(route, &req, &ctx)).await
-        }
-        _ => dispatch(route, &req, &ctx).await,
-    }?;
     if is_write && (200..300).contains(&response.status_code()) {
         live::notify_later(worker_ctx, &ctx.env, ctx.org(), ChangeSource::Api);
     }
