@@ -69,11 +69,14 @@ test-browser: build
 fmt:
 	@cargo fmt --all
 
-# A development JWT for curl: `make token ORG=acme ROLE=admin` (ROLE: admin, member or viewer).
+# A development JWT for curl: `make token ORG=acme ROLE=admin` (ROLE: admin, member or viewer);
+# NAME and EMAIL add the claims the org's member list shows.
 ORG ?= acme
 ROLE ?= admin
+NAME ?=
+EMAIL ?=
 token:
-	@cargo run --quiet -p leadheat-e2e --bin devtoken -- "$(ORG)" "$(ROLE)"
+	@TOKEN_NAME="$(NAME)" TOKEN_EMAIL="$(EMAIL)" cargo run --quiet -p leadheat-e2e --bin devtoken -- "$(ORG)" "$(ROLE)"
 
 # Moves an org to another shard through the running `make dev` (docs/scaling.md):
 # `make move-org ORG=acme TO=1`. Starts the move, then advances it until done, printing progress.

@@ -15,6 +15,7 @@
 //                                        ?cron=<expr> (default: its first cron) and
 //                                        ?time=<RFC 3339> (the scheduled time the handler sees)
 //   /__dev/workers/<function>/<path>  -> any path of any worker (health routes of cron-only workers)
+//   GET/POST /__dev/sign-in           -> the development "sign in as" page (dev/sign_in.mjs)
 //   WebSocket upgrades (GET /v1/live)  -> piped byte for byte to Miniflare, which routes them
 //
 // Before starting, the migrations are applied to every D1 database the API worker binds (each
@@ -33,6 +34,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { Log, LogLevel, Miniflare } from "miniflare";
 import { unstable_getMiniflareWorkerOptions, unstable_readConfig } from "wrangler";
+import { DEV_SIGN_IN_PATH, serveDevSignIn } from "./sign_in.mjs";
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const CONFIG = path.join(ROOT, "wrangler.toml");
@@ -237,6 +239,8 @@ function workerDefinitions() {
       if (process.env[name] !== undefined) bindings[name] = process.env[name];
     }
     const ratelimits = rateLimitsFromVars(fn, workerOptions.ratelimits, workerOptions.bindings || {}, bindings);
+    // Only this runtime serves the development sign-in page, and only it tells the API so.
+    if (fn === "api") bindings.DEV_SIGN_IN_PATH = DEV_SIGN_IN_PATH;
     return {
       fn,
       crons: config.triggers?.crons || [],
@@ -324,6 +328,10 @@ async function main() {
         if (Number.isNaN(scheduledTime.getTime())) return sendJson(res, 400, { error: "time must be RFC 3339" });
         const result = await handles.get(worker.fn).scheduled({ cron: cronExpr, scheduledTime });
         return sendJson(res, 200, { function: worker.fn, cron: cronExpr, scheduled_time: scheduledTime.toISOString(), outcome: result.outcome });
+      }
+
+      if (url.pathname === DEV_SIGN_IN_PATH) {
+        return await serveDevSignIn(req, res, workers.find((w) => w.fn === "api").options.bindings.AUTH_JWT_SECRET);
       }
 
       let target;

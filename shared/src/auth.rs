@@ -35,8 +35,6 @@ pub const CLOCK_SKEW_LEEWAY_SECS: i64 = 30;
 /// issuer cannot mint a token for months and a token without `iat` cannot claim a long future.
 pub const MAX_TOKEN_LIFETIME_SECS: i64 = 24 * 60 * 60;
 
-/// The only algorithm accepted: a shared secret (`AUTH_JWT_SECRET`) and HMAC-SHA256.
-const ALGORITHM: &str = "HS256";
 /// `{"alg":"HS256","typ":"JWT"}`, the header of every minted token.
 const MINTED_HEADER_JSON: &str = r#"{"alg":"HS256","typ":"JWT"}"#;
 
@@ -64,7 +62,7 @@ pub struct Claims {
 pub enum AuthError {
     #[error("token is malformed")]
     Malformed,
-    #[error("token algorithm is not supported; expected HS256")]
+    #[error("token algorithm is not accepted by this API")]
     UnsupportedAlgorithm,
     #[error("token signature is invalid")]
     BadSignature,
@@ -90,6 +88,9 @@ pub struct TokenPolicy {
     pub issuer: Option<String>,
     /// `aud` must be this string, or an array containing it (RFC 7519 section 4.1.3).
     pub audience: Option<String>,
+    /// The identity provider's issuer, whose tokens are verified with its published keys only:
+    /// an HS256 token naming it is refused even when the secret signed it.
+    pub refused_issuer: Option<String>,
 }
 
 /// Verifies an HS256 token signed with `secret` and returns its claims.
@@ -111,13 +112,33 @@ pub fn verify_token(
 ) -> Result<Claims, AuthError> {
     let (claims, payload) = verify_signed(token, secret, now_unix)?;
     check_lifetime(&claims, now_unix)?;
-    if let Some(issuer) = &policy.issuer {
+    if let Some(refused) = &policy.refused_issuer {
+        if matches!(payload.get("iss"), Some(Value::String(iss)) if iss == refused) {
+            return Err(AuthError::UnsupportedAlgorithm);
+        }
+    }
+    check_issuer_and_audience(
+        &payload,
+        policy.issuer.as_deref(),
+        policy.audience.as_deref(),
+    )?;
+    Ok(claims)
+}
+
+/// `iss` must equal `issuer` exactly, and `aud` must be `audience` or an array containing it
+/// (RFC 7519 section 4.1.3); `None` is not checked.
+pub(crate) fn check_issuer_and_audience(
+    payload: &Map<String, Value>,
+    issuer: Option<&str>,
+    audience: Option<&str>,
+) -> Result<(), AuthError> {
+    if let Some(issuer) = issuer {
         match payload.get("iss") {
             Some(Value::String(iss)) if iss == issuer => {}
             _ => return Err(AuthError::WrongIssuer),
         }
     }
-    if let Some(audience) = &policy.audience {
+    if let Some(audience) = audience {
         let accepted = match payload.get("aud") {
             Some(Value::String(aud)) => aud == audience,
             Some(Value::Array(auds)) => auds.iter().any(|aud| aud.as_str() == Some(audience)),
@@ -127,7 +148,7 @@ pub fn verify_token(
             return Err(AuthError::WrongAudience);
         }
     }
-    Ok(claims)
+    Ok(())
 }
 
 /// The checks of [`verify_jwt`]; also returns the payload, for the policy checks.
@@ -136,6 +157,63 @@ fn verify_signed(
     secret: &[u8],
     now_unix: i64,
 ) -> Result<(Claims, Map<String, Value>), AuthError> {
+    let parts = split_token(token)?;
+    if parts.algorithm != Algorithm::Hs256 {
+        return Err(AuthError::UnsupportedAlgorithm);
+    }
+    if secret.is_empty() {
+        return Err(AuthError::BadSignature);
+    }
+    let mut mac = hmac_sha256(secret);
+    mac.update(parts.signing_input.as_bytes());
+    // `verify_slice` compares in constant time (and rejects a tag of the wrong length).
+    mac.verify_slice(&parts.signature)
+        .map_err(|_| AuthError::BadSignature)?;
+
+    let payload: Map<String, Value> =
+        serde_json::from_slice(&parts.payload_json).map_err(|_| AuthError::Malformed)?;
+    let claims = parse_claims(&payload)?;
+    check_time(&claims, now_unix)?;
+    Ok((claims, payload))
+}
+
+/// The signature algorithms a token header may name; any other `alg` (`none` included) is
+/// refused before anything else is read. Which of them a deployment accepts is its
+/// configuration's business: HS256 with `AUTH_JWT_SECRET`, RS256 and ES256 with an identity
+/// provider's published keys ([`crate::idp`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Algorithm {
+    Hs256,
+    Rs256,
+    Es256,
+}
+
+impl Algorithm {
+    /// The header's `alg`, matched exactly (JOSE names are case-sensitive).
+    fn from_header(alg: &str) -> Option<Algorithm> {
+        match alg {
+            "HS256" => Some(Algorithm::Hs256),
+            "RS256" => Some(Algorithm::Rs256),
+            "ES256" => Some(Algorithm::Es256),
+            _ => None,
+        }
+    }
+}
+
+/// A token split and decoded, with nothing interpreted beyond its header.
+pub(crate) struct TokenParts<'a> {
+    pub algorithm: Algorithm,
+    /// The header's `kid`, when it is a string.
+    pub kid: Option<String>,
+    /// `header.payload`, the bytes the signature covers.
+    pub signing_input: &'a str,
+    pub payload_json: Vec<u8>,
+    pub signature: Vec<u8>,
+}
+
+/// Splits a compact JWS into its parts and checks its header: the algorithm is one of
+/// [`Algorithm`], `typ` (if any) is JWT and no `crit` extension is asked for.
+pub(crate) fn split_token(token: &str) -> Result<TokenParts<'_>, AuthError> {
     let token = token.trim();
     if token.len() > MAX_TOKEN_LEN {
         return Err(AuthError::Malformed);
@@ -155,23 +233,23 @@ fn verify_signed(
     let payload_json = decode_segment(payload_b64)?;
     let signature = decode_segment(signature_b64)?;
 
-    check_header(&header_json)?;
-    if secret.is_empty() {
-        return Err(AuthError::BadSignature);
+    let header = check_header(&header_json)?;
+    let algorithm = match header.get("alg") {
+        Some(Value::String(alg)) => Algorithm::from_header(alg),
+        _ => None,
     }
-    let mut mac = hmac_sha256(secret);
-    mac.update(header_b64.as_bytes());
-    mac.update(b".");
-    mac.update(payload_b64.as_bytes());
-    // `verify_slice` compares in constant time (and rejects a tag of the wrong length).
-    mac.verify_slice(&signature)
-        .map_err(|_| AuthError::BadSignature)?;
-
-    let payload: Map<String, Value> =
-        serde_json::from_slice(&payload_json).map_err(|_| AuthError::Malformed)?;
-    let claims = parse_claims(&payload)?;
-    check_time(&claims, now_unix)?;
-    Ok((claims, payload))
+    .ok_or(AuthError::UnsupportedAlgorithm)?;
+    let kid = match header.get("kid") {
+        Some(Value::String(kid)) => Some(kid.clone()),
+        _ => None,
+    };
+    Ok(TokenParts {
+        algorithm,
+        kid,
+        signing_input: &token[..header_b64.len() + 1 + payload_b64.len()],
+        payload_json,
+        signature,
+    })
 }
 
 /// Signs `claims` with `secret` as an HS256 token: for dev tokens and tests. Production tokens
@@ -207,11 +285,12 @@ fn decode_segment(segment: &str) -> Result<Vec<u8>, AuthError> {
         .map_err(|_| AuthError::Malformed)
 }
 
-fn check_header(header_json: &[u8]) -> Result<(), AuthError> {
+fn check_header(header_json: &[u8]) -> Result<Map<String, Value>, AuthError> {
     let header: Map<String, Value> =
         serde_json::from_slice(header_json).map_err(|_| AuthError::Malformed)?;
+    // A missing or unknown `alg` is refused first, whatever else the header says.
     match header.get("alg") {
-        Some(Value::String(alg)) if alg == ALGORITHM => {}
+        Some(Value::String(alg)) if Algorithm::from_header(alg).is_some() => {}
         _ => return Err(AuthError::UnsupportedAlgorithm),
     }
     match header.get("typ") {
@@ -224,7 +303,7 @@ fn check_header(header_json: &[u8]) -> Result<(), AuthError> {
     if header.contains_key("crit") {
         return Err(AuthError::Malformed);
     }
-    Ok(())
+    Ok(header)
 }
 
 fn parse_claims(claims: &Map<String, Value>) -> Result<Claims, AuthError> {
@@ -251,7 +330,10 @@ fn parse_claims(claims: &Map<String, Value>) -> Result<Claims, AuthError> {
     })
 }
 
-fn required_string(claims: &Map<String, Value>, name: &str) -> Result<String, AuthError> {
+pub(crate) fn required_string(
+    claims: &Map<String, Value>,
+    name: &str,
+) -> Result<String, AuthError> {
     match claims.get(name) {
         Some(Value::String(value)) if !value.trim().is_empty() => Ok(value.clone()),
         Some(Value::String(_)) => Err(invalid_claims(&format!("{name} is empty"))),
@@ -261,14 +343,14 @@ fn required_string(claims: &Map<String, Value>, name: &str) -> Result<String, Au
 }
 
 #[derive(Clone, Copy)]
-enum Rounding {
+pub(crate) enum Rounding {
     Down,
     Up,
 }
 
 /// Reads an optional NumericDate. RFC 7519 allows fractional seconds; they are rounded toward
 /// the stricter side. Out-of-range values saturate instead of overflowing.
-fn numeric_date(
+pub(crate) fn numeric_date(
     claims: &Map<String, Value>,
     name: &str,
     rounding: Rounding,
@@ -292,7 +374,7 @@ fn numeric_date(
         .ok_or_else(|| invalid_claims(&format!("{name} must be a number of seconds")))
 }
 
-fn check_time(claims: &Claims, now_unix: i64) -> Result<(), AuthError> {
+pub(crate) fn check_time(claims: &Claims, now_unix: i64) -> Result<(), AuthError> {
     if now_unix >= claims.exp.saturating_add(CLOCK_SKEW_LEEWAY_SECS) {
         return Err(AuthError::Expired);
     }
@@ -304,7 +386,7 @@ fn check_time(claims: &Claims, now_unix: i64) -> Result<(), AuthError> {
     Ok(())
 }
 
-fn check_lifetime(claims: &Claims, now_unix: i64) -> Result<(), AuthError> {
+pub(crate) fn check_lifetime(claims: &Claims, now_unix: i64) -> Result<(), AuthError> {
     let remaining = claims.exp.saturating_sub(now_unix);
     if remaining > MAX_TOKEN_LIFETIME_SECS.saturating_add(CLOCK_SKEW_LEEWAY_SECS) {
         return Err(AuthError::LifetimeTooLong);
@@ -317,7 +399,7 @@ fn check_lifetime(claims: &Claims, now_unix: i64) -> Result<(), AuthError> {
     Ok(())
 }
 
-fn invalid_claims(reason: &str) -> AuthError {
+pub(crate) fn invalid_claims(reason: &str) -> AuthError {
     AuthError::InvalidClaims(reason.to_owned())
 }
 
@@ -703,6 +785,7 @@ mod tests {
         TokenPolicy {
             issuer: issuer.map(str::to_owned),
             audience: audience.map(str::to_owned),
+            refused_issuer: None,
         }
     }
 
@@ -938,5 +1021,26 @@ mod tests {
             verify_token(&far, SECRET, NOW, &open),
             Err(AuthError::LifetimeTooLong)
         );
+    }
+
+    #[test]
+    fn an_hs256_token_naming_the_identity_providers_issuer_is_refused() {
+        let policy = TokenPolicy {
+            refused_issuer: Some("https://idp.example.com".into()),
+            ..TokenPolicy::default()
+        };
+        let idp = with_payload(payload_with(json!({"iss": "https://idp.example.com"})));
+        assert_eq!(
+            verify_token(&idp, SECRET, NOW, &policy),
+            Err(AuthError::UnsupportedAlgorithm)
+        );
+        // Service tokens with another issuer (or none) still pass.
+        for extra in [json!({}), json!({"iss": "leadheat-service"})] {
+            let token = with_payload(payload_with(extra.clone()));
+            assert!(
+                verify_token(&token, SECRET, NOW, &policy).is_ok(),
+                "{extra}"
+            );
+        }
     }
 }

@@ -1,8 +1,9 @@
 //! Dashboard arithmetic: the reporting window, the window before it, how a figure changed
 //! between the two, and the window's social engagement laid out day by day. The figures
-//! themselves come from aggregate SQL at the edge.
+//! themselves come from the per-org, per-UTC-day rollups at the edge (docs/dashboard.md), which is
+//! why a window is made of whole UTC days.
 
-use chrono::{DateTime, Duration, NaiveDate, Utc};
+use chrono::{DateTime, Duration, NaiveDate, NaiveTime, Utc};
 use serde::Serialize;
 
 use crate::types::{FieldError, Platform};
@@ -31,7 +32,10 @@ pub fn parse_window_days(raw: Option<&str>) -> Result<i64, FieldError> {
     }
 }
 
-/// The current window `[start, end]` and the previous one `[previous_start, start)`, equally long.
+/// The current window `[start, end]` and the previous one `[previous_start, start)`. Both are
+/// whole UTC days: the current one starts at the midnight of the day `days` days before `end` and
+/// runs through the end of `end`'s day (the rollups count by UTC day, so a touchpoint stamped
+/// later today counts today); the previous one is the `days` days before it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Window {
     pub days: i64,
@@ -42,7 +46,8 @@ pub struct Window {
 
 impl Window {
     pub fn ending_at(now: DateTime<Utc>, days: i64) -> Window {
-        let start = now - Duration::days(days);
+        let start_day = (now - Duration::days(days)).date_naive();
+        let start = start_day.and_time(NaiveTime::MIN).and_utc();
         Window {
             days,
             previous_start: start - Duration::days(days),
@@ -51,9 +56,19 @@ impl Window {
         }
     }
 
-    /// The snapshot day (UTC date) holding the scores at the window start.
+    /// The window's first UTC day; also the snapshot day holding the scores at its start.
     pub fn start_day(&self) -> NaiveDate {
         self.start.date_naive()
+    }
+
+    /// The previous window's first UTC day.
+    pub fn previous_start_day(&self) -> NaiveDate {
+        self.previous_start.date_naive()
+    }
+
+    /// The window's last UTC day (today).
+    pub fn end_day(&self) -> NaiveDate {
+        self.end.date_naive()
     }
 
     /// The oldest snapshot day accepted as the window start's baseline.
@@ -61,8 +76,8 @@ impl Window {
         self.start_day() - Duration::days(SNAPSHOT_TOLERANCE_DAYS)
     }
 
-    /// Every UTC day the window touches, oldest first: `days + 1` of them, because a window that
-    /// does not start at midnight covers part of its first day and part of its last.
+    /// Every UTC day of the window, oldest first: `days + 1` of them, the `days` whole days before
+    /// today and today.
     pub fn utc_days(&self) -> impl Iterator<Item = NaiveDate> {
         let last_day = self.end.date_naive();
         self.start_day()
@@ -148,6 +163,32 @@ pub fn change(value: i64, previous: i64) -> Change {
     }
 }
 
+/// Days of daily rollups a rebuild recomputes per transaction: a month of an org's touchpoints
+/// per statement, so no statement holds the shard for long.
+pub const REBUILD_CHUNK_DAYS: i64 = 31;
+
+/// Ranges a rebuild walks at most, so one invocation stays within D1's query limit (each range
+/// is a handful of statements); a longer history gets longer ranges.
+pub const MAX_REBUILD_RANGES: i64 = 150;
+
+/// The day ranges `[from, until)` that cover `first..=last`, oldest first: `REBUILD_CHUNK_DAYS`
+/// long, or longer when that would make more than `MAX_REBUILD_RANGES` of them.
+pub fn rebuild_ranges(first: NaiveDate, last: NaiveDate) -> Vec<(NaiveDate, NaiveDate)> {
+    if last < first {
+        return Vec::new();
+    }
+    let span = (last - first).num_days() + 1;
+    let chunk = REBUILD_CHUNK_DAYS.max((span + MAX_REBUILD_RANGES - 1) / MAX_REBUILD_RANGES);
+    let mut ranges = Vec::new();
+    let mut from = first;
+    while from <= last {
+        let until = from + Duration::days(chunk);
+        ranges.push((from, until));
+        from = until;
+    }
+    ranges
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -171,14 +212,20 @@ mod tests {
     fn windows_are_adjacent_and_equal() {
         let now = Utc.with_ymd_and_hms(2026, 3, 31, 10, 0, 0).unwrap();
         let w = Window::ending_at(now, 30);
-        assert_eq!(w.start, Utc.with_ymd_and_hms(2026, 3, 1, 10, 0, 0).unwrap());
+        // Whole UTC days: the window starts at the midnight 30 days before today.
+        assert_eq!(w.start, Utc.with_ymd_and_hms(2026, 3, 1, 0, 0, 0).unwrap());
         assert_eq!(
             w.previous_start,
-            Utc.with_ymd_and_hms(2026, 1, 30, 10, 0, 0).unwrap()
+            Utc.with_ymd_and_hms(2026, 1, 30, 0, 0, 0).unwrap()
         );
         assert_eq!(w.end, now);
         assert_eq!(w.start_day().to_string(), "2026-03-01");
+        assert_eq!(w.previous_start_day().to_string(), "2026-01-30");
+        assert_eq!(w.end_day().to_string(), "2026-03-31");
         assert_eq!(w.earliest_baseline_day().to_string(), "2026-02-22");
+        // A window ending just before midnight has the same days.
+        let late = Utc.with_ymd_and_hms(2026, 3, 31, 23, 59, 59).unwrap();
+        assert_eq!(Window::ending_at(late, 30).start, w.start);
     }
 
     fn day(text: &str) -> NaiveDate {
@@ -194,7 +241,7 @@ mod tests {
     }
 
     #[test]
-    fn a_window_covers_its_partial_first_and_last_days() {
+    fn a_window_covers_every_day_through_today() {
         let now = Utc.with_ymd_and_hms(2026, 11, 26, 10, 30, 0).unwrap();
         let days: Vec<String> = Window::ending_at(now, 3)
             .utc_days()
@@ -204,7 +251,7 @@ mod tests {
             days,
             ["2026-11-23", "2026-11-24", "2026-11-25", "2026-11-26"]
         );
-        // At midnight the last day holds only the window's end instant, which the window includes.
+        // At midnight the window ends at the first instant of its last day, which it includes.
         let midnight = Utc.with_ymd_and_hms(2026, 3, 1, 0, 0, 0).unwrap();
         let w = Window::ending_at(midnight, 30);
         assert_eq!(w.utc_days().count(), 31);
@@ -303,6 +350,30 @@ mod tests {
                 ),
             ]
         );
+    }
+
+    #[test]
+    fn rebuild_ranges_cover_every_day_once() {
+        let ranges = rebuild_ranges(day("2026-01-15"), day("2026-03-20"));
+        assert_eq!(
+            ranges,
+            [
+                (day("2026-01-15"), day("2026-02-15")),
+                (day("2026-02-15"), day("2026-03-18")),
+                (day("2026-03-18"), day("2026-04-18")),
+            ]
+        );
+        assert_eq!(
+            rebuild_ranges(day("2026-01-15"), day("2026-01-15")),
+            [(day("2026-01-15"), day("2026-02-15"))]
+        );
+        assert!(rebuild_ranges(day("2026-01-15"), day("2026-01-14")).is_empty());
+        // Fifty years of history: longer ranges, no more than the cap, still contiguous.
+        let long = rebuild_ranges(day("2000-01-01"), day("2049-12-31"));
+        assert!(long.len() as i64 <= MAX_REBUILD_RANGES, "{}", long.len());
+        assert_eq!(long[0].0, day("2000-01-01"));
+        assert!(long.last().unwrap().1 > day("2049-12-31"));
+        assert!(long.windows(2).all(|pair| pair[0].1 == pair[1].0));
     }
 
     #[test]

@@ -3,15 +3,18 @@
 //! snapshots, trends and retention use.
 //!
 //! Everything here is pure: the scoring worker reads rows, asks these functions what to do, and
-//! writes the outcome. Scores themselves come from [`crate::scoring::score`], so a lead rescored in a
-//! batch gets exactly the heat it would get scored alone.
+//! writes the outcome. A lead whose heat state is current is moved forward from its state
+//! ([`crate::heat_state`]: no read of its touchpoints); a lead flagged, scored under an older
+//! config or without a state is rebuilt from its whole history, exactly as
+//! [`crate::scoring::score`] scores it alone.
 
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use serde::Serialize;
 
-use crate::scoring::{score, trend, Heat, ScoringConfig, Touch};
+use crate::heat_state::{Crossed, CrossingRange, HeatState};
+use crate::scoring::{score, trend, HeatValue, ScoringConfig, Touch};
 use crate::types::{wire_enum, HeatLevel};
 
 /// The frequent cron (wrangler.toml `[env.scoring.triggers]`).
@@ -21,7 +24,7 @@ pub const NIGHTLY_CRON: &str = "5 0 * * *";
 
 /// Leads read and written per batch unless `SCORING_BATCH_SIZE` says otherwise.
 ///
-/// Sized for D1's per-invocation limits: a batch costs 3 reads plus at most one guarded UPDATE
+/// Sized for D1's per-invocation limits: a batch costs 4 reads plus at most one guarded UPDATE
 /// per lead and 2 set-based statements, so the defaults (4 × 200) stay well under 1000 queries.
 pub const DEFAULT_BATCH_SIZE: usize = 200;
 /// Rescoring batches per invocation unless `SCORING_BATCHES_PER_RUN` says otherwise.
@@ -130,6 +133,33 @@ pub struct StoredHeat {
     pub needs_rescore: bool,
     /// The config version its score was computed with (0: never scored by the job).
     pub scored_config_version: i64,
+    /// Its running heat state; `None` when it has none yet (a lead from before the state).
+    pub state: Option<HeatState>,
+}
+
+impl StoredHeat {
+    /// Whether the lead's heat must be rebuilt from its whole history: it is flagged, its state
+    /// was built under an older config, or it has none.
+    pub fn needs_rebuild(&self, org_config_version: i64) -> bool {
+        self.needs_rescore
+            || self.scored_config_version != org_config_version
+            || self.state.is_none()
+    }
+
+    /// The touches to read before moving the lead's (current) state to `now`, if any.
+    pub fn crossing(&self, org_config_version: i64, now: DateTime<Utc>) -> Option<CrossingRange> {
+        if self.needs_rebuild(org_config_version) {
+            return None;
+        }
+        self.state.and_then(|state| state.crossing(now))
+    }
+}
+
+/// The touches read for one lead's [`CrossingRange`].
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct CrossingRead {
+    pub touches: Vec<Touch>,
+    pub next_pending_at: Option<DateTime<Utc>>,
 }
 
 /// Why a lead gets a new score.
@@ -148,18 +178,21 @@ pub enum RescoreReason {
 #[derive(Debug, Clone, PartialEq)]
 pub struct RescorePlan {
     pub reason: RescoreReason,
-    pub heat: Heat,
+    pub heat: HeatValue,
+    /// The lead's new heat state, stored with the heat.
+    pub state: HeatState,
     /// `(old, new)` when the level changes: a `heat_level_changes` record.
     pub level_change: Option<(HeatLevel, HeatLevel)>,
 }
 
 /// Decides whether a lead needs a write, given what is stored, the org's current config version,
-/// whether decay is on, and the freshly computed heat. `None`: leave the row alone.
+/// whether decay is on, and the freshly computed heat and state. `None`: leave the row alone.
 pub fn plan_lead(
     stored: &StoredHeat,
     org_config_version: i64,
     decay_on: bool,
-    recomputed: Heat,
+    recomputed: HeatValue,
+    state: HeatState,
 ) -> Option<RescorePlan> {
     let moved = recomputed.score != stored.score || recomputed.level != stored.level;
     let reason = if stored.needs_rescore {
@@ -176,34 +209,69 @@ pub fn plan_lead(
     Some(RescorePlan {
         reason,
         heat: recomputed,
+        state,
         level_change,
     })
 }
 
-/// Recomputes and plans a whole batch: `leads` in keyset order with their stored heat, `touches`
-/// the batch's interactions as `(lead key, touch)` rows in any order (one bulk read). Every lead
-/// is scored with [`score`] over exactly its own touches, so the result equals scoring it alone.
+/// Recomputes and plans a whole batch: `leads` in keyset order with their stored heat;
+/// `history` the whole history of the leads that need a rebuild ([`StoredHeat::needs_rebuild`])
+/// as `(lead key, touch)` rows in any order (one bulk read); `crossings` what was read for the
+/// leads whose state asked for it ([`StoredHeat::crossing`]). A rebuilt lead gets exactly the
+/// heat `score` gives it alone; the others move forward from their state.
+///
+/// A state that moved past pending touches is written even when its heat did not change, so
+/// those touches are not read again.
 pub fn plan_batch<K: Ord + Clone>(
     leads: &[(K, StoredHeat)],
-    touches: impl IntoIterator<Item = (K, Touch)>,
+    history: impl IntoIterator<Item = (K, Touch)>,
+    crossings: &BTreeMap<K, CrossingRead>,
     config: &ScoringConfig,
     org_config_version: i64,
     now: DateTime<Utc>,
 ) -> Vec<(K, Option<RescorePlan>)> {
     let mut by_lead: BTreeMap<K, Vec<Touch>> = BTreeMap::new();
-    for (key, touch) in touches {
+    for (key, touch) in history {
         by_lead.entry(key).or_default().push(touch);
     }
     let decay_on = config.decay_half_life_days.is_some();
     leads
         .iter()
         .map(|(key, stored)| {
-            let own = by_lead.get(key).map(Vec::as_slice).unwrap_or(&[]);
-            let heat = score(own, config, now);
-            (
-                key.clone(),
-                plan_lead(stored, org_config_version, decay_on, heat),
-            )
+            let plan = match stored.state {
+                Some(state) if !stored.needs_rebuild(org_config_version) => {
+                    let read = crossings.get(key);
+                    let crossed = read.map(|read| Crossed {
+                        touches: &read.touches,
+                        next_pending_at: read.next_pending_at,
+                    });
+                    // Without the crossed touches the lead cannot move: left for the next run.
+                    state.advance(config, now, crossed).ok().and_then(|moved| {
+                        let value = moved.value(config, now);
+                        let crossed_some = moved.pending_points != state.pending_points
+                            || moved.next_pending_at != state.next_pending_at;
+                        plan_lead(stored, org_config_version, decay_on, value, moved).or(
+                            crossed_some.then_some(RescorePlan {
+                                reason: RescoreReason::Decayed,
+                                heat: value,
+                                state: moved,
+                                level_change: None,
+                            }),
+                        )
+                    })
+                }
+                _ => {
+                    let own = by_lead.get(key).map(Vec::as_slice).unwrap_or(&[]);
+                    plan_lead(
+                        stored,
+                        org_config_version,
+                        decay_on,
+                        score(own, config, now).value(),
+                        HeatState::from_touches(own, config, now),
+                    )
+                }
+            };
+            (key.clone(), plan)
         })
         .collect()
 }
@@ -344,15 +412,28 @@ mod tests {
             level,
             needs_rescore: flagged,
             scored_config_version: version,
+            state: Some(HeatState::empty(now())),
         }
     }
 
-    fn heat(score: f64, level: HeatLevel) -> Heat {
-        Heat {
-            score,
-            level,
-            breakdown: vec![],
-        }
+    fn heat(score: f64, level: HeatLevel) -> HeatValue {
+        HeatValue { score, level }
+    }
+
+    /// [`plan_lead`] with a state the decision does not look at.
+    fn decide(
+        stored: &StoredHeat,
+        version: i64,
+        decay_on: bool,
+        recomputed: HeatValue,
+    ) -> Option<RescorePlan> {
+        plan_lead(
+            stored,
+            version,
+            decay_on,
+            recomputed,
+            HeatState::empty(now()),
+        )
     }
 
     #[test]
@@ -392,7 +473,7 @@ mod tests {
     #[test]
     fn flagged_leads_are_always_written() {
         // Even when nothing moved: the write clears the flag and records the version.
-        let plan = plan_lead(
+        let plan = decide(
             &stored(4.0, HeatLevel::Cold, true, 3),
             3,
             false,
@@ -405,7 +486,7 @@ mod tests {
 
     #[test]
     fn an_older_config_version_means_a_rescore() {
-        let plan = plan_lead(
+        let plan = decide(
             &stored(4.0, HeatLevel::Cold, false, 1),
             2,
             false,
@@ -415,7 +496,7 @@ mod tests {
         assert_eq!(plan.reason, RescoreReason::ConfigChanged);
         assert_eq!(plan.level_change, Some((HeatLevel::Cold, HeatLevel::Warm)));
         // Never scored by the job (version 0) counts as older.
-        assert!(plan_lead(
+        assert!(decide(
             &stored(0.0, HeatLevel::Cold, false, 0),
             1,
             false,
@@ -427,17 +508,14 @@ mod tests {
     #[test]
     fn decay_rescoring_only_when_the_score_or_level_moved() {
         let current = stored(18.0, HeatLevel::Hot, false, 2);
-        assert_eq!(
-            plan_lead(&current, 2, true, heat(18.0, HeatLevel::Hot)),
-            None
-        );
-        let plan = plan_lead(&current, 2, true, heat(17.5, HeatLevel::Hot)).unwrap();
+        assert_eq!(decide(&current, 2, true, heat(18.0, HeatLevel::Hot)), None);
+        let plan = decide(&current, 2, true, heat(17.5, HeatLevel::Hot)).unwrap();
         assert_eq!(plan.reason, RescoreReason::Decayed);
         assert_eq!(plan.level_change, None);
-        let plan = plan_lead(&current, 2, true, heat(9.0, HeatLevel::Warm)).unwrap();
+        let plan = decide(&current, 2, true, heat(9.0, HeatLevel::Warm)).unwrap();
         assert_eq!(plan.level_change, Some((HeatLevel::Hot, HeatLevel::Warm)));
         // A level that moves alone (thresholds unchanged but a stale level) is rewritten too.
-        let plan = plan_lead(
+        let plan = decide(
             &stored(18.0, HeatLevel::Warm, false, 2),
             2,
             true,
@@ -452,10 +530,7 @@ mod tests {
         // Even if a recomputation differed (e.g. a touch being inserted right now), the lead is
         // only rewritten through its flag or version: the inserting path scores it itself.
         let current = stored(4.0, HeatLevel::Cold, false, 2);
-        assert_eq!(
-            plan_lead(&current, 2, false, heat(6.0, HeatLevel::Warm)),
-            None
-        );
+        assert_eq!(decide(&current, 2, false, heat(6.0, HeatLevel::Warm)), None);
     }
 
     #[test]
@@ -472,7 +547,7 @@ mod tests {
             ("b", Touch::new(SiteVisit, now())),
             ("zzz", Touch::new(SiteVisit, now())), // a lead outside the batch is ignored
         ];
-        let plans = plan_batch(&leads, touches, &config, 1, now());
+        let plans = plan_batch(&leads, touches, &BTreeMap::new(), &config, 1, now());
         type Row<'a> = (&'a str, f64, Option<(HeatLevel, HeatLevel)>);
         let scores: Vec<Row> = plans
             .iter()
@@ -625,7 +700,7 @@ mod tests {
             ) {
                 let now = base() + Duration::milliseconds(at_ms);
                 let keyed: Vec<(usize, StoredHeat)> = (0..leads.len())
-                    .map(|i| (i, StoredHeat { score: -1.0, level: HeatLevel::Cold, needs_rescore: true, scored_config_version: 0 }))
+                    .map(|i| (i, StoredHeat { score: -1.0, level: HeatLevel::Cold, needs_rescore: true, scored_config_version: 0, state: None }))
                     .collect();
                 let mut rows: Vec<(usize, Touch)> = leads
                     .iter()
@@ -635,11 +710,15 @@ mod tests {
                 if reverse {
                     rows.reverse();
                 }
-                let plans = plan_batch(&keyed, rows, &config, 1, now);
+                let plans = plan_batch(&keyed, rows, &BTreeMap::new(), &config, 1, now);
                 prop_assert_eq!(plans.len(), leads.len());
                 for (i, plan) in plans {
                     let plan = plan.expect("a flagged lead is always written");
-                    prop_assert_eq!(plan.heat, score(&leads[i], &config, now));
+                    prop_assert_eq!(plan.heat, score(&leads[i], &config, now).value());
+                    // The state sums the same terms, in the order the rows came.
+                    let alone = HeatState::from_touches(&leads[i], &config, now);
+                    let weights: f64 = leads[i].iter().map(|t| config.weight(t.kind).unsigned_abs() as f64).sum();
+                    prop_assert!((plan.state.points(&config, now) - alone.points(&config, now)).abs() <= 1e-9 * (1.0 + weights));
                 }
             }
 
@@ -654,19 +733,37 @@ mod tests {
             ) {
                 steps.sort();
                 let config = ScoringConfig { decay_half_life_days: Some(half_life), ..ScoringConfig::default() };
-                let mut stored = StoredHeat { score: 0.0, level: HeatLevel::Cold, needs_rescore: true, scored_config_version: 0 };
+                let mut stored = StoredHeat { score: 0.0, level: HeatLevel::Cold, needs_rescore: true, scored_config_version: 0, state: None };
                 let mut changes = Vec::new();
                 for ms in &steps {
                     let now = base() + Duration::milliseconds(*ms);
-                    if let Some(plan) = plan_lead(&stored, 1, true, score(&touches, &config, now)) {
+                    // What the job reads: the whole history for a rebuild, else the crossed
+                    // touches its state asks for.
+                    let history: Vec<(usize, Touch)> = if stored.needs_rebuild(1) {
+                        touches.iter().map(|t| (0, *t)).collect()
+                    } else {
+                        Vec::new()
+                    };
+                    let mut crossings = BTreeMap::new();
+                    if let Some(range) = stored.crossing(1, now) {
+                        crossings.insert(0, CrossingRead {
+                            touches: touches.iter().copied()
+                                .filter(|t| range.after < t.occurred_at && t.occurred_at <= range.until)
+                                .collect(),
+                            next_pending_at: touches.iter().map(|t| t.occurred_at).filter(|at| *at > range.until).min(),
+                        });
+                    }
+                    let leads = [(0, stored.clone())];
+                    let plans = plan_batch(&leads, history, &crossings, &config, 1, now);
+                    if let Some(plan) = &plans[0].1 {
                         if let Some(change) = plan.level_change {
                             changes.push(change);
                         }
-                        stored = StoredHeat { score: plan.heat.score, level: plan.heat.level, needs_rescore: false, scored_config_version: 1 };
+                        stored = StoredHeat { score: plan.heat.score, level: plan.heat.level, needs_rescore: false, scored_config_version: 1, state: Some(plan.state) };
                     }
                 }
                 let last = base() + Duration::milliseconds(*steps.last().unwrap());
-                let direct = score(&touches, &config, last);
+                let direct = score(&touches, &config, last).value();
                 prop_assert_eq!(stored.score, direct.score);
                 prop_assert_eq!(stored.level, direct.level);
                 for pair in changes.windows(2) {
@@ -676,7 +773,7 @@ mod tests {
                     prop_assert_ne!(old, new);
                 }
                 // And a further run at the same instant writes nothing.
-                prop_assert_eq!(plan_lead(&stored, 1, true, direct), None);
+                prop_assert_eq!(decide(&stored, 1, true, direct), None);
             }
 
             /// Walking two id streams batch by batch with one cursor visits the union of both,

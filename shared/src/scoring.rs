@@ -141,7 +141,7 @@ impl ScoringConfig {
 
     /// The half-life to apply, or `None` for no decay. A half-life that [`Self::validate`] would
     /// reject is treated as off, so even an unvalidated config always yields a finite score.
-    fn effective_half_life(&self) -> Option<f64> {
+    pub(crate) fn effective_half_life(&self) -> Option<f64> {
         self.decay_half_life_days
             .filter(|half_life| half_life.is_finite() && *half_life > 0.0)
     }
@@ -170,6 +170,23 @@ pub struct Heat {
     pub level: HeatLevel,
     /// One line per interaction type present, highest points first (ties by type order).
     pub breakdown: Vec<BreakdownLine>,
+}
+
+impl Heat {
+    /// The score and level, as a lead stores them.
+    pub fn value(&self) -> HeatValue {
+        HeatValue {
+            score: self.score,
+            level: self.level,
+        }
+    }
+}
+
+/// A lead's stored heat: the score (never negative, rounded to cents) and its level.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct HeatValue {
+    pub score: f64,
+    pub level: HeatLevel,
 }
 
 /// How much one interaction type contributed to a [`Heat`].
@@ -301,14 +318,17 @@ pub fn trend(score_now: f64, score_7_days_ago: Option<f64>, score_14_days_ago: O
 
 /// Age of a touch in (fractional) days; negative for a touch after `now`.
 fn age_in_days(touch: &Touch, now: DateTime<Utc>) -> f64 {
+    days_between(touch.occurred_at, now)
+}
+
+/// Days (fractional, by whole milliseconds) from `from` to `to`; negative when `to` is earlier.
+pub(crate) fn days_between(from: DateTime<Utc>, to: DateTime<Utc>) -> f64 {
     // Cannot overflow: chrono's whole date range spans far less than i64::MAX milliseconds.
-    now.signed_duration_since(touch.occurred_at)
-        .num_milliseconds() as f64
-        / MILLISECONDS_PER_DAY
+    to.signed_duration_since(from).num_milliseconds() as f64 / MILLISECONDS_PER_DAY
 }
 
 /// Rounds to 2 decimals, half away from zero (`f64::round`'s rule).
-fn round_to_cents(value: f64) -> f64 {
+pub(crate) fn round_to_cents(value: f64) -> f64 {
     let rounded = (value * 100.0).round() / 100.0;
     if rounded.is_finite() {
         // `+ 0.0` turns -0.0 (e.g. a trend of -0.001) into 0.0 so it never prints as "-0".

@@ -198,6 +198,10 @@ pub const MOVE_TABLES: &[MoveTable] = &[
             "created_at",
             "updated_at",
             "version",
+            "heat_ref_at",
+            "heat_settled",
+            "heat_pending",
+            "heat_next_pending_at",
         ],
         &["created_at", "id"],
     ),
@@ -373,6 +377,29 @@ pub const MOVE_TABLES: &[MoveTable] = &[
         &["inbox_id", "org_id", "requested_at"],
         &["inbox_id"],
     ),
+    table(
+        "members",
+        &[
+            "org_id",
+            "user_id",
+            "name",
+            "email",
+            "role",
+            "first_seen_at",
+            "last_seen_at",
+        ],
+        &["user_id"],
+    ),
+];
+
+/// Tenant tables a move does not copy, because they are derived from the moved ones: the
+/// dashboard's rollups. Triggers on the base tables fill them on the target as the copy inserts
+/// its rows, and empty them with the org row when a move clears a target or deletes its source.
+/// tests/tests/schema.rs checks that every tenant table is moved or listed here.
+pub const DERIVED_TABLES: &[&str] = &[
+    "dashboard_lead_counts",
+    "dashboard_lead_days",
+    "dashboard_touch_days",
 ];
 
 /// The move table named `name`.

@@ -121,10 +121,13 @@ export async function startRuntime(env = {}) {
 
 const b64url = (value) => Buffer.from(value).toString("base64url");
 
-/** An HS256 JWT with sub, org, role and exp (one hour), signed with the development secret. */
-export function mintToken({ org, sub = "user-admin", role = "admin", ttl = 3600 }) {
+/**
+ * An HS256 JWT with sub, org, role and exp (one hour), and the optional profile claims `name` and
+ * `email`, signed with the development secret.
+ */
+export function mintToken({ org, sub = "user-admin", role = "admin", ttl = 3600, name, email }) {
   const header = b64url(JSON.stringify({ alg: "HS256", typ: "JWT" }));
-  const payload = b64url(JSON.stringify({ sub, org, role, exp: Math.floor(Date.now() / 1000) + ttl }));
+  const payload = b64url(JSON.stringify({ sub, org, role, exp: Math.floor(Date.now() / 1000) + ttl, name, email }));
   const signature = createHmac("sha256", JWT_SECRET).update(`${header}.${payload}`).digest("base64url");
   return `${header}.${payload}.${signature}`;
 }

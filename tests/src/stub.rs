@@ -18,6 +18,9 @@
 //!   Tokens are read from `Authorization: Bearer` (or Graph's `access_token` parameter); a Graph
 //!   call whose `appsecret_proof` is not the HMAC of its token under [`META_APP_SECRET`] is refused.
 //!
+//! - `GET /oidc/jwks` answers the identity provider's key set registered with [`Stub::set_jwks`]
+//!   (with its `Cache-Control`), for the sign-in tests (`tests/tests/oidc.rs`).
+//!
 //! Every request is recorded, so tests count the calls made for a resource.
 
 use std::collections::HashMap;
@@ -183,6 +186,8 @@ struct State {
     meta_leads: HashMap<String, Value>,
     linkedin: HashMap<String, Value>,
     modes: Vec<(String, Mode)>,
+    /// `GET /oidc/jwks`: a key set and its `Cache-Control`.
+    jwks: Option<(Value, Option<String>)>,
     faults: Option<Faults>,
     fault_counts: FaultCounts,
     /// Every request: method, path with query, headers (lower-case names).
@@ -360,6 +365,15 @@ impl Stub {
             .insert(format!("leadForms/{form_id}"), form);
     }
 
+    /// The path of the identity provider's key set, [`Stub::set_jwks`].
+    pub const JWKS_PATH: &'static str = "/oidc/jwks";
+
+    /// Serves `jwks` at [`Stub::JWKS_PATH`] (replacing the previous set, as a key rotation does),
+    /// with `Cache-Control: cache_control` when given.
+    pub fn set_jwks(&self, jwks: Value, cache_control: Option<&str>) {
+        self.lock().jwks = Some((jwks, cache_control.map(str::to_string)));
+    }
+
     /// Requests whose path contains `key` are answered according to `mode` (latest setting wins).
     pub fn set_mode(&self, key: &str, mode: Mode) {
         let mut state = self.lock();
@@ -481,6 +495,15 @@ fn serve(stream: TcpStream, state: &Mutex<State>) -> std::io::Result<()> {
                 thread::sleep(delay);
             }
             match resource {
+                Some((status, value)) if path == Stub::JWKS_PATH => {
+                    let cache_control =
+                        state.lock().unwrap_or_else(|p| p.into_inner()).jwks.clone();
+                    let headers = cache_control
+                        .and_then(|(_, value)| value)
+                        .map(|value| vec![("Cache-Control".to_string(), value)])
+                        .unwrap_or_default();
+                    (status, headers, value)
+                }
                 Some((status, value)) => (status, usage_headers(12, 0), value),
                 None => (
                     404,
@@ -545,6 +568,9 @@ fn respond(
 }
 
 fn lookup(state: &State, path: &str) -> Option<Value> {
+    if path == Stub::JWKS_PATH {
+        return state.jwks.as_ref().map(|(jwks, _)| jwks.clone());
+    }
     if let Some(rest) = path.strip_prefix("/graph/v25.0/") {
         return state.meta_leads.get(rest).cloned();
     }

@@ -822,7 +822,7 @@ fn dashboard_figures_match_a_seeded_org(rt: &Runtime) {
     assert_eq!(social["by_platform"]["linkedin"]["total"], 0);
     assert_eq!(social["by_type"]["social_like"], 1);
 
-    // No snapshots yet: trending from the points earned in the window.
+    // No snapshots yet: each lead rose from nothing to its score now.
     let rising: Vec<(String, Value)> = dash["trending"]["rising"]
         .as_array()
         .unwrap()
@@ -832,12 +832,12 @@ fn dashboard_figures_match_a_seeded_org(rt: &Runtime) {
     assert_eq!(
         rising,
         [
-            (web.clone(), json!(16)),
-            (referral.clone(), json!(5)),
+            (web.clone(), json!(18)),
+            (referral.clone(), json!(6)),
             (fb.clone(), json!(2))
         ]
     );
-    assert_eq!(dash["trending"]["rising"][0]["basis"], "touchpoints");
+    assert_eq!(dash["trending"]["rising"][0]["basis"], "no_snapshot");
     assert_eq!(dash["trending"]["falling"], json!([]));
 
     // A 4-day window: Wendy's 2-day and 3-day quotes, Fred's like and comment.

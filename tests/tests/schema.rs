@@ -12,7 +12,9 @@ use std::path::{Path, PathBuf};
 use leadheat_domain::ranking;
 use leadheat_domain::rescoring::RescoreRunStatus;
 use leadheat_domain::sync::{InboxStatus, IntegrationStatus};
-use leadheat_domain::types::{CapturedBy, FieldType, HeatLevel, InteractionType, Platform, Source};
+use leadheat_domain::types::{
+    CapturedBy, FieldType, HeatLevel, InteractionType, Platform, Role, Source,
+};
 use rusqlite::{Batch, Connection, ErrorCode};
 
 // ---------------------------------------------------------------------------------------------
@@ -372,6 +374,15 @@ const INBOX_SCRUB: Row = &[
     ("org_id", "'org_a'"),
     ("requested_at", T0),
 ];
+const MEMBER: Row = &[
+    ("org_id", "'org_a'"),
+    ("user_id", "'user_1'"),
+    ("name", "'Ana Lima'"),
+    ("email", "'ana@example.com'"),
+    ("role", "'member'"),
+    ("first_seen_at", T0),
+    ("last_seen_at", T0),
+];
 
 // Directory rows.
 const DIRECTORY_ORG_A: Row = &[
@@ -540,7 +551,8 @@ const TENANT_TABLES: &[(&str, &str)] = &[
         "id org_id first_name last_name email email_normalized phone phone_normalized \
          company title source source_detail stage_id rank_key owner_id tags custom_fields \
          heat_score heat_level heat_trend heat_stamp scored_at scored_config_version \
-         needs_rescore last_interaction_at created_at updated_at version",
+         needs_rescore last_interaction_at created_at updated_at version heat_ref_at heat_settled \
+         heat_pending heat_next_pending_at",
     ),
     ("lead_tags", "org_id lead_id tag"),
     (
@@ -599,6 +611,16 @@ const TENANT_TABLES: &[(&str, &str)] = &[
     ),
     ("erasure_suppressions", "org_id identity_hash erased_at"),
     ("erasure_inbox_scrubs", "inbox_id org_id requested_at"),
+    (
+        "dashboard_lead_counts",
+        "org_id heat_level source stage_id n",
+    ),
+    ("dashboard_lead_days", "org_id day created hot_net"),
+    ("dashboard_touch_days", "org_id day platform type n"),
+    (
+        "members",
+        "org_id user_id name email role first_seen_at last_seen_at",
+    ),
 ];
 
 /// Every table of the directory and its columns.
@@ -737,6 +759,7 @@ const TENANT_ROWS: &[(&str, Row)] = &[
     ("tracking_events", TRACKING_EVENT),
     ("erasure_suppressions", SUPPRESSION),
     ("erasure_inbox_scrubs", INBOX_SCRUB),
+    ("members", MEMBER),
 ];
 
 /// A shard with a row in every table (`seeded`, then [`TENANT_ROWS`]).
@@ -849,6 +872,7 @@ fn enum_checks_list_exactly_the_domain_wire_strings() {
         ("webhook_inbox", "status", InboxStatus::WIRE_NAMES),
         ("platform_throttles", "platform", &social),
         ("rescore_runs", "status", RescoreRunStatus::WIRE_NAMES),
+        ("members", "role", Role::WIRE_NAMES),
     ];
     for (table, column, wire_names) in cases {
         assert_eq!(
@@ -2123,77 +2147,45 @@ fn plan_scoring_job_work_queues() {
     );
 }
 
+/// The dashboard reads rollups by primary key range (`store::dashboard`): the org's lead counts,
+/// and the window's days of touchpoints and lead days.
 #[test]
-fn plan_dashboard_counts_and_trending() {
+fn plan_dashboard_reads_rollups_by_key() {
     let conn = db();
-    for (column, index) in [
-        ("heat_level", "leads_org_level_heat"),
-        ("source", "leads_org_source_created"),
-        ("stage_id", "leads_org_stage_rank"),
+    for (sql, index) in [
+        (
+            "SELECT heat_level, SUM(n) FROM dashboard_lead_counts WHERE org_id = ?1 GROUP BY heat_level",
+            "PRIMARY KEY",
+        ),
+        (
+            "SELECT day, platform, SUM(n) FROM dashboard_touch_days \
+             WHERE org_id = ?1 AND day >= ?2 AND day <= ?3 GROUP BY day, platform",
+            "PRIMARY KEY",
+        ),
+        (
+            "SELECT SUM(hot_net) FROM dashboard_lead_days WHERE org_id = ?1 AND day < ?2",
+            "PRIMARY KEY",
+        ),
     ] {
-        let sql =
-            format!("SELECT {column}, count(*) FROM leads WHERE org_id = ?1 GROUP BY {column}");
-        assert_plan(&conn, &sql, index, Order::FromIndex);
+        assert_plan(&conn, sql, index, Order::MaySort);
     }
-    let sql = format!(
-        "SELECT {LEAD_COLUMNS}, heat_trend FROM leads WHERE org_id = ?1 \
-         ORDER BY heat_trend DESC, id DESC LIMIT 10"
-    );
-    assert_plan(&conn, &sql, "leads_org_trend", Order::FromIndex);
 }
 
-/// Social engagement over the window, per platform and type and per UTC day (as
-/// `store::dashboard` writes them): each seeks the window's range once per social platform and
-/// reads no other platform's touchpoints.
+/// Trending reads the org's leads from an index and each one's baseline snapshot by primary key:
+/// no touchpoint, no scan of the snapshots.
 #[test]
-fn plan_dashboard_social_engagement() {
+fn plan_dashboard_trending_from_snapshots() {
     let conn = db();
-    // The lists the store inlines: the domain's social types and platforms.
-    let quoted = |wire: Vec<&str>| {
-        wire.iter()
-            .map(|v| format!("'{v}'"))
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
-    let social = format!(
-        "type IN ({}) AND platform IN ({})",
-        quoted(
-            InteractionType::ALL
-                .iter()
-                .filter(|kind| kind.is_social())
-                .map(|kind| kind.as_str())
-                .collect()
-        ),
-        quoted(
-            Platform::ALL
-                .iter()
-                .filter(|platform| platform.is_social())
-                .map(|platform| platform.as_str())
-                .collect()
-        ),
+    let sql = "SELECT l.id, l.heat_score - COALESCE((SELECT s.score FROM heat_snapshots s \
+               WHERE s.lead_id = l.id AND s.day >= ?2 AND s.day <= ?3 ORDER BY s.day DESC LIMIT 1), 0) \
+               FROM leads l WHERE l.org_id = ?1";
+    assert_plan(&conn, sql, "leads_org_heat", Order::MaySort);
+    let plan = query_plan(&conn, sql).join("\n");
+    assert!(
+        plan.contains("SEARCH s USING PRIMARY KEY (lead_id=? AND day>? AND day<?)"),
+        "{plan}"
     );
-    let sql = format!(
-        "SELECT platform, type, COUNT(*) AS n FROM interactions \
-         WHERE org_id = ?1 AND occurred_at >= ?2 AND occurred_at <= ?3 AND {social} \
-         GROUP BY platform, type ORDER BY platform, type"
-    );
-    assert_plan(
-        &conn,
-        &sql,
-        "interactions_org_platform_occurred",
-        Order::MaySort,
-    );
-    let sql = format!(
-        "SELECT substr(occurred_at, 1, 10) AS day, platform, COUNT(*) AS n FROM interactions \
-         WHERE org_id = ?1 AND occurred_at >= ?2 AND occurred_at <= ?3 AND {social} \
-         GROUP BY day, platform ORDER BY day, platform"
-    );
-    assert_plan(
-        &conn,
-        &sql,
-        "interactions_org_platform_occurred",
-        Order::MaySort,
-    );
+    assert!(!plan.contains("interactions"), "{plan}");
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -2404,13 +2396,16 @@ fn plan_directory_retention_sweeps() {
 /// runs prepare on the schema. A table added to migrations/tenant without being listed fails here.
 #[test]
 fn every_tenant_table_is_moved_with_its_columns_in_foreign_key_order() {
-    use leadheat_domain::sharding::{count_sql, Scope, MOVE_TABLES};
+    use leadheat_domain::sharding::{count_sql, Scope, DERIVED_TABLES, MOVE_TABLES};
     let conn = db();
     let listed: Vec<&str> = MOVE_TABLES.iter().map(|t| t.name).collect();
+    // Derived tables (rollups the triggers fill) are not copied: they are the rest.
+    assert!(DERIVED_TABLES.iter().all(|t| !listed.contains(t)));
     assert_eq!(
         set(ordinary_tables(&conn)),
-        set(listed.iter().copied()),
-        "the tables of leadheat_domain::sharding::MOVE_TABLES and of migrations/tenant"
+        set(listed.iter().chain(DERIVED_TABLES).copied()),
+        "the tables of leadheat_domain::sharding::MOVE_TABLES and DERIVED_TABLES and of \
+         migrations/tenant"
     );
     for (position, table) in MOVE_TABLES.iter().enumerate() {
         let columns = set(strings(
@@ -2565,17 +2560,170 @@ fn a_page_copied_through_json_is_the_same_rows() {
         };
         assert_eq!(dump(&source), dump(&target), "{}", table.name);
     }
+    // The copy's triggers built the derived tables: the same rows as at the source.
+    for table in leadheat_domain::sharding::DERIVED_TABLES {
+        let columns = strings(
+            &source,
+            &format!("SELECT name FROM pragma_table_info('{table}')"),
+        )
+        .join(", ");
+        let rows = |conn: &Connection| {
+            strings(
+                conn,
+                &format!(
+                    "SELECT json_array({columns}) FROM \"{table}\" WHERE org_id = 'org_a' ORDER BY 1"
+                ),
+            )
+        };
+        assert!(!rows(&source).is_empty(), "{table} of the source");
+        assert_eq!(rows(&source), rows(&target), "{table}");
+    }
     for table in MOVE_TABLES.iter().rev() {
         target
             .execute(&table.delete_sql(), rusqlite::params!["org_a", 1000])
             .unwrap();
     }
-    for table in MOVE_TABLES {
+    for table in MOVE_TABLES
+        .iter()
+        .map(|t| t.name)
+        .chain(leadheat_domain::sharding::DERIVED_TABLES.iter().copied())
+    {
         assert_eq!(
-            count(&target, &format!("SELECT COUNT(*) FROM \"{}\"", table.name)),
+            count(&target, &format!("SELECT COUNT(*) FROM \"{table}\"")),
             0,
-            "{} after the deletes",
-            table.name
+            "{table} after the deletes",
+        );
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Dashboard rollups: the triggers against a recomputation from the base tables
+
+/// The org's non-zero rollup rows, and the same rows recomputed from the base tables.
+fn rollups_and_recomputed(conn: &Connection, org: &str) -> (Vec<String>, Vec<String>) {
+    let stored = strings(
+        conn,
+        &format!(
+            "SELECT 'c ' || heat_level || ' ' || source || ' ' || stage_id || ' ' || n \
+             FROM dashboard_lead_counts WHERE org_id = '{org}' AND n <> 0 \
+             UNION ALL SELECT 'd ' || day || ' ' || created || ' ' || hot_net \
+             FROM dashboard_lead_days WHERE org_id = '{org}' AND (created <> 0 OR hot_net <> 0) \
+             UNION ALL SELECT 't ' || day || ' ' || platform || ' ' || type || ' ' || n \
+             FROM dashboard_touch_days WHERE org_id = '{org}' AND n <> 0 ORDER BY 1"
+        ),
+    );
+    let recomputed = strings(
+        conn,
+        &format!(
+            "SELECT 'c ' || heat_level || ' ' || source || ' ' || COALESCE(stage_id, '') || ' ' || COUNT(*) \
+             FROM leads WHERE org_id = '{org}' GROUP BY heat_level, source, COALESCE(stage_id, '') \
+             UNION ALL SELECT 'd ' || day || ' ' || SUM(created) || ' ' || SUM(hot_net) FROM ( \
+               SELECT substr(created_at, 1, 10) AS day, 1 AS created, 0 AS hot_net FROM leads WHERE org_id = '{org}' \
+               UNION ALL SELECT substr(changed_at, 1, 10), 0, (new_level = 'HOT') - (old_level = 'HOT') \
+               FROM heat_level_changes WHERE org_id = '{org}') \
+             GROUP BY day HAVING SUM(created) <> 0 OR SUM(hot_net) <> 0 \
+             UNION ALL SELECT 't ' || substr(occurred_at, 1, 10) || ' ' || platform || ' ' || type || ' ' || COUNT(*) \
+             FROM interactions WHERE org_id = '{org}' GROUP BY substr(occurred_at, 1, 10), platform, type ORDER BY 1"
+        ),
+    );
+    (stored, recomputed)
+}
+
+/// Random inserts, updates (level, source, stage, day, platform, re-parenting) and deletes of
+/// leads, touchpoints and level changes, the way every write path makes them: after each step
+/// the rollups equal a recomputation. Deleting the org empties them.
+#[test]
+fn dashboard_rollups_follow_every_write() {
+    let conn = seeded();
+    insert_ok(&conn, "pipeline_stages", STAGE, &[]);
+    insert_ok(
+        &conn,
+        "pipeline_stages",
+        STAGE,
+        &[("id", "'stg_won'"), ("name", "'Won'"), ("rank_key", "'X'")],
+    );
+    let mut state = 0x2545_f491_4f6c_dd1du64;
+    let mut next = move |n: u64| {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state % n
+    };
+    let levels = ["COLD", "WARM", "HOT"];
+    let sources = ["website", "facebook", "referral"];
+    let stages = ["NULL", "'stg_new'", "'stg_won'"];
+    let days = ["2026-11-20", "2026-11-25", "2026-12-01"];
+    let platforms = ["facebook", "linkedin", "email"];
+    for step in 0..400 {
+        let lead = format!("'lead_r{}'", next(12));
+        let other = format!("'lead_r{}'", next(12));
+        let day = days[next(3) as usize];
+        let at = format!("'{day}T1{}:00:00.000Z'", next(10));
+        let sql = match next(9) {
+            0 | 1 => {
+                let stage = stages[next(3) as usize];
+                format!(
+                    "INSERT INTO leads (id, org_id, source, heat_level, stage_id, rank_key, created_at, updated_at) \
+                     VALUES ({lead}, 'org_a', '{}', '{}', {stage}, IIF({stage} IS NULL, NULL, 'V'), {at}, {at}) \
+                     ON CONFLICT (id) DO UPDATE SET source = excluded.source, stage_id = excluded.stage_id, \
+                     rank_key = excluded.rank_key",
+                    sources[next(3) as usize],
+                    levels[next(3) as usize]
+                )
+            }
+            2 => format!(
+                "UPDATE leads SET heat_level = '{}', heat_score = heat_score + 1 WHERE id = {lead}",
+                levels[next(3) as usize]
+            ),
+            3 => {
+                let stage = stages[next(3) as usize];
+                format!(
+                    "UPDATE leads SET stage_id = {stage}, rank_key = IIF({stage} IS NULL, NULL, 'W') WHERE id = {lead}"
+                )
+            }
+            4 => format!(
+                "INSERT INTO interactions (id, org_id, lead_id, type, platform, occurred_at, captured_by, points, external_id, created_at) \
+                 SELECT 'ix_{step}', org_id, id, 'social_like', '{}', {at}, 'manual', 1, 'x{step}', {at} FROM leads WHERE id = {lead}",
+                platforms[next(3) as usize]
+            ),
+            5 => format!(
+                "UPDATE interactions SET lead_id = {other} WHERE lead_id = {lead} AND EXISTS (SELECT 1 FROM leads WHERE id = {other})"
+            ),
+            6 => format!(
+                "UPDATE interactions SET occurred_at = {at}, platform = '{}' WHERE id IN (SELECT id FROM interactions LIMIT 1 OFFSET {})",
+                platforms[next(3) as usize],
+                next(5)
+            ),
+            7 => {
+                let (old, new) = (levels[next(3) as usize], levels[next(3) as usize]);
+                format!(
+                    "INSERT INTO heat_level_changes (id, org_id, lead_id, old_level, new_level, changed_at) \
+                     SELECT 'hlc_{step}', org_id, id, '{old}', '{new}', {at} FROM leads WHERE id = {lead} AND '{old}' <> '{new}'"
+                )
+            }
+            _ => format!("DELETE FROM leads WHERE id = {lead}"),
+        };
+        conn.execute(&sql, [])
+            .unwrap_or_else(|e| panic!("step {step}: {sql}: {e}"));
+        let (stored, recomputed) = rollups_and_recomputed(&conn, "org_a");
+        assert_eq!(stored, recomputed, "after step {step}: {sql}");
+    }
+    assert!(
+        count(&conn, "SELECT COUNT(*) FROM dashboard_touch_days") > 0,
+        "the steps wrote touchpoints"
+    );
+    conn.execute(
+        "UPDATE leads SET stage_id = NULL, rank_key = NULL WHERE org_id = 'org_a'",
+        [],
+    )
+    .unwrap();
+    conn.execute("DELETE FROM orgs WHERE id = 'org_a'", [])
+        .unwrap();
+    for table in leadheat_domain::sharding::DERIVED_TABLES {
+        assert_eq!(
+            count(&conn, &format!("SELECT COUNT(*) FROM {table}")),
+            0,
+            "{table}"
         );
     }
 }

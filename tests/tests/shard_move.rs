@@ -6,7 +6,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use leadheat_domain::sharding::MOVE_TABLES;
+use leadheat_domain::sharding::{DERIVED_TABLES, MOVE_TABLES};
 use leadheat_e2e::runner::{run, E2eTest};
 use leadheat_e2e::social::{connect_page, numeric_id, page_event, post_meta};
 use leadheat_e2e::{token, unique_org, Resp, Runtime};
@@ -113,6 +113,42 @@ fn dump(conn: &Connection, org: &str) -> Dump {
             (table.name.to_string(), rows)
         })
         .collect()
+}
+
+/// The org's non-zero rows of the derived tables (the dashboard's rollups), in order.
+fn derived(conn: &Connection, org: &str) -> Vec<String> {
+    let mut rows = Vec::new();
+    for table in DERIVED_TABLES {
+        let columns: Vec<String> = conn
+            .prepare(&format!("SELECT name FROM pragma_table_info('{table}')"))
+            .unwrap()
+            .query_map([], |row| row.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        let sql = format!(
+            "SELECT json_array({}) FROM \"{table}\" WHERE org_id = ?1 ORDER BY 1",
+            columns.join(", ")
+        );
+        let mut statement = conn.prepare(&sql).unwrap();
+        let found = statement
+            .query_map([org], |row| row.get::<_, String>(0))
+            .unwrap();
+        // A count back at 0 may stay as a row; it counts nothing.
+        rows.extend(
+            found
+                .map(|row| format!("{table} {}", row.unwrap()))
+                .filter(|row| !row.ends_with(",0]") && !row.ends_with(",0,0]")),
+        );
+    }
+    rows
+}
+
+/// A dashboard without its window (which moves with the clock).
+fn dashboard(api: &Api) -> Value {
+    let mut dash = api.get("/v1/dashboard?window_days=30").expect(200).json();
+    dash.as_object_mut().unwrap().remove("window");
+    dash
 }
 
 fn counts(dump: &Dump) -> Vec<(String, usize)> {
@@ -250,6 +286,9 @@ fn an_org_with_live_data_moves_to_the_other_shard(rt: &Runtime) {
         .find(|p| *p != source_path)
         .unwrap();
     let before = dump(&open(&source_path), &org);
+    let rollups_before = derived(&open(&source_path), &org);
+    assert!(!rollups_before.is_empty());
+    let dashboard_before = dashboard(&api);
     for table in [
         "orgs",
         "scoring_configs",
@@ -332,6 +371,9 @@ fn an_org_with_live_data_moves_to_the_other_shard(rt: &Runtime) {
             rows.len()
         );
     }
+    // The triggers built the same rollups on the target; the source has none of the org's left.
+    assert_eq!(derived(&open(&target_path), &org), rollups_before);
+    assert_eq!(derived(&open(&source_path), &org), Vec::<String>::new());
     // The full-text index was filled on the target by the triggers.
     let found: i64 = open(&target_path)
         .query_row(
@@ -352,6 +394,7 @@ fn an_org_with_live_data_moves_to_the_other_shard(rt: &Runtime) {
         timeline
     );
     assert_eq!(api.get("/v1/pipeline/board").expect(200).json(), board);
+    assert_eq!(dashboard(&api), dashboard_before);
     let search = api.get("/v1/leads?q=Grace").expect(200).json();
     assert!(search.to_string().contains(&leads[1]), "{search}");
 

@@ -1,9 +1,12 @@
-// Who is signed in. Development: a pasted bearer token (JWT) kept in sessionStorage, so it lasts
-// for this tab only. Production takes the JWT from the company's identity provider instead (an
-// OIDC/SAML login in front of the app hands the token over); the rest of the app only ever calls
-// getToken().
+// Who is signed in: a bearer token (JWT) kept in sessionStorage, so it lasts for this tab only. It
+// comes from the company's identity provider (oidc.js: OpenID Connect with PKCE), or in
+// development from the "sign in as" page of the local runtime or a pasted token; the rest of the
+// app only ever calls getToken(). A provider's token names org and role its own way, so its
+// session (sub, org, role, exp as the API mapped them) is kept beside it and claims() answers
+// with that.
 
 const KEY = "leadheat.token";
+const SESSION = "leadheat.session";
 const listeners = new Set();
 
 export function getToken() {
@@ -14,13 +17,26 @@ export function getToken() {
   }
 }
 
-export function setToken(token) {
-  sessionStorage.setItem(KEY, token);
+/** Starts a session with `token`; `session` is the API's reading of it (GET /v1/auth/session). */
+export function setToken(token, session = null) {
+  store(token, session);
   listeners.forEach((fn) => fn(token));
+}
+
+/** Replaces the current session's token (a renewal): nothing is told, nothing re-renders. */
+export function renewToken(token, session = null) {
+  store(token, session);
+}
+
+function store(token, session) {
+  sessionStorage.setItem(KEY, token);
+  if (session) sessionStorage.setItem(SESSION, JSON.stringify(session));
+  else sessionStorage.removeItem(SESSION);
 }
 
 export function signOut(reason) {
   sessionStorage.removeItem(KEY);
+  sessionStorage.removeItem(SESSION);
   listeners.forEach((fn) => fn(null, reason));
 }
 
@@ -28,9 +44,18 @@ export function onAuthChange(fn) {
   listeners.add(fn);
 }
 
-/** The token's claims ({sub, org, role, exp}) or null when it is not a readable JWT. */
+/**
+ * The token's claims ({sub, org, role, exp}) or null when it is not a readable JWT. For the
+ * current token, the session the API mapped it to when there is one.
+ */
 export function claims(token = getToken()) {
   if (!token) return null;
+  if (token === getToken()) {
+    try {
+      const session = JSON.parse(sessionStorage.getItem(SESSION) || "null");
+      if (session) return session;
+    } catch {}
+  }
   const parts = token.split(".");
   if (parts.length !== 3) return null;
   try {
@@ -39,6 +64,12 @@ export function claims(token = getToken()) {
   } catch {
     return null;
   }
+}
+
+/** Whether the signed-in user may change leads (members and admins; viewers only read). */
+export function canWrite() {
+  const role = claims()?.role;
+  return role === "admin" || role === "member";
 }
 
 /** Why a token cannot be used, or null when it looks usable (the server has the last word). */

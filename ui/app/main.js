@@ -10,6 +10,7 @@ import { api, qs } from "./api.js";
 import { claims, getToken, onAuthChange, setToken, signOut, takeTokenFromUrl } from "./auth.js";
 import { h, notify, replace } from "./dom.js";
 import { openLiveSocket } from "./live.js";
+import { completeSignIn, forgetProviderSession, scheduleRenewal } from "./oidc.js";
 import * as board from "./views/board.js";
 import * as dashboard from "./views/dashboard.js";
 import * as feed from "./views/feed.js";
@@ -223,10 +224,23 @@ async function start({ focus = false } = {}) {
 }
 
 onAuthChange((token, reason) => {
+  if (!token) forgetProviderSession();
   if (!token && reason) notify(reason, "error");
   start({ focus: true });
 });
 
+// A token handed over in the URL (the development sign-in page), the identity provider's answer
+// (/app/?code=...&state=...), or the session this tab already has.
 const handed = takeTokenFromUrl();
 if (handed) setToken(handed);
-else start();
+else
+  completeSignIn()
+    .then((signedIn) => {
+      if (signedIn) return;
+      scheduleRenewal();
+      start();
+    })
+    .catch((error) => {
+      notify(error.message, "error");
+      start();
+    });

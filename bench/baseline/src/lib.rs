@@ -12,6 +12,9 @@
 //!   against the scoring job's 3 queries and 1 batch per 200 leads). It scores with the same domain
 //!   function as the job, so only the data access differs. One call stays under D1's 1,000 queries
 //!   per invocation; the benchmark calls it until `done`.
+//! - `POST /d1/read` `{"statements":[{"sql","args"}]}`: what D1 itself costs a read route. The
+//!   statements (the route's SQL, as the query benchmark copies it) run as ONE D1 batch and the rows
+//!   come back as JSON `{"results":[[row...]...]}`: no authentication, no org check, no shaping.
 
 use chrono::{DateTime, SecondsFormat, TimeZone, Utc};
 use leadheat_domain::scoring::{self, ScoringConfig, Thresholds, Touch};
@@ -106,12 +109,55 @@ pub async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
             Response::from_json(&json!({"status": "ok"}))
         }
         (Method::Post, "/naive-rescore") => naive_rescore(req, env).await,
+        (Method::Post, "/d1/read") => d1_read(req, env).await,
         (Method::Post, p) if p.starts_with("/webhooks/") => {
             let platform = p.trim_start_matches("/webhooks/").to_string();
             receive(req, env, platform).await
         }
         _ => Response::error("not found", 404),
     }
+}
+
+#[derive(Deserialize)]
+struct ReadRequest {
+    statements: Vec<ReadStatement>,
+}
+
+#[derive(Deserialize)]
+struct ReadStatement {
+    sql: String,
+    #[serde(default)]
+    args: Vec<serde_json::Value>,
+}
+
+fn arg_of(value: &serde_json::Value) -> Arg {
+    match value {
+        serde_json::Value::Number(n) => Arg::Num(n.as_f64().unwrap_or(0.0)),
+        serde_json::Value::String(s) => Arg::Text(s.clone()),
+        serde_json::Value::Null => Arg::Null,
+        other => Arg::Text(other.to_string()),
+    }
+}
+
+async fn d1_read(mut req: Request, env: Env) -> Result<Response> {
+    let body: ReadRequest = match req.json().await {
+        Ok(body) => body,
+        Err(e) => return Response::error(format!("bad body: {e}"), 400),
+    };
+    let db = env.d1(db::DB_BINDING)?;
+    let statements = body
+        .statements
+        .iter()
+        .map(|s| {
+            let args: Vec<Arg> = s.args.iter().map(arg_of).collect();
+            db.prepare(&s.sql).bind(&js(&args))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let mut results = Vec::new();
+    for result in db.batch(statements).await? {
+        results.push(result.results::<serde_json::Value>()?);
+    }
+    Response::from_json(&json!({ "results": results }))
 }
 
 async fn receive(mut req: Request, env: Env, platform: String) -> Result<Response> {

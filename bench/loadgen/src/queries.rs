@@ -3,6 +3,12 @@
 //! request by request so both see the same machine, its baseline: the same SQL run directly on the
 //! same sqlite file with rusqlite (every row and column read, as D1 materialises them).
 //!
+//! A second baseline measures what D1 itself costs: the bare baseline worker (bench/baseline,
+//! `POST /d1/read`) runs the same statements through the D1 binding as ONE batch, on a copy of the
+//! same seeded files served by its own runtime, and returns the rows as JSON. The API against it
+//! is what Leadheat adds over one D1 round trip (authentication, the org's directory lookup, extra
+//! round trips, shaping).
+//!
 //! The baseline SQL is defined HERE, written after the store modules (functions/edge/src/store:
 //! leads.rs `list`, social_profiles.rs `for_leads`, interactions.rs `timeline`/`feed`, stages.rs
 //! `list`/`board_pages`, dashboard.rs `figures`) rather than extracted from them at run time, which
@@ -23,11 +29,14 @@ use crate::util::{self, ms, percentile, Flavor, Res, Runtime, Settings};
 use crate::PartResult;
 
 type Baseline = Box<dyn Fn(&Connection, usize) -> rusqlite::Result<usize>>;
+type Statements = Vec<(String, Vec<Sql>)>;
 
 struct Case {
     name: String,
     api: Box<dyn Fn(usize) -> String>,
     baseline: Baseline,
+    /// The statements of request `i` for the bare D1 worker, sent as one batch.
+    d1: Box<dyn Fn(usize) -> Statements>,
     /// The statements to EXPLAIN (with representative arguments).
     explain: Vec<(String, Vec<Sql>)>,
 }
@@ -93,10 +102,21 @@ fn list_case(
             vec![text(ORG), text(ids_json(&sample))],
         ),
     ];
+    let d1_statements = vec![
+        (sql.clone(), args.clone()),
+        (
+            PROFILES_SQL.to_string(),
+            vec![
+                text(ORG),
+                text(ids_json(&sample[..sample.len().min(LIMIT as usize)])),
+            ],
+        ),
+    ];
     let path = format!("/v1/leads?{api_query}");
     Case {
         name: name.to_string(),
         api: Box::new(move |_| path.clone()),
+        d1: Box::new(move |_| d1_statements.clone()),
         baseline: Box::new(move |conn, _| {
             let page = rows(conn, &sql, &args)?;
             let profiles = rows(
@@ -146,6 +166,9 @@ fn timeline_case(name: &str, leads: Vec<String>, type_filter: Option<&str>) -> C
         (sql.clone(), args_for(&first)),
     ];
     let api_leads = leads.clone();
+    let d1_leads = leads.clone();
+    let d1_sql = sql.clone();
+    let d1_args = args_for.clone();
     let query = match type_filter {
         Some(kind) => format!("type={kind}&limit={LIMIT}"),
         None => format!("limit={LIMIT}"),
@@ -157,6 +180,17 @@ fn timeline_case(name: &str, leads: Vec<String>, type_filter: Option<&str>) -> C
                 "/v1/leads/{}/timeline?{query}",
                 api_leads[i % api_leads.len()]
             )
+        }),
+        d1: Box::new(move |i| {
+            let lead = &d1_leads[i % d1_leads.len()];
+            vec![
+                (lead_sql.to_string(), vec![text(lead), text(ORG)]),
+                (
+                    PROFILES_SQL.to_string(),
+                    vec![text(ORG), text(format!("[\"{lead}\"]"))],
+                ),
+                (d1_sql.clone(), d1_args(lead)),
+            ]
         }),
         baseline: Box::new(move |conn, i| {
             let lead = &leads[i % leads.len()];
@@ -211,9 +245,11 @@ fn feed_case(name: &str, platform: Option<&str>) -> Case {
         None => format!("/v1/feed?limit={LIMIT}"),
     };
     let explain = vec![(sql.clone(), args.clone())];
+    let d1_statements = explain.clone();
     Case {
         name: name.to_string(),
         api: Box::new(move |_| path.clone()),
+        d1: Box::new(move |_| d1_statements.clone()),
         baseline: Box::new(move |conn, _| Ok(rows(conn, &sql, &args)?.len())),
         explain,
     }
@@ -226,6 +262,7 @@ const BOARD_SQL: &str = "SELECT id, stage_id, first_name, last_name, company, he
      FROM leads WHERE org_id = ?1 AND stage_id = ?2 ORDER BY rank_key, id LIMIT ?3";
 
 fn board_case(stage_ids: Vec<String>) -> Case {
+    let d1_stage_ids = stage_ids.clone();
     let explain = vec![
         (STAGES_SQL.to_string(), vec![text(ORG)]),
         (
@@ -236,6 +273,16 @@ fn board_case(stage_ids: Vec<String>) -> Case {
     Case {
         name: "board (7 stages, 50 cards each)".to_string(),
         api: Box::new(|_| format!("/v1/pipeline/board?limit={LIMIT}")),
+        d1: Box::new(move |_| {
+            let mut statements = vec![(STAGES_SQL.to_string(), vec![text(ORG)])];
+            for id in &d1_stage_ids {
+                statements.push((
+                    BOARD_SQL.to_string(),
+                    vec![text(ORG), text(id), Sql::Integer(LIMIT + 1)],
+                ));
+            }
+            statements
+        }),
         baseline: Box::new(move |conn, _| {
             let stages = rows(conn, STAGES_SQL, &[text(ORG)])?;
             let mut n = stages.len();
@@ -356,6 +403,7 @@ fn dashboard_case() -> Case {
     Case {
         name: "dashboard (window_days=30)".to_string(),
         api: Box::new(|_| "/v1/dashboard?window_days=30".to_string()),
+        d1: Box::new(|_| dashboard_statements(crate::util::now())),
         baseline: Box::new(|conn, _| {
             let mut n = 0;
             for (sql, args) in dashboard_statements(crate::util::now()) {
@@ -475,6 +523,7 @@ pub fn run(settings: &Settings, seeded: &mut Option<Seeded>) -> PartResult {
     println!("[bench] queries: starting the runtime on the seeded database");
     let runtime = Runtime::start(&settings.root, Flavor::Leadheat, &data.persist, false, &log)
         .map_err(|e| (e, None))?;
+    let d1_runtime = start_d1_baseline(settings, &data, &mut notes);
     let agent = util::agent();
     let token = leadheat_e2e::token(ORG, "member");
     let get = |path: &str| -> Res<util::Reply> {
@@ -691,8 +740,24 @@ pub fn run(settings: &Settings, seeded: &mut Option<Seeded>) -> PartResult {
             continue;
         }
         let _ = get(&(case.api)(1));
+        let d1_bodies: Vec<Vec<u8>> = (0..settings.query_samples)
+            .map(|i| d1_body(&(case.d1)(i)))
+            .collect();
+        let d1_read = |i: usize| -> Option<f64> {
+            let runtime = d1_runtime.as_ref()?;
+            let reply = util::send(
+                agent
+                    .post(&runtime.url("/d1/read"))
+                    .set("Content-Type", "application/json"),
+                Some(&d1_bodies[i]),
+            )
+            .ok()?;
+            (reply.status == 200).then(|| ms(reply.elapsed))
+        };
+        let _ = d1_read(0);
         let mut api = Vec::new();
         let mut raw = Vec::new();
+        let mut d1 = Vec::new();
         let mut errors = 0;
         let t0 = Instant::now();
         for i in 0..settings.query_samples {
@@ -704,6 +769,7 @@ pub fn run(settings: &Settings, seeded: &mut Option<Seeded>) -> PartResult {
             if (case.baseline)(&conn, i).is_ok() {
                 raw.push(ms(t.elapsed()));
             }
+            d1.extend(d1_read(i));
             if t0.elapsed() > budget && api.len() >= 5 {
                 break;
             }
@@ -711,8 +777,9 @@ pub fn run(settings: &Settings, seeded: &mut Option<Seeded>) -> PartResult {
         measured += 1;
         let (a50, a95) = (percentile(&api, 50.0), percentile(&api, 95.0));
         let (b50, b95) = (percentile(&raw, 50.0), percentile(&raw, 95.0));
+        let (d50, d95) = (percentile(&d1, 50.0), percentile(&d1, 95.0));
         println!(
-            "[bench] queries {:42} API p50 {a50:8.2} ms p95 {a95:8.2} ms | raw SQL p50 {b50:8.2} ms p95 {b95:8.2} ms | {} samples{}",
+            "[bench] queries {:42} API p50 {a50:8.2} ms p95 {a95:8.2} ms | bare D1 p50 {d50:8.2} ms p95 {d95:8.2} ms | raw SQL p50 {b50:8.2} ms p95 {b95:8.2} ms | {} samples{}",
             case.name,
             api.len(),
             if scans.is_empty() { String::new() } else { format!(" | FULL SCAN: {}", scans.join("; ")) }
@@ -730,6 +797,22 @@ pub fn run(settings: &Settings, seeded: &mut Option<Seeded>) -> PartResult {
                 .value(a50)
                 .baseline("raw SQL", b50),
         );
+        if !d1.is_empty() {
+            figures.push(
+                Figure::new(
+                    "queries",
+                    format!("{} p95 against bare D1", case.name),
+                    size.clone(),
+                    "ms",
+                )
+                .value(a95)
+                .baseline("bare D1 worker, one batch", d95)
+                .note(format!(
+                    "bare D1 p50 {d50:.2} ms, {} samples; the same statements through the D1 binding as one batch",
+                    d1.len()
+                )),
+            );
+        }
         figures.push(
             Figure::new("queries", format!("{} p95", case.name), size.clone(), "ms")
                 .value(a95)
@@ -751,6 +834,7 @@ pub fn run(settings: &Settings, seeded: &mut Option<Seeded>) -> PartResult {
         details.push(json!({
             "route": case.name, "api_path": (case.api)(0), "samples": api.len(), "errors": errors,
             "api_ms": {"p50": a50, "p95": a95}, "raw_sql_ms": {"p50": b50, "p95": b95},
+            "bare_d1_ms": {"p50": d50, "p95": d95, "samples": d1.len(), "statements": (case.d1)(0).len()},
             "plans": plans, "full_scans": scans,
         }));
     }
@@ -790,10 +874,57 @@ pub fn run(settings: &Settings, seeded: &mut Option<Seeded>) -> PartResult {
             .to_string(),
     );
     drop(runtime);
+    drop(d1_runtime);
     Ok(PartOutput {
         figures,
         details: json!({"seed": data, "routes": details}),
         notes,
         ..PartOutput::default()
     })
+}
+
+/// The JSON body of `POST /d1/read` for `statements`.
+fn d1_body(statements: &Statements) -> Vec<u8> {
+    let json_arg = |value: &Sql| match value {
+        Sql::Null => Value::Null,
+        Sql::Integer(n) => json!(n),
+        Sql::Real(x) => json!(x),
+        Sql::Text(s) => json!(s),
+        Sql::Blob(_) => Value::Null,
+    };
+    let statements: Vec<Value> = statements
+        .iter()
+        .map(|(sql, args)| json!({"sql": sql, "args": args.iter().map(json_arg).collect::<Vec<_>>()}))
+        .collect();
+    serde_json::to_vec(&json!({ "statements": statements })).unwrap_or_default()
+}
+
+/// The bare D1 worker on a copy of the seeded files (its own runtime may not share the files the
+/// API's runtime has open). `None`, with a note, when it cannot run: the other figures stand.
+fn start_d1_baseline(
+    settings: &Settings,
+    data: &Seeded,
+    notes: &mut Vec<String>,
+) -> Option<Runtime> {
+    if data.shard != 0 {
+        notes.push(format!(
+            "bare D1 baseline not measured: the seeded org is on SHARD_{}, and the baseline worker binds SHARD_0's database",
+            data.shard
+        ));
+        return None;
+    }
+    let started = util::fresh_dir(&settings.work_dir.join("queries-d1-baseline"))
+        .and_then(|copy| util::copy_dir(&data.persist, &copy).map(|()| copy))
+        .and_then(|copy| {
+            println!("[bench] queries: starting the bare D1 baseline runtime on a copy of the seeded files");
+            let log = settings.work_dir.join("queries-d1-baseline.log");
+            Runtime::start(&settings.root, Flavor::Baseline, &copy, false, &log)
+        });
+    match started {
+        Ok(runtime) => Some(runtime),
+        Err(e) => {
+            notes.push(format!("bare D1 baseline not measured: {e}"));
+            None
+        }
+    }
 }

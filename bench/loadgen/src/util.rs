@@ -338,6 +338,24 @@ pub fn fresh_dir(path: &Path) -> Res<PathBuf> {
     Ok(path.to_path_buf())
 }
 
+/// Copies a directory tree (a runtime's persist directory) into `to`, which must exist.
+pub fn copy_dir(from: &Path, to: &Path) -> Res<()> {
+    let entries = std::fs::read_dir(from).map_err(|e| format!("{}: {e}", from.display()))?;
+    for entry in entries {
+        let entry = entry.map_err(|e| format!("{}: {e}", from.display()))?;
+        let target = to.join(entry.file_name());
+        let kind = entry.file_type().map_err(|e| e.to_string())?;
+        if kind.is_dir() {
+            std::fs::create_dir_all(&target).map_err(|e| format!("{}: {e}", target.display()))?;
+            copy_dir(&entry.path(), &target)?;
+        } else if kind.is_file() {
+            std::fs::copy(entry.path(), &target)
+                .map_err(|e| format!("{}: {e}", target.display()))?;
+        }
+    }
+    Ok(())
+}
+
 /// An HTTP agent with keep-alive and no redirects.
 pub fn agent() -> ureq::Agent {
     ureq::AgentBuilder::new()

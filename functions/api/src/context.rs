@@ -4,12 +4,13 @@
 //! rate limits here, before it touches D1.
 
 use chrono::{DateTime, Utc};
-use leadheat_domain::auth::{bearer_token, verify_token, AuthError, Claims, TokenPolicy};
+use leadheat_domain::auth::{bearer_token, Claims};
 use leadheat_domain::types::Role;
+use leadheat_edge::clock;
 use leadheat_edge::directory::Directory;
 use leadheat_edge::http::Problem;
+use leadheat_edge::idp;
 use leadheat_edge::tenant::Tenant;
-use leadheat_edge::{clock, config};
 use leadheat_usecases::Refused;
 use worker::Env;
 
@@ -28,10 +29,13 @@ pub struct Ctx {
 }
 
 impl Ctx {
-    /// Verifies the bearer token and makes sure the caller's org exists.
+    /// Verifies the bearer token (or Cloudflare Access's assertion, when the deployment accepts
+    /// it) and makes sure the caller's org exists.
     pub async fn authenticate(req: &ApiRequest, env: Env) -> Result<Ctx, Problem> {
         let header = req.header("Authorization");
-        Ctx::authenticate_token(bearer_token(header.as_deref()), env).await
+        let assertion = req.header(idp::CF_ACCESS_HEADER);
+        let token = idp::request_token(&env, bearer_token(header.as_deref()), assertion.as_deref());
+        Ctx::authenticate_token(token.as_deref(), env).await
     }
 
     /// Verifies a token however it arrived (a bearer header, or a WebSocket subprotocol), and
@@ -41,18 +45,7 @@ impl Ctx {
         let token = token.ok_or_else(|| {
             Problem::unauthorized("send a bearer token: Authorization: Bearer <JWT>")
         })?;
-        let secret = config::required(&env, "AUTH_JWT_SECRET")?;
-        let policy = TokenPolicy {
-            issuer: config::optional(&env, "AUTH_JWT_ISSUER"),
-            audience: config::optional(&env, "AUTH_JWT_AUDIENCE"),
-        };
-        let claims =
-            verify_token(token, secret.as_bytes(), now.timestamp(), &policy).map_err(|error| {
-                Problem::unauthorized(match error {
-                    AuthError::Expired => "the token has expired".to_string(),
-                    other => other.to_string(),
-                })
-            })?;
+        let claims = idp::verify_token(&env, token, now.timestamp()).await?;
         rate_limit::charge(&env, &claims).await?;
         let directory = Directory::open(&env)?;
         let tenant = directory.ensure_tenant(&claims.org, now).await?;

@@ -2,9 +2,10 @@
 //! platform and type over the window, and per platform day by day; trending leads; totals against
 //! the previous window.
 //!
-//! Every figure is aggregated by D1 (one batch of COUNT/SUM queries); no lead is loaded to be
-//! counted. Trending compares a lead's score now with its snapshot at the window start, or, for a
-//! lead without such a snapshot, sums the points of its touchpoints in the window.
+//! The window is whole UTC days (the last `window_days` days and today). Every figure is read from
+//! the org's rollups in one D1 batch (docs/dashboard.md); with the directory lookup of the
+//! authentication that is two D1 calls. Trending compares a lead's score now with its latest
+//! snapshot at the window start (from up to a week before it), or with 0 for a lead without one.
 
 use std::collections::BTreeMap;
 
@@ -26,15 +27,16 @@ pub async fn get(req: &ApiRequest, ctx: &Ctx) -> Result<Response, Problem> {
     let previous_start = clock::rfc3339(window.previous_start);
     let start = clock::rfc3339(window.start);
     let end = clock::rfc3339(window.end);
+    let previous_start_day = window.previous_start_day().to_string();
     let start_day = window.start_day().to_string();
+    let end_day = window.end_day().to_string();
     let earliest_baseline_day = window.earliest_baseline_day().to_string();
     let figures = store::figures(
         &ctx.tenant,
         &Bounds {
-            previous_start: &previous_start,
-            start: &start,
-            end: &end,
+            previous_start_day: &previous_start_day,
             start_day: &start_day,
+            end_day: &end_day,
             earliest_baseline_day: &earliest_baseline_day,
             trending_limit: TRENDING_LIMIT,
         },

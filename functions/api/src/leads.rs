@@ -3,6 +3,7 @@
 
 use leadheat_domain::body::Fields;
 use leadheat_domain::custom_fields::{self, FieldDef};
+use leadheat_domain::lead_bulk::{self, ItemStatus};
 use leadheat_domain::lead_query::{check_custom_filter_count, parse_lead_query};
 use leadheat_domain::leads::{self as domain};
 use leadheat_domain::scoring;
@@ -12,6 +13,7 @@ use leadheat_edge::store::custom_fields as defs_store;
 use leadheat_edge::store::heat;
 use leadheat_edge::store::interactions as interactions_store;
 use leadheat_edge::store::leads::{self as store, LeadRecord};
+use leadheat_usecases::lead_bulk::{self as bulk_op, BulkItem};
 use leadheat_usecases::lead_matching;
 use leadheat_usecases::leads;
 use leadheat_usecases::touchpoints::{self};
@@ -153,6 +155,36 @@ pub async fn list(req: &ApiRequest, ctx: &Ctx) -> Result<Response, Problem> {
         200,
         &json!({"items": page.items, "next_cursor": page.next_cursor}),
     )
+}
+
+/// `POST /v1/leads/bulk`: one action over up to 100 leads, each lead's outcome in `results`
+/// (`ok`, `not_found` for an id that is not a lead of the org, `error` with its `detail`).
+pub async fn bulk(req: &ApiRequest, ctx: &Ctx) -> Result<Response, Problem> {
+    ctx.require_writer()?;
+    let body: Value = req.json()?;
+    let request = lead_bulk::parse_bulk(&body).map_err(Problem::validation)?;
+    let items = bulk_op::apply(&ctx.tenant, &request, &ctx.claims.sub, ctx.now)
+        .await
+        .map_err(refused)?;
+    let count = |status: ItemStatus| items.iter().filter(|i| i.status == status).count();
+    let counts = json!({
+        "ok": count(ItemStatus::Ok),
+        "not_found": count(ItemStatus::NotFound),
+        "error": count(ItemStatus::Error),
+    });
+    let results: Vec<Value> = items.iter().map(bulk_item_json).collect();
+    http::json(200, &json!({"results": results, "counts": counts}))
+}
+
+fn bulk_item_json(item: &BulkItem) -> Value {
+    let mut out = json!({"id": item.id, "status": item.status.as_str()});
+    if let Some(version) = item.version {
+        out["version"] = json!(version);
+    }
+    if let Some(detail) = &item.detail {
+        out["detail"] = json!(detail);
+    }
+    out
 }
 
 pub async fn merge(req: &ApiRequest, ctx: &Ctx, id: &str) -> Result<Response, Problem> {

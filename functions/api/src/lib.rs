@@ -14,6 +14,7 @@ mod integrations;
 mod interactions;
 mod leads;
 mod live;
+mod members;
 mod openapi;
 mod pipeline;
 mod rate_limit;
@@ -21,6 +22,7 @@ mod request;
 mod rescore;
 mod routes;
 mod scoring;
+mod sign_in;
 mod tracking;
 
 use context::Ctx;
@@ -37,13 +39,20 @@ pub async fn fetch(req: Request, env: Env, worker_ctx: Context) -> Result<Respon
     if path == "/app" || path.starts_with("/app/") {
         return ui_assets(req, &env).await;
     }
+    let server_timing =
+        leadheat_edge::config::optional(&env, http::SERVER_TIMING_VAR).as_deref() == Some("on");
     // One invocation: its D1 queries are counted, and limited, from zero.
-    let response = http::respond(db::invocation(serve(req, env, &worker_ctx)).await)?;
+    let invocation = db::invocation(serve(req, env, &worker_ctx));
+    let usage = invocation.usage();
+    let response = http::respond(invocation.await)?;
     if response.status_code() == 101 {
         // An accepted WebSocket: CORS does not apply, and its headers are the hub's.
         return Ok(response);
     }
     http::add_cors(response.headers())?;
+    if server_timing {
+        http::add_server_timing(response.headers(), &usage)?;
+    }
     Ok(response)
 }
 
@@ -73,6 +82,8 @@ async fn serve(
     match route {
         Route::Health => return Ok(http::health()?),
         Route::OpenApi => return openapi::serve(),
+        Route::AuthConfig => return sign_in::config(&env).await,
+        Route::AuthToken => return sign_in::token(&req, &env).await,
         Route::Track { ref site_key } => {
             return tracking::track(&req, &env, worker_ctx, site_key).await
         }
@@ -80,6 +91,7 @@ async fn serve(
         _ => {}
     }
     let ctx = Ctx::authenticate(&req, env).await?;
+    members::record_seen(&req, &ctx).await;
     let response = match (req.method == Method::Post, req.header("Idempotency-Key")) {
         (true, Some(key)) => {
             idempotency::guarded(&req, &ctx, &key, dispatch(route.clone(), &req, &ctx)).await
@@ -101,11 +113,19 @@ async fn dispatch(
     ctx: &Ctx,
 ) -> std::result::Result<Response, Problem> {
     match route {
-        Route::Health | Route::OpenApi | Route::Track { .. } | Route::Live => {
+        Route::Health
+        | Route::OpenApi
+        | Route::AuthConfig
+        | Route::AuthToken
+        | Route::Track { .. }
+        | Route::Live => {
             unreachable!("served before authentication")
         }
+        Route::AuthSession => sign_in::session(ctx),
         Route::CreateLead => leads::create(req, ctx).await,
         Route::ListLeads => leads::list(req, ctx).await,
+        Route::BulkLeads => leads::bulk(req, ctx).await,
+        Route::ListMembers => members::list(req, ctx).await,
         Route::GetLead { id } => leads::get(req, ctx, &id).await,
         Route::UpdateLead { id } => leads::update(req, ctx, &id).await,
         Route::DeleteLead { id } => leads::delete(req, ctx, &id).await,

@@ -24,6 +24,7 @@ use leadheat_domain::tracking::{self as rules, EventKind, Identity, TrackEvent};
 use leadheat_domain::types::{CapturedBy, InteractionType, Platform, Source};
 use leadheat_edge::directory::{rate_limits, Directory};
 use leadheat_edge::http::{self, Problem};
+use leadheat_edge::store::heat;
 use leadheat_edge::store::interactions::{self, NewInteractionRow};
 use leadheat_edge::store::tracking as store;
 use leadheat_edge::tenant::Tenant;
@@ -366,6 +367,9 @@ impl Tracker<'_> {
         let mut statements = Vec::new();
         if !visits.is_empty() {
             statements.extend(self.visit_statements(event, lead_id, &visits).await?);
+            // The visits are written outside the lead's heat state: it is rebuilt just below,
+            // and until then no touchpoint may trust it.
+            statements.push(heat::flag_after_merge_statement(self.tenant, lead_id)?);
         }
         if let Some(newest) = views.first() {
             statements.push(store::mark_attributed_statement(

@@ -10,6 +10,8 @@
 //! production.
 //!
 //! The count also serves workers that budget their own work ([`QueryMeter`], the sync consumer).
+//! Each invocation also adds up the rows D1 reports having read (`meta.rows_read`) for its queries
+//! ([`Invocation::usage`]): what a request costs, which the lead API can report in development.
 
 use std::cell::{Cell, RefCell};
 use std::future::Future;
@@ -97,9 +99,28 @@ pub(crate) fn binding(env: &Env, name: &str) -> Result<D1Database, StoreError> {
 static QUERIES_SENT: AtomicU32 = AtomicU32::new(0);
 
 thread_local! {
-    /// The query count of the invocation being polled (a Worker isolate runs one thread; its
+    /// The usage of the invocation being polled (a Worker isolate runs one thread; its
     /// invocations interleave only at `.await` points, where [`Invocation`] swaps this).
-    static CURRENT: RefCell<Option<Rc<Cell<u32>>>> = const { RefCell::new(None) };
+    static CURRENT: RefCell<Option<Rc<Usage>>> = const { RefCell::new(None) };
+}
+
+/// What one invocation sent to D1: its queries, and the rows D1 read for them.
+#[derive(Debug, Default)]
+pub struct Usage {
+    queries: Cell<u32>,
+    rows_read: Cell<u64>,
+}
+
+impl Usage {
+    /// Queries sent (every statement of a batch counts).
+    pub fn queries(&self) -> u32 {
+        self.queries.get()
+    }
+
+    /// Rows read, as D1 reports them per statement (`meta.rows_read`), summed.
+    pub fn rows_read(&self) -> u64 {
+        self.rows_read.get()
+    }
 }
 
 /// Runs `work` as one Worker invocation: the D1 queries it sends are counted from zero and
@@ -112,14 +133,22 @@ thread_local! {
 pub fn invocation<F: Future>(work: F) -> Invocation<F> {
     Invocation {
         work: Box::pin(work),
-        queries: Rc::new(Cell::new(0)),
+        usage: Rc::new(Usage::default()),
     }
 }
 
 /// The future of [`invocation`].
 pub struct Invocation<F> {
     work: Pin<Box<F>>,
-    queries: Rc<Cell<u32>>,
+    usage: Rc<Usage>,
+}
+
+impl<F> Invocation<F> {
+    /// The invocation's D1 usage, readable while and after it runs (all zero for an invocation
+    /// nested in another: its queries count against the outer one).
+    pub fn usage(&self) -> Rc<Usage> {
+        Rc::clone(&self.usage)
+    }
 }
 
 impl<F: Future> Future for Invocation<F> {
@@ -129,7 +158,7 @@ impl<F: Future> Future for Invocation<F> {
         let this = self.get_mut();
         let outer = CURRENT.with(|current| {
             let outer = current.borrow().clone();
-            let counter = outer.clone().unwrap_or_else(|| Rc::clone(&this.queries));
+            let counter = outer.clone().unwrap_or_else(|| Rc::clone(&this.usage));
             *current.borrow_mut() = Some(counter);
             outer
         });
@@ -142,7 +171,7 @@ impl<F: Future> Future for Invocation<F> {
 /// Queries sent so far by the current invocation (by the isolate outside any).
 fn sent() -> u32 {
     CURRENT.with(|current| match current.borrow().as_ref() {
-        Some(queries) => queries.get(),
+        Some(usage) => usage.queries.get(),
         None => QUERIES_SENT.load(Ordering::Relaxed),
     })
 }
@@ -157,7 +186,8 @@ pub fn invocation_queries() -> u32 {
 /// past D1's limit (nothing is counted then: they are not sent).
 fn count(queries: usize) -> Result<(), Violation> {
     CURRENT.with(|current| match current.borrow().as_ref() {
-        Some(counter) => {
+        Some(usage) => {
+            let counter = &usage.queries;
             d1_limits::check_queries(counter.get(), queries)?;
             counter.set(counter.get() + queries as u32);
             Ok(())
@@ -166,6 +196,21 @@ fn count(queries: usize) -> Result<(), Violation> {
     })?;
     QUERIES_SENT.fetch_add(queries as u32, Ordering::Relaxed);
     Ok(())
+}
+
+/// Adds the rows D1 read for `results` to the current invocation's usage.
+fn record_rows<'a>(results: impl IntoIterator<Item = &'a D1Result>) {
+    let rows: u64 = results
+        .into_iter()
+        .filter_map(|result| result.meta().ok().flatten())
+        .filter_map(|meta| meta.rows_read)
+        .map(|rows| rows as u64)
+        .sum();
+    CURRENT.with(|current| {
+        if let Some(usage) = current.borrow().as_ref() {
+            usage.rows_read.set(usage.rows_read.get() + rows);
+        }
+    });
 }
 
 /// How many D1 queries were sent since the meter started: one per `all`/`first`/`run`, one per
@@ -315,6 +360,7 @@ pub async fn all<T: DeserializeOwned>(
         .all()
         .await
         .map_err(|e| StoreError::backend(&format!("query {}", first_line(sql)), e))?;
+    record_rows([&result]);
     rows(&result, sql)
 }
 
@@ -335,6 +381,7 @@ pub async fn run(db: &D1Database, sql: &str, args: &[Arg]) -> Result<u64, StoreE
         .run()
         .await
         .map_err(|e| StoreError::backend(&format!("statement {}", first_line(sql)), e))?;
+    record_rows([&result]);
     Ok(changes(&result))
 }
 
@@ -347,9 +394,12 @@ pub async fn batch(
         return Ok(Vec::new());
     }
     count(statements.len()).map_err(|v| refused("a batch", v))?;
-    db.batch(statements)
+    let results = db
+        .batch(statements)
         .await
-        .map_err(|e| StoreError::backend("batch", e))
+        .map_err(|e| StoreError::backend("batch", e))?;
+    record_rows(&results);
+    Ok(results)
 }
 
 /// Sends a batch as is, its error unmapped (for callers that tell constraint failures apart).
@@ -362,7 +412,9 @@ pub async fn send_batch(
         let problem = refused("a batch", violation.clone());
         return Err(worker::Error::RustError(problem.to_string()));
     }
-    db.batch(statements).await
+    let results = db.batch(statements).await?;
+    record_rows(&results);
+    Ok(results)
 }
 
 /// Where a batch failed on a constraint rather than on infrastructure.

@@ -325,3 +325,20 @@ pub fn add_cors(headers: &Headers) -> Result<()> {
     headers.set("Access-Control-Max-Age", "86400")?;
     Ok(())
 }
+
+/// The variable that turns on [`add_server_timing`]: `on` in development and tests, unset (off)
+/// in production, where a response has no business describing the database's work.
+pub const SERVER_TIMING_VAR: &str = "DEV_SERVER_TIMING";
+
+/// Reports an invocation's D1 usage in a `Server-Timing` header, as two metrics whose
+/// descriptions are counts: `d1-queries;desc="5", d1-rows-read;desc="12"`.
+pub fn add_server_timing(headers: &Headers, usage: &crate::db::Usage) -> Result<()> {
+    headers.set(
+        "Server-Timing",
+        &format!(
+            "d1-queries;desc=\"{}\", d1-rows-read;desc=\"{}\"",
+            usage.queries(),
+            usage.rows_read()
+        ),
+    )
+}

@@ -8,6 +8,7 @@ pub mod config;
 pub mod db;
 pub mod directory;
 pub mod http;
+pub mod idp;
 pub mod live;
 pub mod ownership;
 pub mod platform_api;

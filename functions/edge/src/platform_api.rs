@@ -165,7 +165,10 @@ async fn get(url: Url, headers: &[(&str, &str)]) -> Result<Answer, NoAnswer> {
 }
 
 /// Runs `future` for at most `timeout`; `None` when the time ran out first.
-async fn with_timeout<T>(future: impl Future<Output = T>, timeout: Duration) -> Option<T> {
+pub(crate) async fn with_timeout<T>(
+    future: impl Future<Output = T>,
+    timeout: Duration,
+) -> Option<T> {
     let mut future = pin!(future);
     let mut delay = pin!(Delay::from(timeout));
     std::future::poll_fn(|cx| {

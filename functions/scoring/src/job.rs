@@ -14,14 +14,17 @@ use chrono::{DateTime, NaiveDate, Utc};
 use leadheat_domain::d1_limits::runs_within;
 use leadheat_domain::rescoring::{
     merge_keyset, plan_batch, retention_cutoff, retention_days_from_var, snapshot_day, trend_days,
-    trend_on, Budget, RescoreRunStatus, RunKind, RunSummary, StoredHeat, SNAPSHOT_BATCH_SIZE,
+    trend_on, Budget, CrossingRead, RescoreRunStatus, RunKind, RunSummary, StoredHeat,
+    SNAPSHOT_BATCH_SIZE,
 };
-use leadheat_domain::scoring::ScoringConfig;
+use leadheat_domain::scoring::{ScoringConfig, Touch};
 use leadheat_edge::db::{self, StoreError};
 use leadheat_edge::directory::{jobs, moves, Directory};
-use leadheat_edge::store::heat::{self, HeatWrite, PendingLevelChange, SnapshotWrite};
+use leadheat_edge::store::heat::{
+    self, HeatWrite, LastInteraction, LeadHeatRow, OnStampMoved, PendingLevelChange, SnapshotWrite,
+};
 use leadheat_edge::store::interactions;
-use leadheat_edge::store::rescoring::{self as store, LeadHeatRow, OrgWork};
+use leadheat_edge::store::rescoring::{self as store, OrgWork};
 use leadheat_edge::tenant::{Shard, Tenant};
 use leadheat_edge::{clock, config};
 use worker::Env;
@@ -351,6 +354,8 @@ async fn rescore_org(
     batches_left: &mut usize,
     summary: &mut RunSummary,
 ) -> Result<bool, StoreError> {
+    // Whole milliseconds, as instants are stored, so states and rows agree on what came before.
+    let now = clock::from_ms(now.timestamp_millis());
     let now_text = clock::rfc3339(now);
     let decay_on = config.decay_half_life_days.is_some();
     let resumable = org.run_status == Some(RescoreRunStatus::Running)
@@ -392,48 +397,48 @@ async fn rescore_org(
         let leads: Vec<(String, StoredHeat)> = batch_ids
             .iter()
             .filter_map(|id| rows.get(id))
-            .map(|row| (row.id.clone(), stored_heat(row)))
+            .map(|row| (row.id.clone(), row.stored()))
             .collect();
 
-        let touch_rows = store::touches_of(tenant, &batch_ids).await?;
-        let mut touches = Vec::with_capacity(touch_rows.len());
-        for row in touch_rows {
-            match interactions::stored_touch(&row.kind, &row.occurred_at) {
-                Some(touch) => touches.push((row.lead_id, touch)),
-                None => {
-                    summary.errors += 1;
-                    worker::console_error!(
-                        "{}",
-                        serde_json::json!({
-                            "job": "scoring",
-                            "level": "error",
-                            "org": tenant.org_id(),
-                            "lead": row.lead_id,
-                            "error": "unreadable interaction",
-                        })
-                    );
-                }
+        // Only the leads without a current state are read in full; the others at most for the
+        // touches their pending ones crossed.
+        let rebuild_ids: Vec<String> = leads
+            .iter()
+            .filter(|(_, stored)| stored.needs_rebuild(org.config_version))
+            .map(|(id, _)| id.clone())
+            .collect();
+        let mut touches = Vec::new();
+        for row in store::touches_of(tenant, &rebuild_ids).await? {
+            if let Some(touch) =
+                readable_touch(tenant, summary, &row.lead_id, &row.kind, &row.occurred_at)
+            {
+                touches.push((row.lead_id, touch));
             }
         }
-        let plans = plan_batch(&leads, touches, config, org.config_version, now);
+        let crossings = crossings(tenant, &leads, org.config_version, now, summary).await?;
+        let plans = plan_batch(&leads, touches, &crossings, config, org.config_version, now);
 
         // ONE batch: the guarded heat writes, the level changes of the writes that applied,
         // and the pass's cursor.
         let mut statements = Vec::new();
         let mut level_changes = Vec::new();
+        let mut written: Vec<&String> = Vec::new();
         for (lead_id, plan) in &plans {
             let Some(plan) = plan else { continue };
             let row = &rows[lead_id];
+            written.push(lead_id);
             statements.push(heat::write_statement(
                 tenant,
                 &HeatWrite {
                     lead_id,
-                    heat: &plan.heat,
+                    heat: plan.heat,
+                    state: &plan.state,
                     config_version: org.config_version,
                     scored_at: &now_text,
                     expected_stamp: row.heat_stamp,
+                    on_stamp_moved: OnStampMoved::Skip,
                     requires_interaction: None,
-                    refresh_last_interaction: false,
+                    last_interaction: LastInteraction::Keep,
                 },
             )?);
             if let Some((old, new)) = plan.level_change {
@@ -474,16 +479,22 @@ async fn rescore_org(
         )?);
         let results = tenant.batch(statements).await?;
 
-        let applied = results[..writes]
+        // A write applied when it changed its lead; D1 also counts the rows the dashboard's
+        // rollup triggers wrote, so "applied" is "changed something", and the level changes
+        // recorded are those of the leads whose write applied (the statement's own condition).
+        let applied_leads: BTreeSet<&str> = written
             .iter()
-            .filter(|r| db::changes(r) == 1)
-            .count() as u64;
+            .zip(&results[..writes])
+            .filter(|(_, r)| db::changes(r) > 0)
+            .map(|(lead_id, _)| lead_id.as_str())
+            .collect();
+        let applied = applied_leads.len() as u64;
         summary.rescored += applied;
         summary.conflicts += writes as u64 - applied;
-        summary.level_changes += results[writes..writes + change_runs.len()]
+        summary.level_changes += level_changes
             .iter()
-            .map(db::changes)
-            .sum::<u64>();
+            .filter(|c| applied_leads.contains(c.lead_id.as_str()))
+            .count() as u64;
         summary.leads_examined += batch_ids.len() as u64;
         summary.batches += 1;
         *batches_left -= 1;
@@ -501,18 +512,74 @@ async fn rescore_org(
     }
 }
 
-fn stored_heat(row: &LeadHeatRow) -> StoredHeat {
-    StoredHeat {
-        score: row.heat_score,
-        level: row.heat_level,
-        needs_rescore: row.needs_rescore != 0,
-        scored_config_version: row.scored_config_version,
+/// What the batch's leads with a current heat state need read to move to `now`: the touches
+/// their pending ones crossed (ONE query for the batch, none when no state asks).
+async fn crossings(
+    tenant: &Tenant,
+    leads: &[(String, StoredHeat)],
+    config_version: i64,
+    now: DateTime<Utc>,
+    summary: &mut RunSummary,
+) -> Result<BTreeMap<String, CrossingRead>, StoreError> {
+    let ranges: Vec<(String, String)> = leads
+        .iter()
+        .filter_map(|(id, stored)| {
+            let range = stored.crossing(config_version, now)?;
+            Some((id.clone(), clock::rfc3339(range.after)))
+        })
+        .collect();
+    let mut reads: BTreeMap<String, CrossingRead> = BTreeMap::new();
+    for row in store::crossings_of(tenant, &ranges, &clock::rfc3339(now)).await? {
+        let read = reads.entry(row.lead_id.clone()).or_default();
+        match (row.kind, row.occurred_at) {
+            // The next touch time after `now`, if any.
+            (None, at) => {
+                read.next_pending_at = at.and_then(|at| {
+                    chrono::DateTime::parse_from_rfc3339(&at)
+                        .ok()
+                        .map(|at| at.with_timezone(&Utc))
+                });
+            }
+            (Some(kind), Some(at)) => {
+                if let Some(touch) = readable_touch(tenant, summary, &row.lead_id, &kind, &at) {
+                    read.touches.push(touch);
+                }
+            }
+            (Some(_), None) => {}
+        }
     }
+    Ok(reads)
 }
 
-/// Queries of a rescoring batch besides its heat writes and level changes: three reads and the
+/// A stored interaction as a scoring touch; an unreadable one is logged and counted.
+fn readable_touch(
+    tenant: &Tenant,
+    summary: &mut RunSummary,
+    lead_id: &str,
+    kind: &str,
+    occurred_at: &str,
+) -> Option<Touch> {
+    let touch = interactions::stored_touch(kind, occurred_at);
+    if touch.is_none() {
+        summary.errors += 1;
+        worker::console_error!(
+            "{}",
+            serde_json::json!({
+                "job": "scoring",
+                "level": "error",
+                "org": tenant.org_id(),
+                "lead": lead_id,
+                "error": "unreadable interaction",
+            })
+        );
+    }
+    touch
+}
+
+/// Queries of a rescoring batch besides its heat writes and level changes: four reads (flagged
+/// leads, current leads, the history of the leads to rebuild, the crossed touches) and the
 /// progress.
-const BATCH_OVERHEAD: usize = 4;
+const BATCH_OVERHEAD: usize = 5;
 /// Statements a batch's level changes may take (each under [`JSON_STATEMENT_BYTES`]).
 const LEVEL_CHANGE_STATEMENTS: usize = 10;
 /// What taking up an org needs room for: its directory entry, starting a pass (2 queries), then a

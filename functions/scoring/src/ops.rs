@@ -1,10 +1,14 @@
-//! The operator routes (`/ops/*`, wrangler.toml route `leadheat.example.com/ops/*`): shard moves.
+//! The operator routes (`/ops/*`, wrangler.toml route `leadheat.example.com/ops/*`): shard moves
+//! and rollup rebuilds.
 //!
 //! - `POST /ops/orgs/{org}/move` with `{"to": k}` starts moving the org to shard `k` and advances
 //!   the move within this invocation (202 with its state); 404 for an org the directory does not
 //!   know, 422 for a shard that does not exist or is the org's own, 409 while the org is moving.
 //! - `GET /ops/orgs/{org}/move`: the org's latest move (404 when it never moved).
 //! - `POST /ops/moves/advance`: advances the unfinished moves within this invocation.
+//! - `POST /ops/orgs/{org}/rollups/rebuild`: recomputes the org's dashboard rollups from its rows
+//!   (docs/dashboard.md), 200 with what it did; 404 for an org the directory does not know, 409
+//!   while the org is moving.
 //!
 //! Every route needs `Authorization: Bearer <OPS_TOKEN>`. Errors are problem+json.
 
@@ -15,6 +19,7 @@ use leadheat_edge::db::{self, StoreError};
 use leadheat_edge::directory::moves::{self, Advanced, StartRefused};
 use leadheat_edge::directory::Directory;
 use leadheat_edge::http::{self, Problem};
+use leadheat_edge::store::dashboard;
 use leadheat_edge::{clock, config};
 use serde_json::{json, Value};
 use worker::{Env, Method, Request, Response};
@@ -59,6 +64,10 @@ pub async fn handle(mut req: Request, env: &Env) -> Result<Response, Problem> {
                 _ => Err(Problem::method_not_allowed("use GET or POST")),
             }
         }
+        ["ops", "orgs", org, "rollups", "rebuild"] => match method {
+            Method::Post => rebuild_rollups(env, org).await,
+            _ => Err(Problem::method_not_allowed("use POST")),
+        },
         ["ops", "moves", "advance"] => match method {
             Method::Post => advance_all(env).await,
             _ => Err(Problem::method_not_allowed("use POST")),
@@ -107,6 +116,16 @@ async fn start(req: &mut Request, env: &Env, org: &str) -> Result<Response, Prob
     }
     let advanced = advance_one(&directory, env, org).await?;
     http::json(202, &report(&advanced))
+}
+
+async fn rebuild_rollups(env: &Env, org: &str) -> Result<Response, Problem> {
+    let directory = Directory::open(env)?;
+    let tenant = directory
+        .tenant(org)
+        .await?
+        .ok_or_else(|| Problem::not_found(format!("the directory knows no org {org}")))?;
+    let rebuilt = dashboard::rebuild(&tenant).await?;
+    http::json(200, &json!({ "org_id": org, "rebuilt": rebuilt }))
 }
 
 async fn show(env: &Env, org: &str) -> Result<Response, Problem> {

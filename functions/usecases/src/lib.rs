@@ -7,6 +7,7 @@
 //! - [`demo`]: the development demo workspace written into an empty org through these operations;
 //! - [`forms`]: a lead form submission made a lead with its `info_request` touchpoint;
 //! - [`leads`]: a lead's patch, merge and erasure, and its custom field filters typed;
+//! - [`lead_bulk`]: one owner, tag or stage action over many leads, lead by lead;
 //! - [`pipeline`]: placing a stage among the others, and moving a lead to a stage and a position
 //!   with its `stage_change` touchpoint, the one path every move takes.
 //!
@@ -16,6 +17,7 @@
 
 pub mod demo;
 pub mod forms;
+pub mod lead_bulk;
 pub mod lead_matching;
 pub mod leads;
 pub mod pipeline;

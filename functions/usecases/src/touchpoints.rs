@@ -1,26 +1,32 @@
-//! Recording a touchpoint: the interaction insert and the lead's new heat score, level and last
-//! interaction time in ONE D1 batch, computed by the domain's `score()` over all the lead's
-//! touches with the org's scoring config. Used by the API (manual entry), the social sync
-//! consumer, the pipeline (stage changes) and website tracking. A touchpoint reporting a write of
-//! its own (a move's stage change) goes into that write's batch: [`record_after`].
+//! Recording a touchpoint: the interaction insert and the lead's new heat score, level, heat
+//! state and last interaction time in ONE D1 batch. The heat comes from the lead's stored heat
+//! state (`leadheat_domain::heat_state`), moved to `now` and with the new touch folded in, so the
+//! lead's touchpoints are not read: the cost of a touchpoint does not grow with the lead's
+//! history. Only a lead without a state for the org's current config (new, flagged, or scored
+//! under an older config) is rebuilt from its whole history, once. Used by the API (manual entry),
+//! the social sync consumer, the pipeline (stage changes), forms and website tracking. A
+//! touchpoint reporting a write of its own (a move's stage change) goes into that write's batch:
+//! [`record_after`].
 //!
-//! Concurrency: the heat UPDATE is guarded by the lead's `heat_stamp` (read before the touches)
-//! and by the new interaction's existence (so a duplicate external id changes nothing). When the
-//! insert applied but a concurrent write moved the stamp, the score is recomputed and written
-//! again (bounded), so the stored score always reflects every touchpoint; should every retry
-//! lose, the lead is flagged `needs_rescore` for the scoring job.
+//! Concurrency: the heat write expects the lead's `heat_stamp` as read with its state; if another
+//! write moved it, the write fails a CHECK and the WHOLE batch (the insert included) rolls back,
+//! and the touchpoint is retried from a fresh read (bounded). So a touchpoint is never stored
+//! without being folded into the state. Should every retry lose, the touchpoint is stored and the
+//! lead flagged `needs_rescore`: its next touchpoint, or the scoring job, rebuilds it from its
+//! history. A duplicate external id changes nothing (the heat write requires the new row).
 
 use chrono::{DateTime, Utc};
+use leadheat_domain::heat_state::{Crossed, HeatState};
 use leadheat_domain::ids::prefix;
-use leadheat_domain::scoring::{self, points_for, Heat, ScoringConfig, Touch};
+use leadheat_domain::scoring::{self, points_for, HeatValue, ScoringConfig, Touch};
 use leadheat_domain::types::{CapturedBy, InteractionType, Platform};
 use serde_json::{json, Map, Value};
-use worker::D1PreparedStatement;
+use worker::{D1PreparedStatement, D1Result};
 
 use leadheat_edge::clock;
 use leadheat_edge::db;
-use leadheat_edge::db::StoreError;
-use leadheat_edge::store::heat::{self, HeatWrite};
+use leadheat_edge::db::{Constraint, StoreError};
+use leadheat_edge::store::heat::{self, HeatWrite, LastInteraction, LeadHeatRow, OnStampMoved};
 use leadheat_edge::store::interactions::{self, InteractionRecord, NewInteractionRow};
 use leadheat_edge::store::leads::{self, LeadRecord};
 use leadheat_edge::store::scoring_configs;
@@ -28,7 +34,8 @@ use leadheat_edge::tenant::Tenant;
 
 /// Largest accepted metadata object (serialized).
 pub const MAX_METADATA_BYTES: usize = 16 * 1024;
-/// Rewrites of the score after losing a race before flagging the lead for the job.
+/// Attempts of a heat write (a touchpoint's, or a rebuild's) that lose a race before the lead is
+/// flagged for the scoring job.
 const MAX_SCORE_RETRIES: usize = 6;
 
 /// A touchpoint to record.
@@ -126,31 +133,9 @@ async fn record_in_batch(
     touch: NewTouchpoint,
     now: DateTime<Utc>,
 ) -> Result<Option<Recorded>, StoreError> {
-    let metadata = match touch.metadata {
-        Value::Null => Value::Object(Map::new()),
-        Value::Object(map) => Value::Object(map),
-        _ => return Err(StoreError::invalid("metadata", "must be a JSON object")),
-    };
-    let metadata_text = metadata.to_string();
-    if metadata_text.len() > MAX_METADATA_BYTES {
-        return Err(StoreError::invalid(
-            "metadata",
-            "must be at most 16 KiB of JSON",
-        ));
-    }
-    let external_id = touch
-        .external_id
-        .map(|e| e.trim().to_string())
-        .filter(|e| !e.is_empty());
-    if external_id.as_ref().is_some_and(|e| e.len() > 512) {
-        return Err(StoreError::invalid(
-            "external_id",
-            "must be at most 512 characters",
-        ));
-    }
-
-    // The stamp is read BEFORE the touches: any write after this read moves it.
-    let lead = leads::require(tenant, &touch.lead_id).await?;
+    let (metadata_text, external_id) = checked_fields(touch.metadata, touch.external_id)?;
+    // The stamp is read with the state: any write after this read moves it.
+    let mut lead = lead_heat(tenant, &touch.lead_id).await?;
     if let Some(external_id) = &external_id {
         if let Some(existing) =
             interactions::by_external_id(tenant, touch.platform, external_id).await?
@@ -162,84 +147,246 @@ async fn record_in_batch(
     let id = clock::new_id(prefix::INTERACTION);
     let external_id = external_id.unwrap_or_else(|| id.clone());
     let occurred_at = clock::rfc3339(touch.occurred_at);
+    // The instants as stored (whole milliseconds), so the state and the rows agree on which
+    // touches come before which instant.
+    let now = stored_instant(now);
     let now_text = clock::rfc3339(now);
-    let points = points_for(touch.kind, &config);
-
-    let mut touches = interactions::touches(tenant, &lead.id).await?;
-    touches.push(Touch::new(touch.kind, touch.occurred_at));
-    let heat = scoring::score(&touches, &config, now);
-    let old_level = lead.heat_level;
-
+    let new_touch = Touch::new(touch.kind, stored_instant(touch.occurred_at));
+    let lead_id = lead.id.clone();
     let row = NewInteractionRow {
         id: &id,
-        lead_id: &lead.id,
+        lead_id: &lead_id,
         kind: touch.kind,
         platform: touch.platform,
         occurred_at: &occurred_at,
         captured_by: touch.captured_by,
-        points: points as f64,
+        points: points_for(touch.kind, &config) as f64,
         external_id: &external_id,
         metadata: &metadata_text,
         created_at: &now_text,
     };
-    // The order matters: the guarded insert checks `changes()` of the guard right before it; the
-    // heat write needs the new interaction; the level change checks `changes()` of the heat write.
-    let guarded = guard.is_some();
+    let written = Written {
+        lead_id: &lead_id,
+        guarded: guard.is_some(),
+        platform: touch.platform,
+        external_id: &external_id,
+        id: &id,
+    };
+    for attempt in 0..MAX_SCORE_RETRIES {
+        if attempt > 0 {
+            lead = lead_heat(tenant, &touch.lead_id).await?;
+        }
+        let (state, heat) = fold(tenant, &lead, new_touch, &config, config_version, now).await?;
+        // The order matters: the guarded insert checks `changes()` of the guard right before it;
+        // the heat write needs the new interaction; the level change checks `changes()` of the
+        // heat write.
+        let mut statements: Vec<D1PreparedStatement> = guard.iter().cloned().collect();
+        statements.push(insert_statement(tenant, &row, written.guarded)?);
+        statements.extend(heat_statements(
+            tenant,
+            &row,
+            &lead,
+            heat,
+            &state,
+            config_version,
+        )?);
+        match tenant.try_batch(statements).await? {
+            Ok(results) => return finish(tenant, &written, &results, now).await,
+            // The lead's stamp moved since it was read: nothing was written; read it again.
+            Err(Constraint::Check) => continue,
+            Err(other) => {
+                return Err(StoreError::backend(
+                    "touchpoint",
+                    format!("the batch failed a {other:?} constraint"),
+                ))
+            }
+        }
+    }
+    // Every attempt lost a race: store the touchpoint and let its lead be rebuilt from history.
     let mut statements: Vec<D1PreparedStatement> = guard.into_iter().collect();
-    statements.push(if guarded {
-        interactions::guarded_insert_statement(tenant, &row)?
-    } else {
-        interactions::insert_statement(tenant, &row)?
-    });
-    statements.push(heat::write_statement(
+    statements.push(insert_statement(tenant, &row, written.guarded)?);
+    statements.push(heat::flag_after_merge_statement(tenant, &lead.id)?);
+    let results = tenant.batch(statements).await?;
+    finish(tenant, &written, &results, now).await
+}
+
+/// A touchpoint's metadata (serialized) and external id (trimmed; `None` when empty), checked.
+fn checked_fields(
+    metadata: Value,
+    external_id: Option<String>,
+) -> Result<(String, Option<String>), StoreError> {
+    let metadata = match metadata {
+        Value::Null => Value::Object(Map::new()),
+        Value::Object(map) => Value::Object(map),
+        _ => return Err(StoreError::invalid("metadata", "must be a JSON object")),
+    };
+    let metadata_text = metadata.to_string();
+    if metadata_text.len() > MAX_METADATA_BYTES {
+        return Err(StoreError::invalid(
+            "metadata",
+            "must be at most 16 KiB of JSON",
+        ));
+    }
+    let external_id = external_id
+        .map(|e| e.trim().to_string())
+        .filter(|e| !e.is_empty());
+    if external_id.as_ref().is_some_and(|e| e.len() > 512) {
+        return Err(StoreError::invalid(
+            "external_id",
+            "must be at most 512 characters",
+        ));
+    }
+    Ok((metadata_text, external_id))
+}
+
+/// The heat write of a new interaction `row` (which aborts its batch if the lead's stamp moved
+/// since `lead` was read) and, when the level moves, the level change after it.
+fn heat_statements(
+    tenant: &Tenant,
+    row: &NewInteractionRow<'_>,
+    lead: &LeadHeatRow,
+    heat: HeatValue,
+    state: &HeatState,
+    config_version: i64,
+) -> Result<Vec<D1PreparedStatement>, StoreError> {
+    let mut statements = vec![heat::write_statement(
         tenant,
         &HeatWrite {
             lead_id: &lead.id,
-            heat: &heat,
+            heat,
+            state,
             config_version,
-            scored_at: &now_text,
+            scored_at: row.created_at,
             expected_stamp: lead.heat_stamp,
-            requires_interaction: Some(&id),
-            refresh_last_interaction: true,
+            on_stamp_moved: OnStampMoved::AbortBatch,
+            requires_interaction: Some(row.id),
+            last_interaction: LastInteraction::Touch(row.kind.as_str(), row.occurred_at),
         },
-    )?);
-    if heat.level != old_level {
+    )?];
+    if heat.level != lead.heat_level {
         statements.push(heat::guarded_level_change_statement(
             tenant,
             &lead.id,
-            old_level,
-            &heat,
+            lead.heat_level,
+            heat.level,
             lead.heat_stamp + 1,
-            &now_text,
-            Some(&id),
+            row.created_at,
+            Some(row.id),
         )?);
     }
-    let results = tenant.batch(statements).await?;
+    Ok(statements)
+}
+
+/// What a touchpoint's batch wrote, to read its results.
+struct Written<'a> {
+    lead_id: &'a str,
+    /// A guarding statement came first.
+    guarded: bool,
+    platform: Platform,
+    external_id: &'a str,
+    id: &'a str,
+}
+
+/// The interaction INSERT, after a guard or alone.
+fn insert_statement(
+    tenant: &Tenant,
+    row: &NewInteractionRow<'_>,
+    guarded: bool,
+) -> Result<D1PreparedStatement, StoreError> {
+    if guarded {
+        interactions::guarded_insert_statement(tenant, row)
+    } else {
+        interactions::insert_statement(tenant, row)
+    }
+}
+
+/// The lead's heat columns; a missing lead is a 404.
+async fn lead_heat(tenant: &Tenant, lead_id: &str) -> Result<LeadHeatRow, StoreError> {
+    heat::lead_heat(tenant, lead_id)
+        .await?
+        .ok_or_else(|| StoreError::NotFound(format!("no lead {lead_id}")))
+}
+
+/// An instant at the precision it is stored with (whole milliseconds).
+fn stored_instant(at: DateTime<Utc>) -> DateTime<Utc> {
+    clock::from_ms(at.timestamp_millis())
+}
+
+/// The lead's new heat state and heat with `touch` folded in at `now`: from its stored state
+/// (reading at most the touches a pending one crossed), or, when it has none for the current
+/// config, rebuilt from its whole history.
+async fn fold(
+    tenant: &Tenant,
+    lead: &LeadHeatRow,
+    touch: Touch,
+    config: &ScoringConfig,
+    config_version: i64,
+    now: DateTime<Utc>,
+) -> Result<(HeatState, HeatValue), StoreError> {
+    let stored = lead.stored();
+    match stored.state {
+        Some(state) if !stored.needs_rebuild(config_version) => {
+            let read = match state.crossing(now) {
+                Some(range) => Some(
+                    interactions::crossing(
+                        tenant,
+                        &lead.id,
+                        &clock::rfc3339(range.after),
+                        &clock::rfc3339(range.until),
+                    )
+                    .await?,
+                ),
+                None => None,
+            };
+            let crossed = read.as_ref().map(|(touches, next)| Crossed {
+                touches,
+                next_pending_at: *next,
+            });
+            state
+                .record(touch, config, now, crossed)
+                .map_err(|e| StoreError::backend("heat state", e))
+        }
+        _ => {
+            let mut touches = interactions::touches(tenant, &lead.id).await?;
+            touches.push(touch);
+            let heat = scoring::score(&touches, config, now).value();
+            Ok((HeatState::from_touches(&touches, config, now), heat))
+        }
+    }
+}
+
+/// The outcome of a touchpoint's batch that ran: nothing (its guard did not apply), the existing
+/// interaction (a duplicate external id), or the new one with its lead.
+async fn finish(
+    tenant: &Tenant,
+    written: &Written<'_>,
+    results: &[D1Result],
+    now: DateTime<Utc>,
+) -> Result<Option<Recorded>, StoreError> {
     let changed = |i: usize| results.get(i).map(db::changes).unwrap_or(0);
-    let first = usize::from(guarded);
-    if guarded && changed(0) != 1 {
+    let first = usize::from(written.guarded);
+    if written.guarded && changed(0) == 0 {
         // The guarded write did not apply: the insert, and so the heat write and the level
-        // change, did nothing either.
+        // change, did nothing either. (It writes one row when it applies, but D1 also counts
+        // the rows triggers write, such as the dashboard's rollups: "applied" is "changed any".)
         return Ok(None);
     }
-    let inserted = changed(first) > 0;
-    let scored = changed(first + 1) > 0;
-
-    if !inserted {
+    if changed(first) == 0 {
         // A concurrent delivery of the same external id won between our check and our batch.
-        let existing = interactions::by_external_id(tenant, touch.platform, &external_id)
+        let existing = interactions::by_external_id(tenant, written.platform, written.external_id)
             .await?
             .ok_or_else(|| {
                 StoreError::backend("touchpoint", "insert ignored without a conflicting row")
             })?;
         return duplicate(tenant, existing).await.map(Some);
     }
-    if !scored {
-        rescore(tenant, &lead.id, now).await?;
+    if changed(first + 1) == 0 {
+        // Stored, but no heat write applied: settle the lead from its history.
+        rescore(tenant, written.lead_id, now).await?;
     }
-    let interaction = interactions::get(tenant, &id)
+    let interaction = interactions::get(tenant, written.id)
         .await?
-        .ok_or_else(|| StoreError::NotFound(format!("no lead {}", touch.lead_id)))?;
+        .ok_or_else(|| StoreError::NotFound(format!("no interaction {}", written.id)))?;
     let lead = leads::require(tenant, &interaction.lead_id).await?;
     Ok(Some(Recorded {
         interaction,
@@ -257,40 +404,44 @@ async fn duplicate(tenant: &Tenant, existing: InteractionRecord) -> Result<Recor
     })
 }
 
-/// Recomputes a lead's heat from all its touches and stores it (guarded by the heat stamp,
-/// retried when a concurrent write wins), with its last interaction time and a level change row.
-/// Returns the heat stored, or `None` when the lead is gone.
+/// Rebuilds a lead's heat and heat state from all its touches and stores them (guarded by the
+/// heat stamp, retried when a concurrent write wins), with its last interaction time and a level
+/// change row: after touchpoints were added or moved outside the state (a merge, attributed
+/// website visits). Returns the heat stored, or `None` when the lead is gone.
 pub async fn rescore(
     tenant: &Tenant,
     lead_id: &str,
     now: DateTime<Utc>,
-) -> Result<Option<Heat>, StoreError> {
+) -> Result<Option<HeatValue>, StoreError> {
     let (config, config_version) = scoring_config(tenant).await?;
+    let now = stored_instant(now);
     let now_text = clock::rfc3339(now);
     for _ in 0..MAX_SCORE_RETRIES {
-        let Some(lead) = leads::get(tenant, lead_id).await? else {
+        let Some(lead) = heat::lead_heat(tenant, lead_id).await? else {
             return Ok(None);
         };
         let touches = interactions::touches(tenant, lead_id).await?;
-        let heat = scoring::score(&touches, &config, now);
-        let old_level = lead.heat_level;
+        let state = HeatState::from_touches(&touches, &config, now);
+        let heat = scoring::score(&touches, &config, now).value();
         let write = HeatWrite {
             lead_id,
-            heat: &heat,
+            heat,
+            state: &state,
             config_version,
             scored_at: &now_text,
             expected_stamp: lead.heat_stamp,
+            on_stamp_moved: OnStampMoved::Skip,
             requires_interaction: None,
-            refresh_last_interaction: true,
+            last_interaction: LastInteraction::FromHistory,
         };
         // The level change must directly follow the heat write (it checks `changes()`).
         let mut statements = vec![heat::write_statement(tenant, &write)?];
-        if heat.level != old_level {
+        if heat.level != lead.heat_level {
             statements.push(heat::guarded_level_change_statement(
                 tenant,
                 lead_id,
-                old_level,
-                &heat,
+                lead.heat_level,
+                heat.level,
                 lead.heat_stamp + 1,
                 &now_text,
                 None,

@@ -1,13 +1,16 @@
 //! Mints a development JWT for trying the API with curl: `make token ORG=acme ROLE=admin`.
 //!
 //! The key is `AUTH_JWT_SECRET` from the environment, else from `.dev.vars` (development values),
-//! so the token is accepted by the runtime that `make dev` starts.
+//! so the token is accepted by the runtime that `make dev` starts. `TOKEN_NAME` and `TOKEN_EMAIL`
+//! (`make token NAME="Ana Lima" EMAIL=ana@example.com`) add the `name` and `email` claims the API
+//! records its members with.
 
 use std::process::ExitCode;
 
 use leadheat_domain::auth::{mint_jwt, Claims, MAX_TOKEN_LIFETIME_SECS};
 use leadheat_domain::types::Role;
 use leadheat_e2e::{unix_now, workspace_root};
+use serde_json::Value;
 
 const USAGE: &str = "usage: devtoken <org> <admin|member|viewer> [user] [hours]";
 
@@ -50,7 +53,21 @@ fn main() -> ExitCode {
         iat: Some(now),
         nbf: None,
     };
-    println!("{}", mint_jwt(&claims, secret.as_bytes()));
+    let profile: Vec<(&str, String)> = [("name", "TOKEN_NAME"), ("email", "TOKEN_EMAIL")]
+        .into_iter()
+        .filter_map(|(claim, var)| {
+            Some((claim, std::env::var(var).ok().filter(|v| !v.is_empty())?))
+        })
+        .collect();
+    if profile.is_empty() {
+        println!("{}", mint_jwt(&claims, secret.as_bytes()));
+    } else {
+        let mut payload = serde_json::to_value(&claims).expect("claims serialise to JSON");
+        for (claim, value) in profile {
+            payload[claim] = Value::String(value);
+        }
+        println!("{}", leadheat_e2e::mint_jwt(&secret, &payload));
+    }
     ExitCode::SUCCESS
 }
 

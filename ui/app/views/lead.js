@@ -1,9 +1,13 @@
 // A lead's page: profile with custom fields and social profiles, the heat explanation, the
 // timeline (type, platform and date filters in the URL) and a form to add a manual touchpoint
-// whose answer updates the heat on screen at once.
+// whose answer updates the heat on screen at once. Writers also edit, merge and delete the lead
+// (lead_actions.js); anyone may export it.
 
 import { api, isAbort, qs } from "../api.js";
+import { canWrite } from "../auth.js";
 import { announce, failure, field, fmtDate, fmtScore, h, heatBadge, leadName, loading, notify, replace, scoreBar, select, timeAgo, trendArrow } from "../dom.js";
+import { loadMembers, ownerName } from "../members.js";
+import { leadActions } from "./lead_actions.js";
 import { INTERACTION_TYPES, MANUAL_TYPES, PLATFORMS, label, verb } from "../vocab.js";
 
 const TIMELINE_FILTERS = ["type", "platform", "from", "to"];
@@ -18,6 +22,7 @@ export function mount(root, ctx) {
   const controller = new AbortController();
   let defs = [];
   let stages = [];
+  let members = [];
 
   const title = h("h1", { tabindex: "-1" }, "Lead");
   const headHeat = h("div", { class: "lead-head__heat", "aria-live": "polite" });
@@ -33,6 +38,7 @@ export function mount(root, ctx) {
   const heatRequest = api(`/v1/leads/${enc}/heat`, { signal });
   const fieldsRequest = api("/v1/custom-fields", { signal }).catch(() => ({ items: [] }));
   const stagesRequest = api("/v1/pipeline/stages", { signal }).catch(() => ({ items: [] }));
+  const membersRequest = loadMembers();
   loadTimeline(false);
 
   // Timeline filters ------------------------------------------------------------------------------
@@ -68,10 +74,28 @@ export function mount(root, ctx) {
   );
   addForm.addEventListener("submit", addTouchpoint);
 
+  const actionBar = h("div", { class: "lead-actions", role: "group", "aria-label": "Lead actions", hidden: true });
+  const actions = leadActions(actionBar, {
+    id,
+    writer: canWrite(),
+    lead: () => lead,
+    members: () => members,
+    // A saved edit or merge: the lead as the API answered it, on screen at once.
+    saved(next) {
+      lead = next;
+      renderHead();
+      renderProfile();
+      api(`/v1/leads/${enc}/heat`).then(renderHeat, () => {});
+      loadTimeline(false);
+    },
+    erased: () => ctx.navigate("/app/leads"),
+  });
+
   replace(
     root,
     h("p", { class: "crumbs" }, h("a", { href: "/app/leads" }, "← All leads")),
     h("div", { class: "page-head lead-head" }, title, headHeat),
+    actionBar,
     h(
       "div",
       { class: "lead-layout" },
@@ -86,13 +110,15 @@ export function mount(root, ctx) {
   );
 
   // Rendering ------------------------------------------------------------------------------------
-  Promise.all([leadRequest, fieldsRequest, stagesRequest]).then(
-    ([l, d, s]) => {
+  Promise.all([leadRequest, fieldsRequest, stagesRequest, membersRequest]).then(
+    ([l, d, s, m]) => {
       lead = l;
       defs = d.items || [];
       stages = s.items || [];
+      members = m;
       renderHead();
       renderProfile();
+      actions.show();
     },
     (error) => {
       if (isAbort(error)) return;
@@ -127,7 +153,7 @@ export function mount(root, ctx) {
         item("Phone", lead.phone && h("a", { href: `tel:${lead.phone}` }, lead.phone)),
         item("Source", [label(lead.source), detail && h("div", { class: "sub" }, detail)]),
         item("Stage", stageName || null),
-        item("Owner", lead.owner_id),
+        item("Owner", ownerName(lead.owner_id, members)),
         item("Tags", lead.tags?.length ? lead.tags.map((t) => h("span", { class: "tag" }, t)) : null),
         item("Last touchpoint", timeAgo(lead.last_interaction_at)),
         item("Added", fmtDate(lead.created_at)),

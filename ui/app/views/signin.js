@@ -1,9 +1,11 @@
-// Development sign-in: paste a bearer token. Production takes the JWT from the company's identity
-// provider (see auth.js); this form is the development stand-in for that hand-over.
+// Sign-in: through the company's identity provider when the deployment has one (oidc.js), the
+// local runtime's "sign in as" page in development, and a pasted bearer token (development and
+// service tokens) in any case. GET /v1/auth/config says which are offered.
 
 import { api } from "../api.js";
 import { setToken, tokenProblem } from "../auth.js";
 import { h, replace } from "../dom.js";
+import { authConfig, beginSignIn } from "../oidc.js";
 
 export function mount(root, ctx) {
   ctx.setTitle("Sign in");
@@ -18,15 +20,17 @@ export function mount(root, ctx) {
     "aria-describedby": "token-hint token-error",
   });
   const button = h("button", { type: "submit", class: "btn btn--primary" }, "Sign in");
+  const options = h("div", { class: "signin-options", "aria-live": "polite" });
   const form = h(
     "form",
     { class: "signin card", novalidate: true },
     h("h1", { tabindex: "-1" }, "Sign in to Leadheat"),
+    options,
     h(
       "p",
       { id: "token-hint", class: "hint" },
-      "Development sign-in: paste a bearer token (an HS256 JWT with sub, org, role and exp, signed with the development AUTH_JWT_SECRET). ",
-      "It is kept for this browser tab only (sessionStorage). In production the app receives the JWT from your company's identity provider instead.",
+      "Or paste a bearer token (an HS256 JWT with sub, org, role and exp, signed with the deployment's AUTH_JWT_SECRET: development and service tokens). ",
+      "It is kept for this browser tab only (sessionStorage).",
     ),
     h("div", { class: "field" }, h("label", { for: "token" }, "Token"), input, error),
     h("div", { class: "actions" }, button),
@@ -62,6 +66,36 @@ export function mount(root, ctx) {
     }
   });
 
+  let mounted = true;
+  authConfig().then(({ oidc, dev_sign_in: devSignIn, error: configError }) => {
+    if (!mounted) return;
+    const items = [];
+    if (oidc) {
+      const status = h("p", { class: "field-error", role: "alert", hidden: true });
+      const start = h("button", { type: "button", class: "btn btn--primary" }, "Continue with your company account");
+      start.addEventListener("click", async () => {
+        start.disabled = true;
+        try {
+          await beginSignIn(oidc);
+        } catch (e) {
+          start.disabled = false;
+          status.textContent = `Could not start the sign-in: ${e.message}`;
+          status.hidden = false;
+        }
+      });
+      items.push(h("div", { class: "actions" }, start), status);
+    }
+    if (devSignIn) {
+      items.push(h("p", {}, h("a", { href: devSignIn, class: "btn" }, "Development sign-in"), " (the local runtime's sign in as… page)"));
+    }
+    if (configError) items.push(h("p", { class: "field-error" }, `Sign-in through the identity provider is unavailable right now: ${configError}`));
+    replace(options, ...items);
+  });
+
   replace(root, h("div", { class: "signin-wrap" }, form));
-  return {};
+  return {
+    unmount() {
+      mounted = false;
+    },
+  };
 }

@@ -1,11 +1,15 @@
-//! The heat columns of `leads` (score, level, stamp, trend, `needs_rescore`, `scored_*`, and the
+//! The heat columns of `leads` (score, level, stamp, trend, `needs_rescore`, `scored_*`, the heat
+//! state `heat_ref_at`/`heat_settled`/`heat_pending`/`heat_next_pending_at`, and the
 //! `last_interaction_at` a heat write refreshes), `heat_snapshots` and `heat_level_changes`: every
 //! write of a computed heat goes through here, whether it comes from a new touchpoint or from the
 //! scoring job, and so does every flag for the scoring job.
 
-use leadheat_domain::scoring::Heat;
+use chrono::{DateTime, Utc};
+use leadheat_domain::heat_state::HeatState;
+use leadheat_domain::rescoring::StoredHeat;
+use leadheat_domain::scoring::HeatValue;
 use leadheat_domain::types::HeatLevel;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use worker::D1PreparedStatement;
 
@@ -23,21 +27,110 @@ fn last_interaction_at(lead_param: &str) -> String {
     )
 }
 
+/// A lead's heat columns, as the touchpoint path and the scoring job read them.
+#[derive(Debug, Clone, Deserialize)]
+pub struct LeadHeatRow {
+    pub id: String,
+    pub heat_score: f64,
+    pub heat_level: HeatLevel,
+    pub heat_stamp: i64,
+    pub needs_rescore: i64,
+    pub scored_config_version: i64,
+    pub heat_ref_at: Option<String>,
+    pub heat_settled: f64,
+    pub heat_pending: i64,
+    pub heat_next_pending_at: Option<String>,
+}
+
+/// The columns of a [`LeadHeatRow`].
+pub const LEAD_HEAT_COLUMNS: &str = "id, heat_score, heat_level, heat_stamp, needs_rescore, \
+     scored_config_version, heat_ref_at, heat_settled, heat_pending, heat_next_pending_at";
+
+impl LeadHeatRow {
+    /// The stored heat and state, as the domain plans with them. A state whose times do not
+    /// parse counts as none (the lead is rebuilt from its history).
+    pub fn stored(&self) -> StoredHeat {
+        StoredHeat {
+            score: self.heat_score,
+            level: self.heat_level,
+            needs_rescore: self.needs_rescore != 0,
+            scored_config_version: self.scored_config_version,
+            state: self.state(),
+        }
+    }
+
+    fn state(&self) -> Option<HeatState> {
+        let reference = parse_time(self.heat_ref_at.as_deref()?)?;
+        let next_pending_at = match self.heat_next_pending_at.as_deref() {
+            Some(text) => Some(parse_time(text)?),
+            None => None,
+        };
+        Some(HeatState {
+            reference,
+            settled: self.heat_settled,
+            pending_points: self.heat_pending,
+            next_pending_at,
+        })
+    }
+}
+
+fn parse_time(text: &str) -> Option<DateTime<Utc>> {
+    DateTime::parse_from_rfc3339(text)
+        .ok()
+        .map(|at| at.with_timezone(&Utc))
+}
+
+/// One lead's heat columns (`None` when the org has no such lead).
+pub async fn lead_heat(tenant: &Tenant, lead_id: &str) -> Result<Option<LeadHeatRow>, StoreError> {
+    let (db, org_id) = (tenant.db(), tenant.org_id());
+    db::first(
+        db,
+        &format!("SELECT {LEAD_HEAT_COLUMNS} FROM leads WHERE id = ?1 AND org_id = ?2"),
+        &args![lead_id, org_id],
+    )
+    .await
+}
+
+/// How a heat write sets the lead's `last_interaction_at`.
+#[derive(Debug, Clone, Copy)]
+pub enum LastInteraction<'a> {
+    /// Left as it is.
+    Keep,
+    /// The latest of its touchpoints (stage changes do not count): a read of its history.
+    FromHistory,
+    /// One new touchpoint of this type at this time (RFC 3339, as stored): the later of it and
+    /// the stored value, unless it is a stage change.
+    Touch(&'a str, &'a str),
+}
+
+/// What a heat write does when the lead's stamp moved since it was read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OnStampMoved {
+    /// The write changes nothing (check `db::changes() == 1`).
+    Skip,
+    /// The write fails a CHECK, which rolls its whole batch back (a touchpoint's insert with
+    /// it): the caller reads the lead again and retries. A new touchpoint must never be stored
+    /// without being folded into the state, or the state would silently miss it.
+    AbortBatch,
+}
+
 /// A computed heat to store on a lead.
 pub struct HeatWrite<'a> {
     pub lead_id: &'a str,
-    pub heat: &'a Heat,
+    pub heat: HeatValue,
+    /// The lead's new heat state.
+    pub state: &'a HeatState,
     /// The org's `scoring_configs.config_version` the heat was computed with.
     pub config_version: i64,
     pub scored_at: &'a str,
-    /// The lead's `heat_stamp` when its touchpoints were read: the write only applies if no other
-    /// write came in between (optimistic concurrency), and bumps the stamp.
+    /// The lead's `heat_stamp` when its state (or touchpoints) was read: the write only applies
+    /// if no other write came in between (optimistic concurrency), and bumps the stamp.
     pub expected_stamp: i64,
+    pub on_stamp_moved: OnStampMoved,
     /// The write only applies if this interaction exists: a touchpoint's insert-time write, so a
     /// duplicate external id (the insert did nothing) changes nothing.
     pub requires_interaction: Option<&'a str>,
-    /// The write also refreshes the lead's `last_interaction_at` from its touchpoints.
-    pub refresh_last_interaction: bool,
+    pub last_interaction: LastInteraction<'a>,
 }
 
 /// The guarded UPDATE for one heat write; check `db::changes() == 1` to know it applied.
@@ -46,15 +139,17 @@ pub fn write_statement(
     write: &HeatWrite<'_>,
 ) -> Result<D1PreparedStatement, StoreError> {
     let (db, org_id) = (tenant.db(), tenant.org_id());
-    let mut sql = String::from(
-        "UPDATE leads SET heat_score = ?1, heat_level = ?2, heat_stamp = heat_stamp + 1, scored_at = ?3, \
-         scored_config_version = ?4, needs_rescore = 0",
+    let state = write.state;
+    let stamp = match write.on_stamp_moved {
+        OnStampMoved::Skip => "heat_stamp + 1",
+        // -1 breaks `CHECK (heat_stamp >= 0)`.
+        OnStampMoved::AbortBatch => "CASE WHEN heat_stamp = ?7 THEN heat_stamp + 1 ELSE -1 END",
+    };
+    let mut sql = format!(
+        "UPDATE leads SET heat_score = ?1, heat_level = ?2, heat_stamp = {stamp}, scored_at = ?3, \
+         scored_config_version = ?4, needs_rescore = 0, heat_ref_at = ?8, heat_settled = ?9, \
+         heat_pending = ?10, heat_next_pending_at = ?11"
     );
-    if write.refresh_last_interaction {
-        sql.push_str(", last_interaction_at = ");
-        sql.push_str(&last_interaction_at("?5"));
-    }
-    sql.push_str(" WHERE id = ?5 AND org_id = ?6 AND heat_stamp = ?7");
     let mut args = args![
         write.heat.score,
         write.heat.level.as_str(),
@@ -62,11 +157,38 @@ pub fn write_statement(
         write.config_version,
         write.lead_id,
         org_id,
-        write.expected_stamp
+        write.expected_stamp,
+        clock::rfc3339(state.reference),
+        state.settled,
+        state.pending_points,
+        state.next_pending_at.map(clock::rfc3339)
     ];
+    match write.last_interaction {
+        LastInteraction::Keep => {}
+        LastInteraction::FromHistory => {
+            sql.push_str(", last_interaction_at = ");
+            sql.push_str(&last_interaction_at("?5"));
+        }
+        LastInteraction::Touch(kind, occurred_at) => {
+            sql.push_str(
+                ", last_interaction_at = CASE WHEN ?12 <> 'stage_change' \
+                   AND (last_interaction_at IS NULL OR last_interaction_at < ?13) THEN ?13 \
+                   ELSE last_interaction_at END",
+            );
+            args.push(Arg::from(kind));
+            args.push(Arg::from(occurred_at));
+        }
+    }
+    sql.push_str(" WHERE id = ?5 AND org_id = ?6");
+    if write.on_stamp_moved == OnStampMoved::Skip {
+        sql.push_str(" AND heat_stamp = ?7");
+    }
     if let Some(interaction_id) = write.requires_interaction {
-        sql.push_str(" AND EXISTS (SELECT 1 FROM interactions WHERE id = ?8)");
         args.push(Arg::from(interaction_id));
+        sql.push_str(&format!(
+            " AND EXISTS (SELECT 1 FROM interactions WHERE id = ?{})",
+            args.len()
+        ));
     }
     db::statement(db, &sql, &args)
 }
@@ -80,7 +202,7 @@ pub fn guarded_level_change_statement(
     tenant: &Tenant,
     lead_id: &str,
     old: HeatLevel,
-    heat: &Heat,
+    new: HeatLevel,
     new_stamp: i64,
     changed_at: &str,
     interaction_id: Option<&str>,
@@ -97,7 +219,7 @@ pub fn guarded_level_change_statement(
             org_id,
             lead_id,
             old.as_str(),
-            heat.level.as_str(),
+            new.as_str(),
             changed_at,
             new_stamp,
             interaction_id.map(str::to_string)
@@ -158,7 +280,8 @@ pub fn level_changes_after_writes_statement(
 // Flags for the scoring job
 
 /// Flags one lead for the scoring job (every rescore attempt lost a race), refreshing its
-/// `last_interaction_at` as the lost attempts would have.
+/// `last_interaction_at` as the lost attempts would have. Its stored state stays as it is, and
+/// is rebuilt from its history (the flag says it cannot be trusted).
 pub async fn flag_for_rescore(tenant: &Tenant, lead_id: &str) -> Result<(), StoreError> {
     let (db, org_id) = (tenant.db(), tenant.org_id());
     db::run(
@@ -173,9 +296,12 @@ pub async fn flag_for_rescore(tenant: &Tenant, lead_id: &str) -> Result<(), Stor
     Ok(())
 }
 
-/// Flags a merge's target for the scoring job: its heat stamp moves (so no score computed from
-/// its touchpoints before the merge is written over) and its `last_interaction_at` is refreshed
-/// from the touchpoints it now holds. Place it after the statements moving the touchpoints.
+/// Flags a lead whose touchpoints were added or moved outside its heat state (a merge's target,
+/// a touchpoint every retry of which lost a race) for a rebuild from its history: its heat stamp
+/// moves (so no score or state computed before is written over), it is flagged (so the next
+/// touchpoint or the scoring job rebuilds it rather than trusting its state) and its
+/// `last_interaction_at` is refreshed from the touchpoints it now holds. Place it after the
+/// statements writing the touchpoints.
 pub fn flag_after_merge_statement(
     tenant: &Tenant,
     lead_id: &str,

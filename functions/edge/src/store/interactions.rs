@@ -114,6 +114,46 @@ pub async fn touches(tenant: &Tenant, lead_id: &str) -> Result<Vec<Touch>, Store
         .collect())
 }
 
+/// The touches one lead's heat state needs to move to `until` (its touches with `after <
+/// occurred_at <= until`) and its first touch time after `until`: ONE query of two range reads of
+/// index `interactions_lead_org_occurred`, so the rows read are those touches and one more.
+pub async fn crossing(
+    tenant: &Tenant,
+    lead_id: &str,
+    after: &str,
+    until: &str,
+) -> Result<(Vec<Touch>, Option<chrono::DateTime<chrono::Utc>>), StoreError> {
+    let (db, org_id) = (tenant.db(), tenant.org_id());
+    #[derive(Deserialize)]
+    struct Row {
+        #[serde(rename = "type")]
+        kind: String,
+        occurred_at: String,
+    }
+    let rows: Vec<Row> = db::all(
+        db,
+        "SELECT type, occurred_at FROM interactions \
+         WHERE lead_id = ?1 AND org_id = ?2 AND occurred_at > ?3 AND occurred_at <= ?4 \
+         UNION ALL \
+         SELECT * FROM (SELECT type, occurred_at FROM interactions \
+           WHERE lead_id = ?1 AND org_id = ?2 AND occurred_at > ?4 ORDER BY occurred_at LIMIT 1)",
+        &args![lead_id, org_id, after, until],
+    )
+    .await?;
+    let mut crossed = Vec::new();
+    let mut next = None;
+    for row in rows {
+        if row.occurred_at.as_str() > until {
+            next = chrono::DateTime::parse_from_rfc3339(&row.occurred_at)
+                .ok()
+                .map(|at| at.with_timezone(&chrono::Utc));
+        } else if let Some(touch) = stored_touch(&row.kind, &row.occurred_at) {
+            crossed.push(touch);
+        }
+    }
+    Ok((crossed, next))
+}
+
 /// A stored interaction's `type` and `occurred_at` as a scoring touch; `None` when either does not
 /// parse.
 pub fn stored_touch(kind: &str, occurred_at: &str) -> Option<Touch> {

@@ -17,6 +17,7 @@ pub mod inbox;
 pub mod integrations;
 pub mod interactions;
 pub mod leads;
+pub mod members;
 pub mod orgs;
 pub mod rescoring;
 pub mod scoring_configs;

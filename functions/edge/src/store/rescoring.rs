@@ -11,11 +11,13 @@ use leadheat_domain::rescoring::RescoreRunStatus;
 use leadheat_domain::scoring::ScoringConfig;
 use leadheat_domain::types::HeatLevel;
 use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
 use worker::D1PreparedStatement;
 
 use crate::args;
 use crate::db;
 use crate::db::StoreError;
+use crate::store::heat::{LeadHeatRow, LEAD_HEAT_COLUMNS};
 use crate::store::{heat, scoring_configs};
 use crate::tenant::{Shard, Tenant};
 
@@ -198,20 +200,6 @@ pub async fn request_recalculation(tenant: &Tenant, now: &str) -> Result<(), Sto
 // ------------------------------------------------------------------------------------------------
 // Batch reads
 
-/// A lead as a rescoring batch reads it.
-#[derive(Debug, Clone, Deserialize)]
-pub struct LeadHeatRow {
-    pub id: String,
-    pub heat_score: f64,
-    pub heat_level: HeatLevel,
-    pub heat_stamp: i64,
-    pub needs_rescore: i64,
-    pub scored_config_version: i64,
-}
-
-const LEAD_HEAT_COLUMNS: &str =
-    "id, heat_score, heat_level, heat_stamp, needs_rescore, scored_config_version";
-
 /// The next flagged leads of the org after `cursor` (index `leads_needs_rescore`).
 pub async fn flagged_after(
     tenant: &Tenant,
@@ -257,6 +245,49 @@ pub struct TouchRow {
     #[serde(rename = "type")]
     pub kind: String,
     pub occurred_at: String,
+}
+
+/// The touches of the given leads their heat states need to move to `until`: for each
+/// `(lead id, after)`, its touches with `after < occurred_at <= until`, and a row with a NULL
+/// `type` whose `occurred_at` is its first touch after `until` (NULL without one). ONE query,
+/// range reads of index `interactions_lead_org_occurred`: the rows read are those touches.
+pub async fn crossings_of(
+    tenant: &Tenant,
+    ranges: &[(String, String)],
+    until: &str,
+) -> Result<Vec<CrossingRow>, StoreError> {
+    let (db, org_id) = (tenant.db(), tenant.org_id());
+    if ranges.is_empty() {
+        return Ok(Vec::new());
+    }
+    let ranges: Vec<Value> = ranges
+        .iter()
+        .map(|(id, after)| json!({"id": id, "after": after}))
+        .collect();
+    let ranges = Value::from(ranges).to_string();
+    db::all(
+        db,
+        "SELECT i.lead_id, i.type, i.occurred_at FROM json_each(?1) r \
+           JOIN interactions i ON i.lead_id = json_extract(r.value, '$.id') AND i.org_id = ?2 \
+            AND i.occurred_at > json_extract(r.value, '$.after') AND i.occurred_at <= ?3 \
+         UNION ALL \
+         SELECT json_extract(r.value, '$.id'), NULL, \
+                (SELECT MIN(n.occurred_at) FROM interactions n WHERE n.lead_id = json_extract(r.value, '$.id') \
+                   AND n.org_id = ?2 AND n.occurred_at > ?3) \
+         FROM json_each(?1) r",
+        &args![ranges, org_id, until],
+    )
+    .await
+}
+
+/// One row of [`crossings_of`].
+#[derive(Debug, Clone, Deserialize)]
+pub struct CrossingRow {
+    pub lead_id: String,
+    /// `None` on the row that carries the next touch time after the range.
+    #[serde(rename = "type")]
+    pub kind: Option<String>,
+    pub occurred_at: Option<String>,
 }
 
 /// Every touch of the given leads, in ONE query (index `interactions_lead_org_occurred`).
