@@ -32,6 +32,7 @@ pub mod ranking;
 pub mod rate_limit;
 pub mod rescoring;
 pub mod scoring;
+pub mod scoring_preview;
 pub mod sharding;
 pub mod signature;
 pub mod suppression;

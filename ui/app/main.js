@@ -16,6 +16,10 @@ import * as dashboard from "./views/dashboard.js";
 import * as feed from "./views/feed.js";
 import * as lead from "./views/lead.js";
 import * as leads from "./views/leads.js";
+import * as settingsFields from "./views/settings_fields.js";
+import * as settingsScoring from "./views/settings_scoring.js";
+import * as settingsStages from "./views/settings_stages.js";
+import * as settingsTracking from "./views/settings_tracking.js";
 import * as signin from "./views/signin.js";
 
 const POLL_MS = 2000;
@@ -28,6 +32,11 @@ const ROUTES = [
   { pattern: /^\/app\/board\/?$/, view: board, nav: "board" },
   { pattern: /^\/app\/dashboard\/?$/, view: dashboard, nav: "dashboard" },
   { pattern: /^\/app\/feed\/?$/, view: feed, nav: "feed" },
+  { pattern: /^\/app\/settings\/?$/, redirect: "/app/settings/scoring" },
+  { pattern: /^\/app\/settings\/scoring\/?$/, view: settingsScoring, nav: "settings" },
+  { pattern: /^\/app\/settings\/fields\/?$/, view: settingsFields, nav: "settings" },
+  { pattern: /^\/app\/settings\/stages\/?$/, view: settingsStages, nav: "settings" },
+  { pattern: /^\/app\/settings\/tracking\/?$/, view: settingsTracking, nav: "settings" },
 ];
 
 const main = document.getElementById("main");
@@ -69,6 +78,7 @@ function render({ focus = false } = {}) {
     replace(main, h("h1", { tabindex: "-1" }, "Page not found"), h("p", {}, h("a", { href: "/app/leads" }, "Go to the leads")));
     return;
   }
+  if (route.redirect) return navigate(route.redirect, { replace: true });
   markNav(route.nav);
   ctx.params = path.match(route.pattern).slice(1).map(decodeURIComponent);
   current = route.view.mount(main, ctx);

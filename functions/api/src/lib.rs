@@ -94,11 +94,13 @@ async fn serve(
     members::record_seen(&req, &ctx).await;
     let response = match (req.method == Method::Post, req.header("Idempotency-Key")) {
         (true, Some(key)) => {
-            idempotency::guarded(&req, &ctx, &key, dispatch(route, &req, &ctx)).await
+            idempotency::guarded(&req, &ctx, &key, dispatch(route.clone(), &req, &ctx)).await
         }
-        _ => dispatch(route, &req, &ctx).await,
+        _ => dispatch(route.clone(), &req, &ctx).await,
     }?;
-    let is_write = !matches!(req.method, Method::Get | Method::Head);
+    // A preview is a POST that stores nothing: no change notice for it.
+    let is_write =
+        !matches!(req.method, Method::Get | Method::Head) && route != Route::PreviewScoring;
     if is_write && (200..300).contains(&response.status_code()) {
         live::notify_later(worker_ctx, &ctx.env, ctx.org(), ChangeSource::Api);
     }
@@ -148,6 +150,7 @@ async fn dispatch(
         Route::Dashboard => dashboard::get(req, ctx).await,
         Route::GetScoring => scoring::get(req, ctx).await,
         Route::PutScoring => scoring::put(req, ctx).await,
+        Route::PreviewScoring => scoring::preview(req, ctx).await,
         Route::Recalculate => rescore::request(req, ctx).await,
         Route::RecalculateStatus => rescore::status(req, ctx).await,
         Route::ListIntegrations => integrations::list(req, ctx).await,

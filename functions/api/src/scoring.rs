@@ -2,13 +2,20 @@
 //!
 //! A change bumps the config version and flags every lead of the org for the scoring job, in one
 //! batch; the job rescores them with the new config.
+//!
+//! `POST /v1/scoring/preview` (admins) takes the same body as PUT and stores nothing: it answers
+//! how the proposed config would score a sample of the org's leads (at most
+//! `MAX_PREVIEW_LEADS`, read with their touches in two queries).
 
 use std::collections::BTreeMap;
 
 use leadheat_domain::body::{self, Fields};
 use leadheat_domain::scoring::{ScoringConfig, Thresholds};
+use leadheat_domain::scoring_preview::{self, Level, PREVIEW_PER_LIST};
 use leadheat_domain::types::{FieldError, InteractionType};
 use leadheat_edge::http::{self, Problem};
+use leadheat_edge::store::interactions::stored_touch;
+use leadheat_edge::store::rescoring::{self, PreviewLeadRow};
 use leadheat_edge::store::scoring_configs::{self, StoredConfig};
 use serde_json::{json, Value};
 use worker::Response;
@@ -29,6 +36,64 @@ pub async fn put(req: &ApiRequest, ctx: &Ctx) -> Result<Response, Problem> {
     scoring_configs::put(&ctx.tenant, &config, &ctx.now_rfc3339()).await?;
     let stored = scoring_configs::get(&ctx.tenant).await?;
     http::json(200, &body(&stored, &ctx.now_rfc3339()))
+}
+
+/// `{"config", "computed_at", "leads": [{"id", "first_name", "last_name", "email", "company",
+/// "last_interaction_at", "current": {"score", "level"}, "proposed": {"score", "level"},
+/// "level_changed"}]}`: the org's hottest leads first, then its most recently active ones.
+pub async fn preview(req: &ApiRequest, ctx: &Ctx) -> Result<Response, Problem> {
+    ctx.require_admin()?;
+    let value: Value = req.json()?;
+    let config = parse_config(&value).map_err(Problem::validation)?;
+    config.validate().map_err(Problem::validation)?;
+
+    let (hottest, recent) = rescoring::preview_candidates(&ctx.tenant, PREVIEW_PER_LIST).await?;
+    let ids = |rows: &[PreviewLeadRow]| rows.iter().map(|r| r.id.clone()).collect::<Vec<_>>();
+    let sample = scoring_preview::sample_ids(&ids(&hottest), &ids(&recent));
+    let rows: BTreeMap<&str, &PreviewLeadRow> = hottest
+        .iter()
+        .chain(&recent)
+        .map(|row| (row.id.as_str(), row))
+        .collect();
+    let leads: Vec<(String, Level)> = sample
+        .iter()
+        .filter_map(|id| rows.get(id.as_str()))
+        .map(|row| {
+            let current = Level {
+                score: row.heat_score,
+                level: row.heat_level,
+            };
+            (row.id.clone(), current)
+        })
+        .collect();
+    // An unreadable stored touch is left out, as the scoring job leaves it out.
+    let touches = rescoring::touches_of(&ctx.tenant, &sample)
+        .await?
+        .into_iter()
+        .filter_map(|row| stored_touch(&row.kind, &row.occurred_at).map(|t| (row.lead_id, t)));
+    let previews = scoring_preview::preview(&leads, touches, &config, ctx.now);
+
+    let items: Vec<Value> = previews
+        .iter()
+        .filter_map(|p| rows.get(p.lead_id.as_str()).map(|row| (p, row)))
+        .map(|(p, row)| {
+            json!({
+                "id": row.id,
+                "first_name": row.first_name,
+                "last_name": row.last_name,
+                "email": row.email,
+                "company": row.company,
+                "last_interaction_at": row.last_interaction_at,
+                "current": p.current,
+                "proposed": p.proposed,
+                "level_changed": p.level_changed,
+            })
+        })
+        .collect();
+    http::json(
+        200,
+        &json!({"config": config, "computed_at": ctx.now_rfc3339(), "leads": items}),
+    )
 }
 
 fn body(stored: &StoredConfig, now: &str) -> Value {

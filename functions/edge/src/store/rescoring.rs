@@ -413,3 +413,60 @@ pub async fn snapshots_on(
     )
     .await
 }
+
+// ------------------------------------------------------------------------------------------------
+// Scoring preview reads
+
+/// A lead as the scoring preview shows it, with the list it was picked from.
+#[derive(Debug, Clone, Deserialize)]
+pub struct PreviewLeadRow {
+    /// `hottest` or `recent`.
+    pub sample: String,
+    pub id: String,
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    pub email: Option<String>,
+    pub company: Option<String>,
+    pub heat_score: f64,
+    pub heat_level: HeatLevel,
+    pub last_interaction_at: Option<String>,
+}
+
+const PREVIEW_COLUMNS: &str =
+    "id, first_name, last_name, email, company, heat_score, heat_level, last_interaction_at";
+
+/// The org's `per_list` hottest leads and its `per_list` most recently active ones, in ONE query
+/// (two index range reads: `leads_org_heat` and `leads_org_last_interaction`). Each list comes
+/// back in its own order, hottest (or latest) first; a lead may be in both.
+pub async fn preview_candidates(
+    tenant: &Tenant,
+    per_list: usize,
+) -> Result<(Vec<PreviewLeadRow>, Vec<PreviewLeadRow>), StoreError> {
+    let (db, org_id) = (tenant.db(), tenant.org_id());
+    let rows: Vec<PreviewLeadRow> = db::all(
+        db,
+        &format!(
+            "SELECT * FROM (SELECT 'hottest' AS sample, {PREVIEW_COLUMNS} FROM leads WHERE org_id = ?1 \
+               ORDER BY heat_score DESC, id DESC LIMIT ?2) \
+             UNION ALL \
+             SELECT * FROM (SELECT 'recent' AS sample, {PREVIEW_COLUMNS} FROM leads WHERE org_id = ?1 \
+               ORDER BY COALESCE(last_interaction_at, '') DESC, id DESC LIMIT ?2)"
+        ),
+        &args![org_id, per_list],
+    )
+    .await?;
+    // A compound SELECT does not promise its parts' order: restore it here.
+    let (mut hottest, mut recent): (Vec<_>, Vec<_>) =
+        rows.into_iter().partition(|row| row.sample == "hottest");
+    hottest.sort_by(|a, b| {
+        b.heat_score
+            .total_cmp(&a.heat_score)
+            .then_with(|| b.id.cmp(&a.id))
+    });
+    recent.sort_by(|a, b| {
+        b.last_interaction_at
+            .cmp(&a.last_interaction_at)
+            .then_with(|| b.id.cmp(&a.id))
+    });
+    Ok((hottest, recent))
+}
