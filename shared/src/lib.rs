@@ -19,6 +19,7 @@ pub mod lead_forms;
 pub mod lead_query;
 pub mod leads;
 pub mod live;
+pub mod oauth;
 pub mod ownership;
 pub mod pipeline;
 pub mod platforms;

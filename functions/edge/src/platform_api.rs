@@ -116,15 +116,7 @@ pub async fn linkedin_get(env: &Env, token: &str, path: &str) -> Result<Answer, 
 
 /// A path segment with everything but unreserved characters percent-encoded.
 pub fn encode_segment(value: &str) -> String {
-    value
-        .bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
+    leadheat_domain::oauth::percent_encode(value)
 }
 
 async fn get(url: Url, headers: &[(&str, &str)]) -> Result<Answer, NoAnswer> {
