@@ -305,7 +305,11 @@ pub fn linkedin_candidates(organizations: &[String], ad_accounts: &[String]) -> 
     for candidate in organizations
         .iter()
         .map(|id| entry("organization_ids", id))
-        .chain(ad_accounts.iter().map(|id| entry("sponsored_account_ids", id)))
+        .chain(
+            ad_accounts
+                .iter()
+                .map(|id| entry("sponsored_account_ids", id)),
+        )
     {
         if !candidates.contains(&candidate) {
             candidates.push(candidate);
@@ -325,9 +329,7 @@ pub fn unlisted_picks(candidates: &[Candidate], picked: &[(&str, String)]) -> Ve
         if !listed {
             errors.push(FieldError::new(
                 format!("{field}[{position}]"),
-                format!(
-                    "{id} is not among the accounts this connection listed; pick one of them"
-                ),
+                format!("{id} is not among the accounts this connection listed; pick one of them"),
             ));
         }
         *position += 1;
@@ -409,11 +411,19 @@ mod tests {
         let forged = OAuthState::new("evil", "u1", Platform::Facebook, "n1", NOW);
         let forged_body = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&forged).unwrap());
         assert_eq!(
-            verify_state(KEY, &format!("{forged_body}.{tag}"), Platform::Facebook, NOW),
+            verify_state(
+                KEY,
+                &format!("{forged_body}.{tag}"),
+                Platform::Facebook,
+                NOW
+            ),
             Err(StateError::BadSignature)
         );
         for junk in ["", "abc", "a.b.c", "!!.??", &"x".repeat(2000)] {
-            assert!(verify_state(KEY, junk, Platform::Facebook, NOW).is_err(), "{junk}");
+            assert!(
+                verify_state(KEY, junk, Platform::Facebook, NOW).is_err(),
+                "{junk}"
+            );
         }
         // Signed with a lifetime beyond ours: not one we issued.
         let mut long = OAuthState::new("acme", "u1", Platform::Facebook, "n", NOW);
@@ -473,9 +483,10 @@ mod tests {
 
     #[test]
     fn token_answers_are_read_and_errors_refused() {
-        let token =
-            parse_issued_token(r#"{"access_token":"EAAB","token_type":"bearer","expires_in":5183944}"#)
-                .unwrap();
+        let token = parse_issued_token(
+            r#"{"access_token":"EAAB","token_type":"bearer","expires_in":5183944}"#,
+        )
+        .unwrap();
         assert_eq!(token.access_token, "EAAB");
         assert_eq!(token.expires_in, Some(5_183_944));
         assert!(parse_issued_token(r#"{"error":{"code":100}}"#).is_err());
@@ -555,10 +566,8 @@ mod tests {
 
     #[test]
     fn linkedin_candidates_list_organizations_then_ad_accounts_once() {
-        let candidates = linkedin_candidates(
-            &["o1".to_string(), "o1".to_string()],
-            &["a1".to_string()],
-        );
+        let candidates =
+            linkedin_candidates(&["o1".to_string(), "o1".to_string()], &["a1".to_string()]);
         assert_eq!(
             candidates
                 .iter()

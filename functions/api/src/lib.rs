@@ -5,6 +5,7 @@
 //! (CORS, idempotency, problem+json) and dispatches.
 
 mod changes;
+mod connect;
 mod context;
 mod custom_fields;
 mod dashboard;
@@ -77,6 +78,10 @@ async fn serve(
             return tracking::track(&req, &env, worker_ctx, site_key).await
         }
         Route::Live => return live::connect(&req, env).await,
+        // The browser comes back from the platform without a bearer; the signed state says whose.
+        Route::ConnectCallback { ref platform } => {
+            return connect::callback(&req, env, platform).await
+        }
         _ => {}
     }
     let ctx = Ctx::authenticate(&req, env).await?;
@@ -99,7 +104,11 @@ async fn dispatch(
     ctx: &Ctx,
 ) -> std::result::Result<Response, Problem> {
     match route {
-        Route::Health | Route::OpenApi | Route::Track { .. } | Route::Live => {
+        Route::Health
+        | Route::OpenApi
+        | Route::Track { .. }
+        | Route::Live
+        | Route::ConnectCallback { .. } => {
             unreachable!("served before authentication")
         }
         Route::CreateLead => leads::create(req, ctx).await,
@@ -134,6 +143,13 @@ async fn dispatch(
         Route::PutIntegration { platform } => integrations::put(req, ctx, &platform).await,
         Route::DeleteIntegration { platform } => integrations::delete(req, ctx, &platform).await,
         Route::ReplayDead { platform } => integrations::replay(req, ctx, &platform).await,
+        Route::StartConnect { platform } => connect::start(req, ctx, &platform).await,
+        Route::GetPendingConnection { platform, id } => {
+            connect::get_pending(req, ctx, &platform, &id).await
+        }
+        Route::CompletePendingConnection { platform, id } => {
+            connect::complete_pending(req, ctx, &platform, &id).await
+        }
         Route::TrackingSettings => tracking::settings(req, ctx).await,
         Route::RotateSiteKey => tracking::rotate(req, ctx).await,
         Route::DemoDataStatus => demo::status(req, ctx).await,

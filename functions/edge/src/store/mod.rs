@@ -18,6 +18,7 @@ pub mod integrations;
 pub mod interactions;
 pub mod leads;
 pub mod orgs;
+pub mod pending_connections;
 pub mod rescoring;
 pub mod scoring_configs;
 pub mod social_profiles;
