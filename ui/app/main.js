@@ -15,6 +15,7 @@ import * as dashboard from "./views/dashboard.js";
 import * as feed from "./views/feed.js";
 import * as lead from "./views/lead.js";
 import * as leads from "./views/leads.js";
+import * as settingsIntegrations from "./views/settings_integrations.js";
 import * as signin from "./views/signin.js";
 
 const POLL_MS = 2000;
@@ -27,6 +28,7 @@ const ROUTES = [
   { pattern: /^\/app\/board\/?$/, view: board, nav: "board" },
   { pattern: /^\/app\/dashboard\/?$/, view: dashboard, nav: "dashboard" },
   { pattern: /^\/app\/feed\/?$/, view: feed, nav: "feed" },
+  { pattern: /^\/app\/settings\/integrations\/?$/, view: settingsIntegrations, nav: "integrations" },
 ];
 
 const main = document.getElementById("main");
@@ -87,6 +89,7 @@ function updateSession() {
   const button = document.getElementById("signout");
   const c = claims();
   document.querySelector("nav[aria-label=Main]").hidden = !getToken();
+  for (const item of document.querySelectorAll("[data-admin-only]")) item.hidden = c?.role !== "admin";
   if (c) {
     who.textContent = `${c.sub} · ${c.org}${c.role ? ` (${c.role})` : ""}`;
     button.hidden = false;
