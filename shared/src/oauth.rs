@@ -25,6 +25,8 @@ use crate::types::{FieldError, Platform};
 
 /// How long a `state` stays valid: the person has this long to finish the platform's dialog.
 pub const STATE_TTL_SECONDS: i64 = 600;
+// A state is a bearer of the admin's intent: never let it live longer than ten minutes.
+const _: () = assert!(STATE_TTL_SECONDS <= 600);
 /// How long the listed accounts wait for the admin's pick after the callback.
 pub const PENDING_TTL_SECONDS: i64 = 900;
 /// The label that derives the state key from the JWT secret: a key of its own, so a signed state
@@ -388,7 +390,6 @@ mod tests {
             "org and user travel in the state"
         );
         assert_eq!(state.exp, NOW + STATE_TTL_SECONDS);
-        assert!(STATE_TTL_SECONDS <= 600);
     }
 
     #[test]
