@@ -185,7 +185,7 @@ pub async fn complete_pending(
     let fields: Vec<&str> = account_fields(platform).iter().map(|(_, f)| *f).collect();
     let (object, mut errors) =
         body::parse(&body, Fields::exactly(&fields)).map_err(Problem::validation)?;
-    let accounts = requested_accounts(platform, &object, &mut errors);
+    let accounts = requested_accounts(platform, object, &mut errors);
     if !errors.is_empty() {
         return Err(Problem::validation(errors));
     }

@@ -150,7 +150,7 @@ pub async fn put(req: &ApiRequest, ctx: &Ctx, platform: &str) -> Result<Response
             None
         }
     };
-    let accounts = requested_accounts(platform, &object, &mut errors);
+    let accounts = requested_accounts(platform, object, &mut errors);
     if !errors.is_empty() {
         return Err(Problem::validation(errors));
     }
