@@ -16,7 +16,7 @@ use leadheat_e2e::{token_for_user, unique_org, unique_suffix, unix_now, Runtime,
 use rusqlite::Connection;
 use serde_json::{json, Value};
 
-/// `.dev.vars.example`'s development key, which the runtime seals tokens with.
+/// The key this suite's runtime seals tokens with (set explicitly: a local `.dev.vars` may differ).
 const DEV_TOKEN_KEY: &str = "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f";
 
 const TESTS: &[E2eTest] = &[
@@ -62,6 +62,8 @@ fn main() {
     let runtime = Runtime::start_with_env(&[
         ("META_APP_ID", META_APP_ID),
         ("LINKEDIN_CLIENT_ID", LINKEDIN_CLIENT_ID),
+        ("TOKEN_ENCRYPTION_KEY", DEV_TOKEN_KEY),
+        ("TOKEN_ENCRYPTION_KEYS_PREVIOUS", ""),
     ]);
     run_serially(runtime, TESTS);
 }
