@@ -24,6 +24,7 @@ pub mod lead_query;
 pub mod leads;
 pub mod live;
 pub mod members;
+pub mod oauth;
 pub mod oidc;
 pub mod ownership;
 pub mod pipeline;

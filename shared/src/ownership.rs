@@ -109,16 +109,54 @@ pub struct ManagedPage {
     pub instagram_business_account: Option<String>,
 }
 
+/// A page of `me/accounts` with what a person picking it sees, and the page's own token (Graph
+/// derives it from the user token that listed it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListedPage {
+    pub page: ManagedPage,
+    pub name: Option<String>,
+    pub access_token: Option<String>,
+    /// The `username` of the page's Instagram business account, when the listing expanded it.
+    pub instagram_username: Option<String>,
+}
+
 /// One page of `GET /me/accounts`: the pages, and the cursor of the next page when there is one.
 pub fn graph_managed_pages(
     body: &str,
 ) -> Result<(Vec<ManagedPage>, Option<String>), UnexpectedAnswer> {
+    let (listed, next) = graph_listed_pages(body)?;
+    Ok((listed.into_iter().map(|listed| listed.page).collect(), next))
+}
+
+/// [`graph_managed_pages`] with each page's name, token and Instagram username.
+pub fn graph_listed_pages(
+    body: &str,
+) -> Result<(Vec<ListedPage>, Option<String>), UnexpectedAnswer> {
     let value = parse(body, "Graph me/accounts")?;
     let data = value
         .get("data")
         .and_then(Value::as_array)
         .ok_or_else(|| UnexpectedAnswer("Graph me/accounts: no data list".to_string()))?;
-    let pages = data.iter().filter_map(managed_page).collect();
+    let text = |value: &Value, key: &str| {
+        value
+            .get(key)
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty())
+            .map(str::to_string)
+    };
+    let pages = data
+        .iter()
+        .filter_map(|entry| {
+            Some(ListedPage {
+                page: managed_page(entry)?,
+                name: text(entry, "name"),
+                access_token: text(entry, "access_token"),
+                instagram_username: entry
+                    .get("instagram_business_account")
+                    .and_then(|account| text(account, "username")),
+            })
+        })
+        .collect();
     // Graph gives `paging.next` only when there is a further page; its cursor is `after`.
     let next = value
         .get("paging")

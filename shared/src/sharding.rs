@@ -281,6 +281,21 @@ pub const MOVE_TABLES: &[MoveTable] = &[
         &["platform"],
     ),
     table(
+        "pending_connections",
+        &[
+            "id",
+            "org_id",
+            "user_id",
+            "platform",
+            "candidates",
+            "secrets_ciphertext",
+            "token_key_id",
+            "expires_at",
+            "created_at",
+        ],
+        &["id"],
+    ),
+    table(
         "webhook_inbox",
         &[
             "id",

@@ -87,6 +87,8 @@ impl Runtime {
         for (name, value) in [
             ("META_GRAPH_BASE_URL", shared.meta_base()),
             ("LINKEDIN_API_BASE_URL", shared.linkedin_base()),
+            ("LINKEDIN_OAUTH_BASE_URL", shared.linkedin_oauth_base()),
+            ("META_OAUTH_DIALOG_URL", shared.meta_dialog()),
         ] {
             if !env.iter().any(|(k, _)| k == name) {
                 env.push((name.to_string(), value));

@@ -20,6 +20,11 @@
 //!
 //! - `GET /oidc/jwks` answers the identity provider's key set registered with [`Stub::set_jwks`]
 //!   (with its `Cache-Control`), for the sign-in tests (`tests/tests/oidc.rs`).
+//! - OAuth connect: Graph's `GET /oauth/access_token` (a code for a short-lived user token, then
+//!   `grant_type=fb_exchange_token` for the long-lived one) and LinkedIn's
+//!   `POST /oauth/v2/accessToken` answer for the codes registered with [`Stub::add_oauth_code`],
+//!   once each, when the client id and secret are the suite's ([`META_APP_ID`],
+//!   [`LINKEDIN_CLIENT_ID`]).
 //!
 //! Every request is recorded, so tests count the calls made for a resource.
 
@@ -32,7 +37,12 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
-use crate::{hmac_sha256, META_APP_SECRET};
+use crate::{hmac_sha256, LINKEDIN_CLIENT_SECRET, META_APP_SECRET};
+
+/// The Meta app id the suites configure (`META_APP_ID`).
+pub const META_APP_ID: &str = "stub-meta-app-id";
+/// The LinkedIn client id the suites configure (`LINKEDIN_CLIENT_ID`).
+pub const LINKEDIN_CLIENT_ID: &str = "stub-linkedin-client-id";
 
 /// Who an access token speaks for, as the stub platforms see it.
 #[derive(Debug, Clone, PartialEq)]
@@ -192,6 +202,10 @@ struct State {
     fault_counts: FaultCounts,
     /// Every request: method, path with query, headers (lower-case names).
     calls: Vec<Call>,
+    /// OAuth codes not exchanged yet → the (long-lived) token they stand for.
+    oauth_codes: HashMap<String, String>,
+    /// Graph's short-lived user tokens → their long-lived token.
+    short_tokens: HashMap<String, String>,
 }
 
 /// One request the stub received.
@@ -200,6 +214,8 @@ pub struct Call {
     pub method: String,
     pub target: String,
     pub headers: Vec<(String, String)>,
+    /// The request body (a form for LinkedIn's token endpoint).
+    pub body: String,
 }
 
 impl Call {
@@ -340,6 +356,24 @@ impl Stub {
         format!("{}/graph/v25.0", self.url())
     }
 
+    /// The value for `LINKEDIN_OAUTH_BASE_URL`.
+    pub fn linkedin_oauth_base(&self) -> String {
+        format!("{}/linkedin/oauth/v2", self.url())
+    }
+
+    /// The value for `META_OAUTH_DIALOG_URL` (the stub has no dialog: tests play the browser).
+    pub fn meta_dialog(&self) -> String {
+        format!("{}/facebook/v25.0/dialog/oauth", self.url())
+    }
+
+    /// Registers an authorization code the platform's login would hand out for `token`'s
+    /// person; it can be exchanged once.
+    pub fn add_oauth_code(&self, code: &str, token: &str) {
+        self.lock()
+            .oauth_codes
+            .insert(code.to_string(), token.to_string());
+    }
+
     /// The value for `LINKEDIN_API_BASE_URL`.
     pub fn linkedin_base(&self) -> String {
         format!("{}/linkedin/rest", self.url())
@@ -440,10 +474,11 @@ fn serve(stream: TcpStream, state: &Mutex<State>) -> std::io::Result<()> {
             headers.push((name, value));
         }
     }
+    let mut body = vec![0u8; content_length.min(1 << 20)];
     if content_length > 0 {
-        let mut body = vec![0u8; content_length.min(1 << 20)];
         std::io::Read::read_exact(&mut reader, &mut body)?;
     }
+    let body = String::from_utf8_lossy(&body).into_owned();
     let path = target.split('?').next().unwrap_or("").to_string();
     let query = target.split_once('?').map_or("", |(_, q)| q).to_string();
     let (mode, injected, resource) = {
@@ -452,6 +487,7 @@ fn serve(stream: TcpStream, state: &Mutex<State>) -> std::io::Result<()> {
             method: method.clone(),
             target: target.clone(),
             headers: headers.clone(),
+            body: body.clone(),
         });
         let mode = state
             .modes
@@ -463,9 +499,12 @@ fn serve(stream: TcpStream, state: &Mutex<State>) -> std::io::Result<()> {
             (None, Some(faults)) => Some(draw_fault(&mut state, &faults)),
             _ => None,
         };
-        let resource = match ownership_answer(&state, &path, &query, &headers) {
+        let resource = match oauth_answer(&mut state, &path, &query, &body) {
             Some(answer) => Some(answer),
-            None => lookup(&state, &path).map(|value| (200, value)),
+            None => match ownership_answer(&state, &path, &query, &headers) {
+                Some(answer) => Some(answer),
+                None => lookup(&state, &path).map(|value| (200, value)),
+            },
         };
         (mode.unwrap_or(Mode::Normal), injected, resource)
     };
@@ -652,6 +691,73 @@ fn graph_error(code: i64, message: &str) -> (u16, Value) {
         400,
         json!({"error": {"message": message, "type": "OAuthException", "code": code, "fbtrace_id": "stub"}}),
     )
+}
+
+/// Answers the token endpoints of the OAuth connect: Graph `oauth/access_token` (query) and
+/// LinkedIn `oauth/v2/accessToken` (form body); `None` for every other path.
+fn oauth_answer(state: &mut State, path: &str, query: &str, body: &str) -> Option<(u16, Value)> {
+    if path == "/graph/v25.0/oauth/access_token" {
+        let param = |name: &str| query_param(query, name).unwrap_or_default();
+        if param("client_id") != META_APP_ID || param("client_secret") != META_APP_SECRET {
+            return Some(graph_error(
+                101,
+                "Error validating application. Invalid application ID or secret.",
+            ));
+        }
+        if param("grant_type") == "fb_exchange_token" {
+            return Some(match state.short_tokens.get(&param("fb_exchange_token")) {
+                Some(long) => (
+                    200,
+                    json!({"access_token": long, "token_type": "bearer", "expires_in": 5_183_944}),
+                ),
+                None => graph_error(
+                    190,
+                    "Invalid OAuth access token - Cannot parse access token",
+                ),
+            });
+        }
+        if param("redirect_uri").is_empty() {
+            return Some(graph_error(100, "Missing redirect_uri parameter."));
+        }
+        return Some(match state.oauth_codes.remove(&param("code")) {
+            Some(token) => {
+                let short = format!("short-{token}");
+                state.short_tokens.insert(short.clone(), token);
+                (
+                    200,
+                    json!({"access_token": short, "token_type": "bearer", "expires_in": 5_400}),
+                )
+            }
+            None => graph_error(100, "Invalid verification code format."),
+        });
+    }
+    if path != "/linkedin/oauth/v2/accessToken" {
+        return None;
+    }
+    let param = |name: &str| query_param(body, name).unwrap_or_default();
+    if param("client_id") != LINKEDIN_CLIENT_ID || param("client_secret") != LINKEDIN_CLIENT_SECRET
+    {
+        return Some((
+            401,
+            json!({"error": "invalid_client", "error_description": "Client authentication failed"}),
+        ));
+    }
+    if param("grant_type") != "authorization_code" || param("redirect_uri").is_empty() {
+        return Some((
+            400,
+            json!({"error": "invalid_request", "error_description": "A required parameter \"grant_type\" or \"redirect_uri\" is missing"}),
+        ));
+    }
+    Some(match state.oauth_codes.remove(&param("code")) {
+        Some(token) => (
+            200,
+            json!({"access_token": token, "expires_in": 5_183_999, "scope": "r_organization_admin,r_ads"}),
+        ),
+        None => (
+            400,
+            json!({"error": "invalid_request", "error_description": "Unable to retrieve access token: appid/redirect uri/code verifier does not match authorization code. Or authorization code expired."}),
+        ),
+    })
 }
 
 /// Answers the ownership calls (Graph `me`, `me/accounts`, page lookups; LinkedIn

@@ -317,6 +317,17 @@ const INTEGRATION: Row = &[
     ("created_at", T0),
     ("updated_at", T0),
 ];
+const PENDING_CONNECTION: Row = &[
+    ("id", "'pend_1'"),
+    ("org_id", "'org_a'"),
+    ("user_id", "'user_1'"),
+    ("platform", "'facebook'"),
+    ("candidates", "'[]'"),
+    ("secrets_ciphertext", "'v1.k.n.c'"),
+    ("token_key_id", "'k'"),
+    ("expires_at", T0),
+    ("created_at", T0),
+];
 const INBOX_EVENT: Row = &[
     ("id", "'evt_1'"),
     ("platform", "'facebook'"),
@@ -590,6 +601,11 @@ const TENANT_TABLES: &[(&str, &str)] = &[
          last_error_at metrics created_at updated_at",
     ),
     (
+        "pending_connections",
+        "id org_id user_id platform candidates secrets_ciphertext token_key_id expires_at \
+         created_at",
+    ),
+    (
         "webhook_inbox",
         "id platform dedupe_key account_id org_id body received_at status attempts \
          next_attempt_at lease_until last_error processed_at",
@@ -762,6 +778,7 @@ const TENANT_ROWS: &[(&str, Row)] = &[
     ("heat_snapshots", SNAPSHOT),
     ("heat_level_changes", LEVEL_CHANGE),
     ("integrations", INTEGRATION),
+    ("pending_connections", PENDING_CONNECTION),
     ("webhook_inbox", INBOX_EVENT),
     ("platform_throttles", THROTTLE),
     ("idempotency_keys", IDEMPOTENCY_KEY),

@@ -20,6 +20,7 @@ import * as settingsFields from "./views/settings_fields.js";
 import * as settingsScoring from "./views/settings_scoring.js";
 import * as settingsStages from "./views/settings_stages.js";
 import * as settingsTracking from "./views/settings_tracking.js";
+import * as settingsIntegrations from "./views/settings_integrations.js";
 import * as signin from "./views/signin.js";
 
 const POLL_MS = 2000;
@@ -37,6 +38,7 @@ const ROUTES = [
   { pattern: /^\/app\/settings\/fields\/?$/, view: settingsFields, nav: "settings" },
   { pattern: /^\/app\/settings\/stages\/?$/, view: settingsStages, nav: "settings" },
   { pattern: /^\/app\/settings\/tracking\/?$/, view: settingsTracking, nav: "settings" },
+  { pattern: /^\/app\/settings\/integrations\/?$/, view: settingsIntegrations, nav: "integrations" },
 ];
 
 const main = document.getElementById("main");
@@ -98,6 +100,7 @@ function updateSession() {
   const button = document.getElementById("signout");
   const c = claims();
   document.querySelector("nav[aria-label=Main]").hidden = !getToken();
+  for (const item of document.querySelectorAll("[data-admin-only]")) item.hidden = c?.role !== "admin";
   if (c) {
     who.textContent = `${c.sub} · ${c.org}${c.role ? ` (${c.role})` : ""}`;
     button.hidden = false;

@@ -24,7 +24,7 @@ const DEAD_SHOWN: u32 = 20;
 const REPLAY_LIMIT: u32 = 500;
 const MAX_ACCOUNTS: usize = 100;
 
-fn platform_of(raw: &str) -> Result<Platform, Problem> {
+pub fn platform_of(raw: &str) -> Result<Platform, Problem> {
     match raw.parse::<Platform>() {
         Ok(platform) if platform.is_social() => Ok(platform),
         _ => Err(Problem::not_found(format!(
@@ -118,7 +118,7 @@ async fn status(ctx: &Ctx, platforms: &[Platform]) -> Result<Vec<Value>, Problem
 }
 
 /// The account kinds of a platform and the request/response field that lists each.
-fn account_fields(platform: Platform) -> &'static [(&'static str, &'static str)] {
+pub fn account_fields(platform: Platform) -> &'static [(&'static str, &'static str)] {
     match platform {
         Platform::Facebook => &[("page", "page_ids")],
         Platform::Instagram => &[("instagram_account", "account_ids")],
@@ -150,7 +150,22 @@ pub async fn put(req: &ApiRequest, ctx: &Ctx, platform: &str) -> Result<Response
             None
         }
     };
-    let mut accounts: Vec<(String, &str)> = Vec::new();
+    let accounts = requested_accounts(platform, object, &mut errors);
+    if !errors.is_empty() {
+        return Err(Problem::validation(errors));
+    }
+    let token = token.expect("validated above");
+    connect_accounts(ctx, platform, &accounts, token, Proof::AskPlatform).await
+}
+
+/// The accounts a connect body lists (`page_ids`, ...), as (id, kind), each error pushed to
+/// `errors`: ids that are not ids, none at all, or too many.
+pub fn requested_accounts(
+    platform: Platform,
+    object: &Map<String, Value>,
+    errors: &mut Vec<FieldError>,
+) -> Vec<(String, &'static str)> {
+    let mut accounts: Vec<(String, &'static str)> = Vec::new();
     for (kind, field) in account_fields(platform) {
         match object.get(*field) {
             None | Some(Value::Null) => {}
@@ -185,11 +200,29 @@ pub async fn put(req: &ApiRequest, ctx: &Ctx, platform: &str) -> Result<Response
             format!("at most {MAX_ACCOUNTS} accounts per platform"),
         ));
     }
-    if !errors.is_empty() {
-        return Err(Problem::validation(errors));
-    }
-    let token = token.expect("validated above");
+    accounts
+}
 
+/// How a connect knows that the token administers the accounts.
+pub enum Proof {
+    /// Ask the platform with the token (`leadheat_edge::ownership`): the `PUT` with a raw token.
+    AskPlatform,
+    /// The accounts were picked among those the platform listed for this token (the OAuth
+    /// connect, docs/connect.md): that listing was the proof.
+    Listed,
+}
+
+/// Connects `accounts` ((id, kind)) of `platform` with `token`: the one path of the `PUT` and of
+/// the OAuth pick. Refuses accounts another org holds (409), proves ownership when asked, seals
+/// the token, claims the accounts in the directory and stores the integration. Answers the
+/// platform's status entry.
+pub async fn connect_accounts(
+    ctx: &Ctx,
+    platform: Platform,
+    accounts: &[(String, &'static str)],
+    token: &str,
+    proof: Proof,
+) -> Result<Response, Problem> {
     let ids: Vec<String> = accounts.iter().map(|(id, _)| id.clone()).collect();
     let taken =
         accounts::taken_by_others(&ctx.directory, &ctx.tenant, platform.as_str(), &ids).await?;
@@ -197,13 +230,15 @@ pub async fn put(req: &ApiRequest, ctx: &Ctx, platform: &str) -> Result<Response
         return Err(already_connected(&taken));
     }
 
-    let requested = accounts
-        .iter()
-        .map(|(id, kind)| (field_of_kind(platform, kind), id.clone()))
-        .collect();
-    ownership::prove(&ctx.env, platform, token, requested)
-        .await
-        .map_err(|failure| proof_problem(platform, failure))?;
+    if let Proof::AskPlatform = proof {
+        let requested = accounts
+            .iter()
+            .map(|(id, kind)| (field_of_kind(platform, kind), id.clone()))
+            .collect();
+        ownership::prove(&ctx.env, platform, token, requested)
+            .await
+            .map_err(|failure| proof_problem(platform, failure))?;
+    }
 
     let keyring = tokens::keyring(&ctx.env)?;
     let sealed = tokens::seal(&keyring, ctx.org(), platform.as_str(), token);
@@ -216,7 +251,7 @@ pub async fn put(req: &ApiRequest, ctx: &Ctx, platform: &str) -> Result<Response
         &ctx.directory,
         &ctx.tenant,
         platform.as_str(),
-        &accounts,
+        accounts,
         &now,
     )
     .await;
@@ -249,7 +284,7 @@ fn already_connected(taken: &[String]) -> Problem {
 }
 
 /// The request field that lists accounts of `kind`.
-fn field_of_kind(platform: Platform, kind: &str) -> &'static str {
+pub fn field_of_kind(platform: Platform, kind: &str) -> &'static str {
     account_fields(platform)
         .iter()
         .find(|(k, _)| *k == kind)
@@ -257,7 +292,7 @@ fn field_of_kind(platform: Platform, kind: &str) -> &'static str {
 }
 
 /// The answer when the token could not be shown to administer the accounts; nothing is stored.
-fn proof_problem(platform: Platform, failure: ProofFailure) -> Problem {
+pub fn proof_problem(platform: Platform, failure: ProofFailure) -> Problem {
     match failure {
         ProofFailure::TokenRejected(why) => Problem::field(
             "access_token",

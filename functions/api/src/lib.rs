@@ -5,6 +5,7 @@
 //! (CORS, idempotency, problem+json) and dispatches.
 
 mod changes;
+mod connect;
 mod context;
 mod custom_fields;
 mod dashboard;
@@ -88,6 +89,10 @@ async fn serve(
             return tracking::track(&req, &env, worker_ctx, site_key).await
         }
         Route::Live => return live::connect(&req, env).await,
+        // The browser comes back from the platform without a bearer; the signed state says whose.
+        Route::ConnectCallback { ref platform } => {
+            return connect::callback(&req, env, platform).await
+        }
         _ => {}
     }
     let ctx = Ctx::authenticate(&req, env).await?;
@@ -118,7 +123,8 @@ async fn dispatch(
         | Route::AuthConfig
         | Route::AuthToken
         | Route::Track { .. }
-        | Route::Live => {
+        | Route::Live
+        | Route::ConnectCallback { .. } => {
             unreachable!("served before authentication")
         }
         Route::AuthSession => sign_in::session(ctx),
@@ -157,6 +163,13 @@ async fn dispatch(
         Route::PutIntegration { platform } => integrations::put(req, ctx, &platform).await,
         Route::DeleteIntegration { platform } => integrations::delete(req, ctx, &platform).await,
         Route::ReplayDead { platform } => integrations::replay(req, ctx, &platform).await,
+        Route::StartConnect { platform } => connect::start(req, ctx, &platform).await,
+        Route::GetPendingConnection { platform, id } => {
+            connect::get_pending(req, ctx, &platform, &id).await
+        }
+        Route::CompletePendingConnection { platform, id } => {
+            connect::complete_pending(req, ctx, &platform, &id).await
+        }
         Route::TrackingSettings => tracking::settings(req, ctx).await,
         Route::RotateSiteKey => tracking::rotate(req, ctx).await,
         Route::DemoDataStatus => demo::status(req, ctx).await,

@@ -13,6 +13,8 @@ pub const MAX_API_BODY_BYTES: usize = 256 * 1024;
 pub struct ApiRequest {
     pub method: Method,
     pub path: String,
+    /// `scheme://host[:port]` the request came to.
+    pub origin: String,
     pub query: HashMap<String, String>,
     pub headers: worker::Headers,
     pub body: Vec<u8>,
@@ -29,6 +31,7 @@ impl ApiRequest {
         Ok(ApiRequest {
             method,
             path: url.path().to_string(),
+            origin: url.origin().ascii_serialization(),
             // Repeated parameters keep their last value.
             query: url.query_pairs().into_owned().collect(),
             headers: req.headers().clone(),

@@ -48,6 +48,10 @@ pub enum Route {
     PutIntegration { platform: String },
     DeleteIntegration { platform: String },
     ReplayDead { platform: String },
+    StartConnect { platform: String },
+    ConnectCallback { platform: String },
+    GetPendingConnection { platform: String, id: String },
+    CompletePendingConnection { platform: String, id: String },
     TrackingSettings,
     RotateSiteKey,
     DemoDataStatus,
@@ -97,6 +101,10 @@ pub const ROUTE_TEMPLATES: &[(&str, &str)] = &[
     ("PUT", "/v1/integrations/{platform}"),
     ("DELETE", "/v1/integrations/{platform}"),
     ("POST", "/v1/integrations/{platform}/replay"),
+    ("POST", "/v1/integrations/{platform}/connect"),
+    ("GET", "/v1/integrations/{platform}/callback"),
+    ("GET", "/v1/integrations/{platform}/pending/{id}"),
+    ("POST", "/v1/integrations/{platform}/pending/{id}"),
     ("GET", "/v1/tracking"),
     ("POST", "/v1/tracking/rotate"),
     ("GET", "/v1/members"),
@@ -158,6 +166,24 @@ pub fn resolve(method: &Method, path: &str) -> Result<Route, Problem> {
         (Post, ["v1", "integrations", platform, "replay"]) => Route::ReplayDead {
             platform: id(platform),
         },
+        (Post, ["v1", "integrations", platform, "connect"]) => Route::StartConnect {
+            platform: id(platform),
+        },
+        (Get, ["v1", "integrations", platform, "callback"]) => Route::ConnectCallback {
+            platform: id(platform),
+        },
+        (Get, ["v1", "integrations", platform, "pending", pending]) => {
+            Route::GetPendingConnection {
+                platform: id(platform),
+                id: id(pending),
+            }
+        }
+        (Post, ["v1", "integrations", platform, "pending", pending]) => {
+            Route::CompletePendingConnection {
+                platform: id(platform),
+                id: id(pending),
+            }
+        }
         (Get, ["v1", "tracking"]) => Route::TrackingSettings,
         (Post, ["v1", "tracking", "rotate"]) => Route::RotateSiteKey,
         (Get, ["v1", "members"]) => Route::ListMembers,

@@ -5,6 +5,7 @@
 
 pub mod clock;
 pub mod config;
+pub mod connect;
 pub mod db;
 pub mod directory;
 pub mod http;

@@ -3,9 +3,9 @@
 //! the answers are `leadheat_domain::ownership`). Nothing is stored here.
 
 use leadheat_domain::ownership::{
-    graph_managed_pages, graph_me_id, graph_page, linkedin_administered_organizations,
-    linkedin_managed_ad_accounts, Claim, LinkedinListing, ManagedPage, UnexpectedAnswer,
-    LISTING_PAGE_SIZE, MAX_LISTING_PAGES, MAX_PAGE_LOOKUPS,
+    graph_listed_pages, graph_me_id, graph_page, linkedin_administered_organizations,
+    linkedin_managed_ad_accounts, Claim, LinkedinListing, ListedPage, ManagedPage,
+    UnexpectedAnswer, LISTING_PAGE_SIZE, MAX_LISTING_PAGES, MAX_PAGE_LOOKUPS,
 };
 use leadheat_domain::sync::{classify_linkedin, classify_meta, Outcome, Policy};
 use leadheat_domain::types::Platform;
@@ -133,6 +133,13 @@ async fn look_up_page(
 
 /// Every page of `me/accounts`, up to the listing bound.
 async fn managed_pages(env: &Env, token: &str) -> Result<Vec<ManagedPage>, ProofFailure> {
+    let listed = listed_pages(env, token).await?;
+    Ok(listed.into_iter().map(|listed| listed.page).collect())
+}
+
+/// Every page of `me/accounts` with its name, page token and Instagram business account (and
+/// that account's username), up to the listing bound.
+pub async fn listed_pages(env: &Env, token: &str) -> Result<Vec<ListedPage>, ProofFailure> {
     let mut pages = Vec::new();
     let mut after: Option<String> = None;
     let limit = LISTING_PAGE_SIZE.to_string();
@@ -140,7 +147,7 @@ async fn managed_pages(env: &Env, token: &str) -> Result<Vec<ManagedPage>, Proof
         let mut query = vec![
             (
                 "fields",
-                "id,name,access_token,tasks,instagram_business_account",
+                "id,name,access_token,tasks,instagram_business_account{id,username}",
             ),
             ("limit", limit.as_str()),
         ];
@@ -148,7 +155,7 @@ async fn managed_pages(env: &Env, token: &str) -> Result<Vec<ManagedPage>, Proof
             query.push(("after", cursor.as_str()));
         }
         let body = graph(env, token, "me/accounts", &query).await?;
-        let (found, next) = graph_managed_pages(&body).map_err(unexpected)?;
+        let (found, next) = graph_listed_pages(&body).map_err(unexpected)?;
         pages.extend(found);
         match next {
             Some(cursor) => after = Some(cursor),
@@ -158,16 +165,38 @@ async fn managed_pages(env: &Env, token: &str) -> Result<Vec<ManagedPage>, Proof
     Ok(pages)
 }
 
+/// The LinkedIn organisations the member administers (an APPROVED ADMINISTRATOR role) and the
+/// sponsored accounts they manage (any role but VIEWER).
+pub async fn linkedin_accounts(
+    env: &Env,
+    token: &str,
+) -> Result<(Vec<String>, Vec<String>), ProofFailure> {
+    let organizations = linkedin_listing(
+        env,
+        token,
+        ORGANIZATION_FINDER,
+        linkedin_administered_organizations,
+    )
+    .await?;
+    let ad_accounts =
+        linkedin_listing(env, token, AD_ACCOUNT_FINDER, linkedin_managed_ad_accounts).await?;
+    Ok((organizations, ad_accounts))
+}
+
+const ORGANIZATION_FINDER: &str =
+    "organizationAcls?q=roleAssignee&role=ADMINISTRATOR&state=APPROVED";
+const AD_ACCOUNT_FINDER: &str = "adAccountUsers?q=authenticatedUser";
+
 /// LinkedIn organisations (`organizationAcls`) and sponsored accounts (`adAccountUsers`).
 async fn prove_linkedin(env: &Env, token: &str, claim: &mut Claim) -> Result<(), ProofFailure> {
     if claim.wants("organization_ids") {
-        let finder = "organizationAcls?q=roleAssignee&role=ADMINISTRATOR&state=APPROVED";
+        let finder = ORGANIZATION_FINDER;
         for id in linkedin_listing(env, token, finder, linkedin_administered_organizations).await? {
             claim.prove("organization_ids", &id);
         }
     }
     if claim.wants("sponsored_account_ids") {
-        let finder = "adAccountUsers?q=authenticatedUser";
+        let finder = AD_ACCOUNT_FINDER;
         for id in linkedin_listing(env, token, finder, linkedin_managed_ad_accounts).await? {
             claim.prove("sponsored_account_ids", &id);
         }
@@ -187,17 +216,7 @@ async fn linkedin_listing(
             "{finder}&start={}&count={LISTING_PAGE_SIZE}",
             page * LISTING_PAGE_SIZE
         );
-        let answer = platform_api::linkedin_get(env, token, &path).await;
-        let body = judge(answer, |a| {
-            classify_linkedin(
-                &Policy::default(),
-                a.status,
-                a.retry_after.as_deref(),
-                &a.body,
-                clock::now(),
-            )
-            .failure
-        })?;
+        let body = judge_linkedin(platform_api::linkedin_get(env, token, &path).await)?;
         let listing = read(&body, LISTING_PAGE_SIZE).map_err(unexpected)?;
         ids.extend(listing.ids);
         if !listing.more {
@@ -213,13 +232,31 @@ async fn graph(
     path: &str,
     query: &[(&str, &str)],
 ) -> Result<String, ProofFailure> {
-    let answer = platform_api::graph_get(env, token, path, query).await;
+    judge_meta(platform_api::graph_get(env, token, path, query).await)
+}
+
+/// A Graph answer read by the sync's rules: the body, or why the call failed.
+pub(crate) fn judge_meta(answer: Result<Answer, NoAnswer>) -> Result<String, ProofFailure> {
     judge(answer, |a| {
         classify_meta(
             &Policy::default(),
             a.status,
             a.app_usage.as_deref(),
             a.business_usage.as_deref(),
+            &a.body,
+            clock::now(),
+        )
+        .failure
+    })
+}
+
+/// A LinkedIn answer read by the sync's rules: the body, or why the call failed.
+pub(crate) fn judge_linkedin(answer: Result<Answer, NoAnswer>) -> Result<String, ProofFailure> {
+    judge(answer, |a| {
+        classify_linkedin(
+            &Policy::default(),
+            a.status,
+            a.retry_after.as_deref(),
             &a.body,
             clock::now(),
         )
@@ -245,6 +282,6 @@ fn judge(
     }
 }
 
-fn unexpected(error: UnexpectedAnswer) -> ProofFailure {
+pub(crate) fn unexpected(error: UnexpectedAnswer) -> ProofFailure {
     ProofFailure::Unavailable(error.0)
 }

@@ -10,6 +10,7 @@ use std::pin::pin;
 use std::task::Poll;
 use std::time::Duration;
 
+use leadheat_domain::oauth::form_encode;
 use leadheat_domain::signature::graph_appsecret_proof;
 use worker::{Delay, Env, Fetch, Headers, Method, Request, RequestInit, Url};
 
@@ -17,6 +18,7 @@ use crate::config;
 
 pub const DEFAULT_META_GRAPH_BASE_URL: &str = "https://graph.facebook.com/v25.0";
 pub const DEFAULT_LINKEDIN_API_BASE_URL: &str = "https://api.linkedin.com/rest";
+pub const DEFAULT_LINKEDIN_OAUTH_BASE_URL: &str = "https://www.linkedin.com/oauth/v2";
 /// The LinkedIn REST API version the requests are written against (`LinkedIn-Version`).
 pub const LINKEDIN_VERSION: &str = "202601";
 /// A call slower than this is abandoned (and counts as a transient failure).
@@ -116,18 +118,53 @@ pub async fn linkedin_get(env: &Env, token: &str, path: &str) -> Result<Answer, 
 
 /// A path segment with everything but unreserved characters percent-encoded.
 pub fn encode_segment(value: &str) -> String {
-    value
-        .bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
+    leadheat_domain::oauth::percent_encode(value)
+}
+
+/// `GET {META_GRAPH_BASE_URL}/oauth/access_token?{query}`: Graph's token endpoint (a code for a
+/// user token, or a short-lived user token for a long-lived one). The app secret travels in the
+/// query, as Graph asks, on a server-to-server call.
+pub async fn graph_token(env: &Env, query: &[(&str, &str)]) -> Result<Answer, NoAnswer> {
+    let url = format!(
+        "{}/oauth/access_token?{}",
+        meta_base_url(env),
+        form_encode(query)
+    );
+    let url = Url::parse(&url).map_err(|e| NoAnswer(format!("invalid Graph URL: {e}")))?;
+    get(url, &[]).await
+}
+
+/// `POST {LINKEDIN_OAUTH_BASE_URL}/accessToken` with a form body: LinkedIn's token endpoint.
+pub async fn linkedin_token(env: &Env, form: &[(&str, &str)]) -> Result<Answer, NoAnswer> {
+    let url = format!("{}/accessToken", linkedin_oauth_base_url(env));
+    let url = Url::parse(&url).map_err(|e| NoAnswer(format!("invalid LinkedIn URL: {e}")))?;
+    send(
+        Method::Post,
+        url,
+        &[("Content-Type", "application/x-www-form-urlencoded")],
+        Some(form_encode(form)),
+    )
+    .await
+}
+
+/// LinkedIn's OAuth pages and token endpoint (`LINKEDIN_OAUTH_BASE_URL`).
+pub fn linkedin_oauth_base_url(env: &Env) -> String {
+    config::optional(env, "LINKEDIN_OAUTH_BASE_URL")
+        .unwrap_or_else(|| DEFAULT_LINKEDIN_OAUTH_BASE_URL.to_string())
+        .trim_end_matches('/')
+        .to_string()
 }
 
 async fn get(url: Url, headers: &[(&str, &str)]) -> Result<Answer, NoAnswer> {
+    send(Method::Get, url, headers, None).await
+}
+
+async fn send(
+    method: Method,
+    url: Url,
+    headers: &[(&str, &str)],
+    body: Option<String>,
+) -> Result<Answer, NoAnswer> {
     let request_headers = Headers::new();
     request_headers
         .set("Accept", "application/json")
@@ -138,7 +175,10 @@ async fn get(url: Url, headers: &[(&str, &str)]) -> Result<Answer, NoAnswer> {
             .map_err(|e| NoAnswer(e.to_string()))?;
     }
     let mut init = RequestInit::new();
-    init.with_method(Method::Get).with_headers(request_headers);
+    init.with_method(method).with_headers(request_headers);
+    if let Some(body) = body {
+        init.with_body(Some(body.into()));
+    }
     let request = Request::new_with_init(url.as_str(), &init)
         .map_err(|e| NoAnswer(format!("building the request: {e}")))?;
     let fetch = Fetch::Request(request);

@@ -35,6 +35,37 @@ pub fn seal(keyring: &TokenKeyring, org_id: &str, platform: &str, token: &str) -
     )
 }
 
+/// What a pending connection's secrets are bound to: its org and its own id.
+fn pending_associated_data(org_id: &str, pending_id: &str) -> String {
+    format!("{org_id}|pending|{pending_id}")
+}
+
+/// Seals a pending connection's secrets (docs/connect.md) under the current key.
+pub fn seal_pending(
+    keyring: &TokenKeyring,
+    org_id: &str,
+    pending_id: &str,
+    secrets: &str,
+) -> String {
+    keyring.seal(
+        clock::random_bytes(),
+        secrets,
+        pending_associated_data(org_id, pending_id).as_bytes(),
+    )
+}
+
+/// Opens a pending connection's secrets. They live 15 minutes, so they are never re-sealed: a
+/// key rotation in between only needs the previous key configured, as it is anyway.
+pub fn open_pending(
+    keyring: &TokenKeyring,
+    org_id: &str,
+    pending_id: &str,
+    sealed: &str,
+) -> Result<String, CryptoError> {
+    let aad = pending_associated_data(org_id, pending_id);
+    Ok(keyring.open(sealed, aad.as_bytes())?.plaintext)
+}
+
 /// Opens an integration's token; one sealed by a previous key is stored again under the current
 /// key (best effort: the token is returned either way).
 pub async fn open(

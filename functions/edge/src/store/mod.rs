@@ -19,6 +19,7 @@ pub mod interactions;
 pub mod leads;
 pub mod members;
 pub mod orgs;
+pub mod pending_connections;
 pub mod rescoring;
 pub mod scoring_configs;
 pub mod social_profiles;
