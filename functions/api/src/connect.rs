@@ -251,15 +251,10 @@ fn bad_field(field: &str, message: impl Into<String>) -> Problem {
 
 /// Picking an account the connection did not list would skip the ownership proof.
 fn not_listed(errors: Vec<FieldError>) -> Problem {
-    Problem {
+    Problem::ownership_not_proven(
         errors,
-        ..Problem::new(
-            403,
-            "ownership-not-proven",
-            "Ownership not proven",
-            "pick only accounts this connection listed; nothing was connected",
-        )
-    }
+        "pick only accounts this connection listed; nothing was connected",
+    )
 }
 
 fn oauth_app(env: &Env, platform: Platform) -> Result<OAuthApp, Problem> {

@@ -310,18 +310,13 @@ pub fn proof_problem(platform: Platform, failure: ProofFailure) -> Problem {
                 })
                 .collect();
             let ids: Vec<&str> = missing.iter().map(|(_, id)| id.as_str()).collect();
-            Problem {
+            Problem::ownership_not_proven(
                 errors,
-                ..Problem::new(
-                    403,
-                    "ownership-not-proven",
-                    "Ownership not proven",
-                    format!(
-                        "the access token does not administer: {}; nothing was connected",
-                        ids.join(", ")
-                    ),
-                )
-            }
+                format!(
+                    "the access token does not administer: {}; nothing was connected",
+                    ids.join(", ")
+                ),
+            )
         }
         ProofFailure::Unavailable(why) => Problem::new(
             503,

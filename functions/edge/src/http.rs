@@ -74,6 +74,12 @@ impl Problem {
         Problem::new(403, "forbidden", "Not allowed", detail)
     }
 
+    /// 403 naming each account (field by field) the caller did not show it administers.
+    pub fn ownership_not_proven(errors: Vec<FieldError>, detail: impl Into<String>) -> Problem {
+        Problem::new(403, "ownership-not-proven", "Ownership not proven", detail)
+            .with_errors(errors)
+    }
+
     pub fn not_found(detail: impl Into<String>) -> Problem {
         Problem::new(404, "not-found", "Not found", detail)
     }

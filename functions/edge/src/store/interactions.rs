@@ -93,16 +93,18 @@ pub async fn by_external_id(
     Ok(row.map(Into::into))
 }
 
+/// The columns of an interaction that scoring reads.
+#[derive(Deserialize)]
+struct TouchRow {
+    #[serde(rename = "type")]
+    kind: String,
+    occurred_at: String,
+}
+
 /// What scoring needs of every interaction of a lead.
 pub async fn touches(tenant: &Tenant, lead_id: &str) -> Result<Vec<Touch>, StoreError> {
     let (db, org_id) = (tenant.db(), tenant.org_id());
-    #[derive(Deserialize)]
-    struct Row {
-        #[serde(rename = "type")]
-        kind: String,
-        occurred_at: String,
-    }
-    let rows: Vec<Row> = db::all(
+    let rows: Vec<TouchRow> = db::all(
         db,
         "SELECT type, occurred_at FROM interactions WHERE lead_id = ?1 AND org_id = ?2",
         &args![lead_id, org_id],
@@ -124,13 +126,7 @@ pub async fn crossing(
     until: &str,
 ) -> Result<(Vec<Touch>, Option<chrono::DateTime<chrono::Utc>>), StoreError> {
     let (db, org_id) = (tenant.db(), tenant.org_id());
-    #[derive(Deserialize)]
-    struct Row {
-        #[serde(rename = "type")]
-        kind: String,
-        occurred_at: String,
-    }
-    let rows: Vec<Row> = db::all(
+    let rows: Vec<TouchRow> = db::all(
         db,
         "SELECT type, occurred_at FROM interactions \
          WHERE lead_id = ?1 AND org_id = ?2 AND occurred_at > ?3 AND occurred_at <= ?4 \
