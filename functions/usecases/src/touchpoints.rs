@@ -11,9 +11,9 @@
 //! Concurrency: the heat write expects the lead's `heat_stamp` as read with its state; if another
 //! write moved it, the write fails a CHECK and the WHOLE batch (the insert included) rolls back,
 //! and the touchpoint is retried from a fresh read (bounded). So a touchpoint is never stored
-//! without being folded into the state. Should every retry lose, the touchpoint is stored and the
-//! lead flagged `needs_rescore`: its next touchpoint, or the scoring job, rebuilds it from its
-//! history. A duplicate external id changes nothing (the heat write requires the new row).
+//! without being folded into the state. Should every retry lose, the touchpoint is stored with the
+//! lead flagged `needs_rescore` and the lead is rebuilt from its history at once; should that
+//! rebuild lose its races too, the lead's next touchpoint or the scoring job does it. A duplicate external id changes nothing (the heat write requires the new row).
 
 use chrono::{DateTime, Utc};
 use leadheat_domain::heat_state::{Crossed, HeatState};
@@ -202,11 +202,21 @@ async fn record_in_batch(
             }
         }
     }
-    // Every attempt lost a race: store the touchpoint and let its lead be rebuilt from history.
+    // Every attempt lost a race: store the touchpoint with its lead flagged, then rebuild the lead
+    // from its history at once, so the answer (and the lead) counts it. Should the rebuild lose
+    // its races too, the flag leaves the lead to its next touchpoint or the scoring job.
     let mut statements: Vec<D1PreparedStatement> = guard.into_iter().collect();
     statements.push(insert_statement(tenant, &row, written.guarded)?);
     statements.push(heat::flag_for_rebuild_statement(tenant, &lead.id)?);
     let results = tenant.batch(statements).await?;
+    let inserted = results
+        .get(usize::from(written.guarded))
+        .map(db::changes)
+        .unwrap_or(0)
+        > 0;
+    if inserted {
+        rescore(tenant, &lead_id, now).await?;
+    }
     finish(tenant, &written, &results, now).await
 }
 
