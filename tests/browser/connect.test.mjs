@@ -4,11 +4,9 @@
 // Members get no Integrations link and no controls. docs/connect.md.
 
 import assert from "node:assert/strict";
-import { readFileSync } from "node:fs";
 import http from "node:http";
-import path from "node:path";
 import { after, before, test } from "node:test";
-import { ROOT, client, eventually, launchBrowser, mintToken, startRuntime, uniqueOrg } from "./harness.mjs";
+import { axe, client, eventually, launchBrowser, mintToken, screenshot, startRuntime, uniqueOrg } from "./harness.mjs";
 
 const APP_ID = "ui-test-app-id";
 const USER_TOKEN = "ui-user-token-long-lived";
@@ -86,12 +84,7 @@ async function openIntegrations(token) {
 }
 
 async function seriousAxeViolations(page) {
-  const axeSource = readFileSync(path.join(ROOT, "node_modules/axe-core/axe.min.js"), "utf8");
-  await page.evaluate(axeSource);
-  const result = await page.evaluate(() => window.axe.run(document, { runOnly: { type: "tag", values: ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"] } }));
-  return result.violations
-    .filter((v) => v.impact === "serious" || v.impact === "critical")
-    .map((v) => `${v.id}: ${v.help} (${v.nodes.map((n) => n.target.join(" ")).slice(0, 3).join("; ")})`);
+  return (await axe(page)).serious;
 }
 
 test("an admin connects Facebook through the login and the page picker", { timeout: 120_000 }, async () => {
@@ -118,6 +111,7 @@ test("an admin connects Facebook through the login and the page picker", { timeo
   const options = picker.getByRole("checkbox");
   assert.equal(await options.count(), PAGES.length);
   assert.deepEqual(await seriousAxeViolations(page), [], "the page picker");
+  await screenshot(page, "connect-picker", { readme: true });
   await picker.getByRole("checkbox", { name: `Shop Page (${PAGES[0].id})` }).check();
   const picked = page.waitForResponse((r) => /\/v1\/integrations\/facebook\/pending\//.test(new URL(r.url()).pathname) && r.request().method() === "POST");
   await picker.getByRole("button", { name: "Connect selected" }).click();

@@ -5,7 +5,7 @@
 import { spawn } from "node:child_process";
 import http from "node:http";
 import { createHmac, randomUUID } from "node:crypto";
-import { mkdtempSync, rmSync } from "node:fs";
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -259,4 +259,38 @@ export async function seedDemo(api) {
     leads[first] = latest;
   }
   return { leads, stages };
+}
+
+const AXE_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"];
+
+/**
+ * axe-core's WCAG 2.1 A and AA rules on the page as it is now (open dialogs included):
+ * `{ passes, violations, serious }`, where `serious` has one line per serious or critical
+ * violation (empty when there is none). axe is evaluated through the DevTools protocol, which the
+ * page's Content-Security-Policy does not govern.
+ */
+export async function axe(page) {
+  await page.evaluate(readFileSync(path.join(ROOT, "node_modules/axe-core/axe.min.js"), "utf8"));
+  const result = await page.evaluate((tags) => window.axe.run(document, { runOnly: { type: "tag", values: tags } }), AXE_TAGS);
+  const serious = result.violations
+    .filter((v) => v.impact === "serious" || v.impact === "critical")
+    .map((v) => `${v.id}: ${v.help} (${v.nodes.map((n) => n.target.join(" ")).slice(0, 3).join("; ")})`);
+  return { passes: result.passes.length, violations: result.violations.length, serious };
+}
+
+export const ARTIFACTS = path.join(ROOT, "tests/artifacts");
+export const README_SCREENSHOTS = path.join(ROOT, "docs/screenshots");
+
+/**
+ * A full-page screenshot in tests/artifacts/ (gitignored), also copied to docs/screenshots/ for
+ * the README when `readme` is set.
+ */
+export async function screenshot(page, name, { readme = false } = {}) {
+  mkdirSync(ARTIFACTS, { recursive: true });
+  const file = path.join(ARTIFACTS, `${name}.png`);
+  await page.screenshot({ path: file, fullPage: true });
+  if (readme) {
+    mkdirSync(README_SCREENSHOTS, { recursive: true });
+    copyFileSync(file, path.join(README_SCREENSHOTS, `${name}.png`));
+  }
 }

@@ -6,9 +6,8 @@
 
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
-import path from "node:path";
 import { after, before, test } from "node:test";
-import { ROOT, client, eventually, launchBrowser, mintToken, startRuntime, uniqueOrg } from "./harness.mjs";
+import { axe, client, eventually, launchBrowser, mintToken, screenshot, startRuntime, uniqueOrg } from "./harness.mjs";
 
 let runtime;
 let browser;
@@ -58,19 +57,9 @@ after(async () => {
 // ------------------------------------------------------------------------------------------------
 // Helpers
 
-const axeSource = () => readFileSync(path.join(ROOT, "node_modules/axe-core/axe.min.js"), "utf8");
-
 /** Serious or critical WCAG 2.1 A/AA violations of the page as it is now (dialogs included). */
 async function assertAccessible(what, p = page) {
-  // Evaluated through the DevTools protocol, which the page's CSP does not govern.
-  await p.evaluate(axeSource());
-  const result = await p.evaluate(() => window.axe.run(document, { runOnly: { type: "tag", values: ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"] } }));
-  const serious = result.violations.filter((v) => v.impact === "serious" || v.impact === "critical");
-  assert.deepEqual(
-    serious.map((v) => `${v.id}: ${v.help} (${v.nodes.map((n) => n.target.join(" ")).slice(0, 3).join("; ")})`),
-    [],
-    what,
-  );
+  assert.deepEqual((await axe(p)).serious, [], what);
 }
 
 const dialog = (name) => page.getByRole("dialog", { name });
@@ -189,6 +178,7 @@ test("a merge picks the other lead by search and keeps the chosen value of each 
   await table.waitFor();
   assert.deepEqual(await table.locator("tbody tr").evaluateAll((trs) => trs.map((tr) => tr.dataset.field)), ["last_name", "email", "phone", "company", "title", "owner_id"]);
   await assertAccessible("the merge comparison");
+  await screenshot(page, "lead-merge", { readme: true });
   // Their email and company, our name.
   await merge.getByRole("radio", { name: "Email: keep zoe.z@elsewhere.example (merged lead)" }).check();
   await merge.getByRole("radio", { name: "Company: keep Elsewhere (merged lead)" }).check();

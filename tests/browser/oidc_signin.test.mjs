@@ -10,7 +10,7 @@ import assert from "node:assert/strict";
 import { createHash, createSign, generateKeyPairSync, randomUUID } from "node:crypto";
 import http from "node:http";
 import { after, before, test } from "node:test";
-import { eventually, launchBrowser, startRuntime, uniqueOrg } from "./harness.mjs";
+import { axe, eventually, launchBrowser, screenshot, startRuntime, uniqueOrg } from "./harness.mjs";
 
 const CLIENT_ID = "leadheat-ui";
 const AUDIENCE = "https://api.leadheat.test";
@@ -168,6 +168,8 @@ test("signs in through the identity provider: authorization code with PKCE, then
   await page.goto(`${runtime.url}/app/leads?sort=name`);
   const start = page.getByRole("button", { name: "Continue with your company account" });
   await start.waitFor();
+  assert.deepEqual((await axe(page)).serious, [], "the sign-in page");
+  await screenshot(page, "signin", { readme: true });
   await start.click();
 
   // At the provider: the request carries the PKCE challenge, the client and the way back.
@@ -233,6 +235,7 @@ test("the local runtime's development sign-in needs no terminal", { timeout: 60_
   await page.goto(`${runtime.url}/app/`);
   await page.getByRole("link", { name: "Development sign-in" }).click();
   await page.getByRole("heading", { name: "Sign in as…" }).waitFor();
+  assert.deepEqual((await axe(page)).serious, [], "the development sign-in page");
   await page.getByLabel("Organisation").fill(org);
   await page.getByLabel("User").fill("dev-vera");
   await page.getByLabel("Role").selectOption("viewer");

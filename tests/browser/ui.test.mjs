@@ -7,14 +7,12 @@
 // also copied to docs/screenshots/ for the README.
 
 import assert from "node:assert/strict";
-import { copyFileSync, mkdirSync, readdirSync, readFileSync, statSync } from "node:fs";
+import { readdirSync, readFileSync, statSync } from "node:fs";
 import path from "node:path";
 import { after, before, test } from "node:test";
 import { gzipSync } from "node:zlib";
-import { ROOT, client, eventually, launchBrowser, mintToken, postFacebookWebhook, seedDemo, startGraphStub, startRuntime, uniqueOrg } from "./harness.mjs";
+import { ROOT, axe, client, eventually, launchBrowser, mintToken, postFacebookWebhook, screenshot, seedDemo, startGraphStub, startRuntime, uniqueOrg } from "./harness.mjs";
 
-const ARTIFACTS = path.join(ROOT, "tests/artifacts");
-const README_SCREENSHOTS = path.join(ROOT, "docs/screenshots");
 const BUNDLE_LIMIT = 200 * 1024;
 const FACEBOOK_PAGE = "1029384756";
 
@@ -30,8 +28,6 @@ const pageErrors = [];
 const consoleErrors = [];
 
 before(async () => {
-  mkdirSync(ARTIFACTS, { recursive: true });
-  mkdirSync(README_SCREENSHOTS, { recursive: true });
   graph = await startGraphStub();
   runtime = await startRuntime({ META_GRAPH_BASE_URL: graph.metaBase });
   base = runtime.url;
@@ -65,9 +61,7 @@ async function settled(p = page) {
 
 async function shot(name, { readme = false, p = page } = {}) {
   await settled(p);
-  const file = path.join(ARTIFACTS, `${name}.png`);
-  await p.screenshot({ path: file, fullPage: true });
-  if (readme) copyFileSync(file, path.join(README_SCREENSHOTS, `${name}.png`));
+  await screenshot(p, name, { readme });
 }
 
 /**
@@ -459,7 +453,6 @@ test("the social feed filters by platform", { timeout: 60_000 }, async () => {
 });
 
 test("every page passes axe-core's WCAG 2 A and AA rules (no serious or critical violations)", { timeout: 120_000 }, async (t) => {
-  const axeSource = readFileSync(path.join(ROOT, "node_modules/axe-core/axe.min.js"), "utf8");
   const pages = {
     leads: "/app/leads",
     lead: `/app/leads/${seeded.leads.Priya.id}`,
@@ -472,16 +465,9 @@ test("every page passes axe-core's WCAG 2 A and AA rules (no serious or critical
     await page.goto(`${base}${route}`);
     await page.locator("main h1").waitFor();
     await settled();
-    // Evaluated through the DevTools protocol, which the page's CSP does not govern.
-    await page.evaluate(axeSource);
-    const result = await page.evaluate(() => window.axe.run(document, { runOnly: { type: "tag", values: ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"] } }));
-    const serious = result.violations.filter((v) => v.impact === "serious" || v.impact === "critical");
-    report.push(`${name}: ${result.passes.length} rules passed, ${result.violations.length} violations (${serious.length} serious or critical)`);
-    assert.deepEqual(
-      serious.map((v) => `${v.id}: ${v.help} (${v.nodes.map((n) => n.target.join(" ")).slice(0, 3).join("; ")})`),
-      [],
-      `${name} page`,
-    );
+    const result = await axe(page);
+    report.push(`${name}: ${result.passes} rules passed, ${result.violations} violations (${result.serious.length} serious or critical)`);
+    assert.deepEqual(result.serious, [], `${name} page`);
   }
   t.diagnostic(report.join(" | "));
 });
