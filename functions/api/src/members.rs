@@ -34,7 +34,7 @@ thread_local! {
 pub async fn record_seen(req: &ApiRequest, ctx: &Ctx) {
     // The token the request was authenticated with: the bearer, else Cloudflare Access's header.
     let authorization = req.header("Authorization");
-    let access = req.header("Cf-Access-Jwt-Assertion");
+    let access = req.header(leadheat_edge::idp::CF_ACCESS_HEADER);
     let profile = bearer_token(authorization.as_deref())
         .or(access.as_deref())
         .and_then(verified_token_payload)
